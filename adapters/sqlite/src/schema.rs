@@ -1,0 +1,275 @@
+//! The database schema: versioned migrations applied on open, the meta row
+//! that ties a file to one `(app, scope)`, and the per-collection tables and
+//! capture triggers created lazily on a collection's first write.
+//!
+//! Bookkeeping tables (all prefixed `__lockstep_`):
+//!
+//! | table | holds |
+//! |---|---|
+//! | `__lockstep_migrations` | applied schema versions |
+//! | `__lockstep_meta` | one row: app, scope, term, stream position |
+//! | `__lockstep_collections` | registry: collection name → row and tracking tables |
+//! | `__lockstep_envelopes` | durable dedup: envelope id → `(term, seq)` |
+//! | `__lockstep_changelog` | recent `TxCommitted`s for `pull_since` |
+//! | `__lockstep_outbox` | committed envelopes waiting for upload |
+//! | `__lockstep_capture` | one row: `suppress`, set while Lockstep itself writes |
+
+use lockstep::{CollectionId, DatabaseId, StoreError};
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::error::SqlResultExt;
+use crate::names::{self, quote_ident, TableNames};
+
+/// The newest schema version this build knows. A file with a newer version is
+/// refused with [`StoreError::NewerSchema`].
+///
+/// ```
+/// assert_eq!(lockstep_sqlite::schema::SCHEMA_VERSION, 1);
+/// ```
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Migration `i` brings the schema to version `i + 1`.
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1];
+
+const V1: &str = "
+CREATE TABLE __lockstep_meta (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    app TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    term INTEGER NOT NULL,
+    position_term INTEGER NOT NULL,
+    seq INTEGER NOT NULL
+);
+CREATE TABLE __lockstep_collections (
+    name TEXT PRIMARY KEY,
+    row_table TEXT NOT NULL UNIQUE,
+    tracking_table TEXT NOT NULL UNIQUE
+);
+CREATE TABLE __lockstep_envelopes (
+    envelope_id BLOB PRIMARY KEY,
+    term INTEGER NOT NULL,
+    seq INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX __lockstep_envelopes_seq ON __lockstep_envelopes (seq);
+CREATE TABLE __lockstep_changelog (
+    seq INTEGER PRIMARY KEY,
+    term INTEGER NOT NULL,
+    tx TEXT NOT NULL
+);
+CREATE TABLE __lockstep_outbox (
+    seq INTEGER PRIMARY KEY,
+    term INTEGER NOT NULL,
+    envelope_id BLOB NOT NULL,
+    ops TEXT NOT NULL
+);
+CREATE TABLE __lockstep_capture (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    suppress INTEGER NOT NULL
+);
+INSERT INTO __lockstep_capture (id, suppress) VALUES (1, 0);
+";
+
+/// Applies pending migrations and checks (or creates) the meta row. Runs
+/// inside the caller's transaction so that a failure leaves the file as it was.
+pub(crate) fn migrate(conn: &Connection, db: &DatabaseId) -> Result<(), StoreError> {
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS __lockstep_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER)")
+        .store()?;
+    let found: i64 = conn
+        .query_row(
+            "SELECT coalesce(max(version), 0) FROM __lockstep_migrations",
+            [],
+            |r| r.get(0),
+        )
+        .store()?;
+    if found > i64::from(SCHEMA_VERSION) {
+        return Err(StoreError::NewerSchema {
+            found: u32::try_from(found).unwrap_or(u32::MAX),
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if found < 0 {
+        return Err(StoreError::Corrupt(format!(
+            "schema version {found} in __lockstep_migrations"
+        )));
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        conn.execute_batch(sql).store()?;
+        conn.execute(
+            "INSERT INTO __lockstep_migrations (version, applied_at) VALUES (?1, CAST(strftime('%s', 'now') AS INTEGER))",
+            params![index as i64 + 1],
+        )
+        .store()?;
+    }
+    check_meta(conn, db)
+}
+
+/// Creates the meta row for `db`, or refuses a file that belongs to another
+/// database (invariant 11: scopes never mix).
+fn check_meta(conn: &Connection, db: &DatabaseId) -> Result<(), StoreError> {
+    let found: Option<(String, String)> = conn
+        .query_row(
+            "SELECT app, scope FROM __lockstep_meta WHERE id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(|e| match e {
+            rusqlite::Error::InvalidColumnType(..)
+            | rusqlite::Error::FromSqlConversionFailure(..) => {
+                StoreError::Corrupt(format!("__lockstep_meta: {e}"))
+            }
+            other => crate::error::to_store_error(other),
+        })?;
+    match found {
+        None => {
+            conn.execute(
+                "INSERT INTO __lockstep_meta (id, app, scope, term, position_term, seq) VALUES (1, ?1, ?2, 0, 0, 0)",
+                params![db.app(), db.scope()],
+            )
+            .store()?;
+            Ok(())
+        }
+        Some((app, scope)) if app == db.app() && scope == db.scope() => Ok(()),
+        Some((app, scope)) => Err(StoreError::WrongDatabase {
+            expected: db.to_string(),
+            found: format!("{app}/{scope}"),
+        }),
+    }
+}
+
+/// Creates (if missing) the row table, tracking table and capture triggers of
+/// `collection`, and registers them in `__lockstep_collections`.
+pub(crate) fn create_collection(
+    conn: &Connection,
+    collection: &CollectionId,
+    tables: &TableNames,
+) -> Result<(), StoreError> {
+    let rows = quote_ident(&tables.row_table);
+    let track = quote_ident(&tables.tracking_table);
+    let ins = quote_ident(&names::insert_trigger(collection));
+    let upd = quote_ident(&names::update_trigger(collection));
+    let del = quote_ident(&names::delete_trigger(collection));
+    let when = "WHEN (SELECT suppress FROM __lockstep_capture WHERE id = 1) = 0";
+    conn.execute_batch(&format!(
+        "CREATE TABLE IF NOT EXISTS {rows} (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID;
+         CREATE TABLE IF NOT EXISTS {track} (id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL);
+         CREATE TRIGGER IF NOT EXISTS {ins} AFTER INSERT ON {rows} {when}
+         BEGIN INSERT INTO {track} (key) VALUES (NEW.key); END;
+         CREATE TRIGGER IF NOT EXISTS {upd} AFTER UPDATE ON {rows} {when}
+         BEGIN
+             INSERT INTO {track} (key) SELECT OLD.key WHERE OLD.key IS NOT NEW.key;
+             INSERT INTO {track} (key) VALUES (NEW.key);
+         END;
+         CREATE TRIGGER IF NOT EXISTS {del} AFTER DELETE ON {rows} {when}
+         BEGIN INSERT INTO {track} (key) VALUES (OLD.key); END;"
+    ))
+    .store()?;
+    conn.execute(
+        "INSERT INTO __lockstep_collections (name, row_table, tracking_table) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO NOTHING",
+        params![collection.as_str(), tables.row_table, tables.tracking_table],
+    )
+    .store()?;
+    Ok(())
+}
+
+/// The registered names of `collection`, if it has tables.
+pub(crate) fn registered(
+    conn: &Connection,
+    collection: &CollectionId,
+) -> Result<Option<TableNames>, StoreError> {
+    conn.prepare_cached(
+        "SELECT row_table, tracking_table FROM __lockstep_collections WHERE name = ?1",
+    )
+    .store()?
+    .query_row([collection.as_str()], |r| {
+        Ok(TableNames {
+            row_table: r.get(0)?,
+            tracking_table: r.get(1)?,
+        })
+    })
+    .optional()
+    .store()
+}
+
+/// Every registered collection in registration order. Entries whose name is
+/// not a valid collection name (edited by hand) are skipped.
+pub(crate) fn all_registered(
+    conn: &Connection,
+) -> Result<Vec<(CollectionId, TableNames)>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT name, row_table, tracking_table FROM __lockstep_collections ORDER BY rowid",
+        )
+        .store()?;
+    let mut rows = stmt.query([]).store()?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().store()? {
+        let (Ok(name), Ok(row_table), Ok(tracking_table)) = (
+            row.get::<_, String>(0),
+            row.get::<_, String>(1),
+            row.get::<_, String>(2),
+        ) else {
+            continue;
+        };
+        if let Ok(collection) = CollectionId::new(name) {
+            out.push((
+                collection,
+                TableNames {
+                    row_table,
+                    tracking_table,
+                },
+            ));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db(scope: &str) -> DatabaseId {
+        DatabaseId::new("app", scope).unwrap()
+    }
+
+    #[test]
+    fn migrate_is_idempotent() {
+        let conn = Connection::open_in_memory().unwrap();
+        migrate(&conn, &db("u")).unwrap();
+        migrate(&conn, &db("u")).unwrap();
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM __lockstep_migrations", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let conn = Connection::open_in_memory().unwrap();
+        migrate(&conn, &db("u")).unwrap();
+        conn.execute(
+            "INSERT INTO __lockstep_migrations (version, applied_at) VALUES (99, 0)",
+            [],
+        )
+        .unwrap();
+        assert_eq!(
+            migrate(&conn, &db("u")),
+            Err(StoreError::NewerSchema {
+                found: 99,
+                supported: SCHEMA_VERSION
+            })
+        );
+    }
+
+    #[test]
+    fn other_scope_is_refused() {
+        let conn = Connection::open_in_memory().unwrap();
+        migrate(&conn, &db("a")).unwrap();
+        assert!(matches!(
+            migrate(&conn, &db("b")),
+            Err(StoreError::WrongDatabase { .. })
+        ));
+    }
+}

@@ -1,0 +1,819 @@
+//! [`SqliteStore`]: the [`Store`] the coordinator drives, on one rusqlite
+//! connection, and [`SqliteTx`], one `BEGIN IMMEDIATE` transaction on it.
+//!
+//! Everything a commit touches (rows, stream position, envelope dedup record,
+//! change log entry, outbox entry) is written in that one SQLite transaction
+//! (invariant 4), and the stream position is read back from the file on open
+//! (invariant 6). Lockstep's own writes set `__lockstep_capture.suppress` for
+//! the length of the transaction, so the capture triggers record only writes
+//! made by other code (invariant 9).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lockstep::protocol::{KeyedRow, TxCommitted};
+use lockstep::{
+    CollectionId, DatabaseId, EnvelopeId, Key, LogPage, Op, OutboxEntry, Row, Seq, Store,
+    StoreError, StoreMeta, StoreTx, StreamPosition, Term,
+};
+use rusqlite::types::ValueRef;
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+
+use crate::error::{corrupt, SqlResultExt};
+use crate::names::{quote_ident, TableNames};
+use crate::schema;
+
+/// How hard SQLite works to make each commit survive a power loss.
+///
+/// ```
+/// use lockstep_sqlite::Durability;
+/// assert_eq!(Durability::default(), Durability::Full);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// `PRAGMA synchronous = FULL`: a commit is on disk when it returns.
+    #[default]
+    Full,
+    /// `PRAGMA synchronous = NORMAL`: with WAL, the last commits may be lost
+    /// on power failure (never corrupted); faster.
+    Normal,
+}
+
+/// Settings of a [`SqliteStore`].
+///
+/// ```
+/// use lockstep_sqlite::SqliteOptions;
+/// let options = SqliteOptions { log_retention: 50_000, ..SqliteOptions::default() };
+/// assert_eq!(options.dedup_retention, 1_000_000);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SqliteOptions {
+    /// The change log keeps at least this many of the last transactions for
+    /// `pull_since` (default 10,000; at least 1).
+    pub log_retention: u64,
+    /// Envelope ids of this many of the last seqs are remembered for
+    /// exactly-once (default 1,000,000; at least 1).
+    pub dedup_retention: u64,
+    /// `PRAGMA synchronous` level (default [`Durability::Full`]).
+    pub durability: Durability,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions {
+            log_retention: 10_000,
+            dedup_retention: 1_000_000,
+            durability: Durability::Full,
+        }
+    }
+}
+
+/// SQL of one collection, formatted once and reused by `prepare_cached`.
+#[derive(Debug)]
+struct CollectionSql {
+    exists: String,
+    get: String,
+    put: String,
+    delete: String,
+    page_first: String,
+    page_after: String,
+}
+
+impl CollectionSql {
+    fn new(tables: &TableNames) -> Arc<CollectionSql> {
+        let rows = quote_ident(&tables.row_table);
+        Arc::new(CollectionSql {
+            exists: format!("SELECT 1 FROM {rows} WHERE key = ?1"),
+            get: format!("SELECT value FROM {rows} WHERE key = ?1"),
+            put: format!("INSERT INTO {rows} (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
+            delete: format!("DELETE FROM {rows} WHERE key = ?1"),
+            page_first: format!("SELECT key, value FROM {rows} ORDER BY key LIMIT ?1"),
+            page_after: format!("SELECT key, value FROM {rows} WHERE key > ?1 ORDER BY key LIMIT ?2"),
+        })
+    }
+}
+
+type Collections = HashMap<CollectionId, Arc<CollectionSql>>;
+
+/// What is known about writes by other code (see `external_writes_pending`).
+#[derive(Debug)]
+struct Watch {
+    /// `PRAGMA data_version` as of our last commit (`None`: nothing drained yet).
+    data_version: Option<i64>,
+    /// `total_changes()` right after our last commit.
+    total_changes: u64,
+    /// Other code wrote since the last drain (noticed when a transaction began).
+    dirty: bool,
+}
+
+#[derive(Debug)]
+struct State {
+    options: SqliteOptions,
+    collections: Collections,
+    watch: Watch,
+}
+
+/// A [`Store`] on SQLite. One per leader; open it after taking leadership.
+///
+/// ```
+/// use lockstep::{Coordinator, CoordinatorConfig, DatabaseId, TabId, Term, Timestamp};
+/// use lockstep_sqlite::{SqliteOptions, SqliteStore};
+/// let dir = tempfile::tempdir().unwrap();
+/// let db = DatabaseId::new("todo", "user-1").unwrap();
+/// let store = SqliteStore::open(dir.path().join("todo.db"), &db, SqliteOptions::default()).unwrap();
+/// let leader = Coordinator::start(store, db, TabId::from_u128(1), CoordinatorConfig::default(), Timestamp(0)).unwrap();
+/// assert_eq!(leader.term(), Term(1));
+/// ```
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Connection,
+    state: State,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path` for `db`:
+    /// applies migrations and checks the file belongs to `db`.
+    ///
+    /// Errors: [`StoreError::WrongDatabase`] for a file of another app or
+    /// scope, [`StoreError::NewerSchema`] for a file written by a newer build.
+    ///
+    /// ```
+    /// use lockstep::{DatabaseId, StoreError};
+    /// use lockstep_sqlite::{SqliteOptions, SqliteStore};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("app.db");
+    /// let alice = DatabaseId::new("app", "alice").unwrap();
+    /// let bob = DatabaseId::new("app", "bob").unwrap();
+    /// drop(SqliteStore::open(&path, &alice, SqliteOptions::default()).unwrap());
+    /// let err = SqliteStore::open(&path, &bob, SqliteOptions::default()).unwrap_err();
+    /// assert!(matches!(err, StoreError::WrongDatabase { .. }));
+    /// ```
+    pub fn open(
+        path: impl AsRef<Path>,
+        db: &DatabaseId,
+        options: SqliteOptions,
+    ) -> Result<SqliteStore, StoreError> {
+        let conn = Connection::open(path).store()?;
+        SqliteStore::setup(conn, db, options, true)
+    }
+
+    /// Opens a private in-memory database (tests, examples).
+    ///
+    /// ```
+    /// use lockstep::{DatabaseId, Store};
+    /// use lockstep_sqlite::{SqliteOptions, SqliteStore};
+    /// let db = DatabaseId::new("app", "u").unwrap();
+    /// let mut store = SqliteStore::open_in_memory(&db, SqliteOptions::default()).unwrap();
+    /// assert_eq!(store.meta().unwrap().position.seq.0, 0);
+    /// ```
+    pub fn open_in_memory(
+        db: &DatabaseId,
+        options: SqliteOptions,
+    ) -> Result<SqliteStore, StoreError> {
+        let conn = Connection::open_in_memory().store()?;
+        SqliteStore::setup(conn, db, options, false)
+    }
+
+    fn setup(
+        mut conn: Connection,
+        db: &DatabaseId,
+        options: SqliteOptions,
+        file: bool,
+    ) -> Result<SqliteStore, StoreError> {
+        conn.busy_timeout(Duration::from_millis(5_000)).store()?;
+        conn.set_prepared_statement_cache_capacity(128);
+        #[cfg(not(target_arch = "wasm32"))]
+        if file {
+            let _mode: String = conn
+                .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+                .store()?;
+        }
+        #[cfg(target_arch = "wasm32")]
+        let _ = file;
+        let synchronous = match options.durability {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        };
+        conn.pragma_update(None, "synchronous", synchronous)
+            .store()?;
+        let mut collections = Collections::new();
+        {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .store()?;
+            schema::migrate(&tx, db)?;
+            for (collection, tables) in schema::all_registered(&tx)? {
+                collections.insert(collection, CollectionSql::new(&tables));
+            }
+            tx.commit().store()?;
+        }
+        let options = SqliteOptions {
+            log_retention: options.log_retention.max(1),
+            dedup_retention: options.dedup_retention.max(1),
+            ..options
+        };
+        let watch = Watch {
+            data_version: None,
+            total_changes: conn.total_changes(),
+            dirty: true,
+        };
+        Ok(SqliteStore {
+            conn,
+            state: State {
+                options,
+                collections,
+                watch,
+            },
+        })
+    }
+
+    /// The connection, for reads and for writes by other code; writes are
+    /// captured by the triggers and broadcast by the leader.
+    ///
+    /// ```
+    /// use lockstep::{DatabaseId, Store};
+    /// use lockstep_sqlite::{SqliteOptions, SqliteStore};
+    /// let db = DatabaseId::new("app", "u").unwrap();
+    /// let mut store = SqliteStore::open_in_memory(&db, SqliteOptions::default()).unwrap();
+    /// let n: i64 = store.connection().query_row("SELECT count(*) FROM __lockstep_collections", [], |r| r.get(0)).unwrap();
+    /// assert_eq!(n, 0);
+    /// ```
+    pub fn connection(&self) -> &rusqlite::Connection {
+        &self.conn
+    }
+
+    /// The options the store was opened with (retentions at least 1).
+    ///
+    /// ```
+    /// use lockstep::DatabaseId;
+    /// use lockstep_sqlite::{SqliteOptions, SqliteStore};
+    /// let db = DatabaseId::new("app", "u").unwrap();
+    /// let store = SqliteStore::open_in_memory(&db, SqliteOptions { log_retention: 0, ..Default::default() }).unwrap();
+    /// assert_eq!(store.options().log_retention, 1);
+    /// ```
+    pub fn options(&self) -> &SqliteOptions {
+        &self.state.options
+    }
+
+    /// Every row of `collection` in key order (tests, reports). An unknown
+    /// collection is empty; an undecodable row is [`StoreError::Corrupt`].
+    ///
+    /// ```
+    /// use lockstep::{CollectionId, DatabaseId};
+    /// use lockstep_sqlite::{SqliteOptions, SqliteStore};
+    /// let db = DatabaseId::new("app", "u").unwrap();
+    /// let mut store = SqliteStore::open_in_memory(&db, SqliteOptions::default()).unwrap();
+    /// assert!(store.rows(&CollectionId::new("todos").unwrap()).unwrap().is_empty());
+    /// ```
+    pub fn rows(&mut self, collection: &CollectionId) -> Result<Vec<(Key, Row)>, StoreError> {
+        let page = self.load_page(collection, None, usize::MAX)?;
+        Ok(page.into_iter().map(|r| (r.key, r.value)).collect())
+    }
+}
+
+/// Finds the SQL of a collection that has tables: cached, or registered by
+/// another connection since we loaded the registry.
+fn find(
+    conn: &Connection,
+    collections: &mut Collections,
+    collection: &CollectionId,
+) -> Result<Option<Arc<CollectionSql>>, StoreError> {
+    if let Some(sql) = collections.get(collection) {
+        return Ok(Some(sql.clone()));
+    }
+    Ok(schema::registered(conn, collection)?.map(|tables| {
+        let sql = CollectionSql::new(&tables);
+        collections.insert(collection.clone(), sql.clone());
+        sql
+    }))
+}
+
+fn data_version(conn: &Connection) -> Result<i64, StoreError> {
+    conn.prepare_cached("PRAGMA data_version")
+        .store()?
+        .query_row([], |r| r.get(0))
+        .store()
+}
+
+fn to_sql(value: u64) -> Result<i64, StoreError> {
+    i64::try_from(value).map_err(|_| {
+        StoreError::Other(format!(
+            "{value} does not fit SQLite's 64-bit signed integers"
+        ))
+    })
+}
+
+fn from_sql(value: i64, what: &str) -> Result<u64, StoreError> {
+    u64::try_from(value).map_err(|_| corrupt(format!("negative {what}: {value}")))
+}
+
+fn limit_sql(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+/// A text column; anything else (NULL, a number, a blob, invalid UTF-8) is corrupt.
+fn text<'r>(row: &'r rusqlite::Row<'_>, index: usize, what: &str) -> Result<&'r str, StoreError> {
+    match row.get_ref(index).store()? {
+        ValueRef::Text(bytes) => {
+            std::str::from_utf8(bytes).map_err(|_| corrupt(format!("{what} is not UTF-8")))
+        }
+        other => Err(corrupt(format!(
+            "{what} is not text but {:?}",
+            other.data_type()
+        ))),
+    }
+}
+
+fn int(row: &rusqlite::Row<'_>, index: usize, what: &str) -> Result<u64, StoreError> {
+    match row.get_ref(index).store()? {
+        ValueRef::Integer(i) => from_sql(i, what),
+        other => Err(corrupt(format!(
+            "{what} is not an integer but {:?}",
+            other.data_type()
+        ))),
+    }
+}
+
+fn parse_row(text: &str, collection: &CollectionId) -> Result<Row, StoreError> {
+    serde_json::from_str(text)
+        .map_err(|e| corrupt(format!("row in {collection} is not a JSON object: {e}")))
+}
+
+fn parse_key(text: &str, collection: &CollectionId) -> Result<Key, StoreError> {
+    Key::from_json(text).map_err(|e| {
+        corrupt(format!(
+            "key {text:?} in {collection} is not a valid key: {e}"
+        ))
+    })
+}
+
+fn envelope_blob(id: &EnvelopeId) -> &[u8] {
+    id.0.as_bytes()
+}
+
+fn envelope_from_blob(row: &rusqlite::Row<'_>, index: usize) -> Result<EnvelopeId, StoreError> {
+    let bytes = match row.get_ref(index).store()? {
+        ValueRef::Blob(bytes) if bytes.len() == 16 => bytes,
+        _ => return Err(corrupt("envelope id is not a 16-byte blob")),
+    };
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    serde_json::from_value(serde_json::Value::String(hex))
+        .map_err(|e| corrupt(format!("envelope id: {e}")))
+}
+
+fn read_meta(conn: &Connection) -> Result<StoreMeta, StoreError> {
+    let mut stmt = conn
+        .prepare_cached("SELECT term, position_term, seq FROM __lockstep_meta WHERE id = 1")
+        .store()?;
+    let mut rows = stmt.query([]).store()?;
+    let row = rows
+        .next()
+        .store()?
+        .ok_or_else(|| corrupt("__lockstep_meta has no row"))?;
+    Ok(StoreMeta {
+        term: Term(int(row, 0, "term")?),
+        position: StreamPosition {
+            term: Term(int(row, 1, "position term")?),
+            seq: Seq(int(row, 2, "seq")?),
+        },
+    })
+}
+
+fn load_page(
+    conn: &Connection,
+    sql: &CollectionSql,
+    collection: &CollectionId,
+    after: Option<&Key>,
+    limit: usize,
+) -> Result<Vec<KeyedRow>, StoreError> {
+    let mut stmt;
+    let mut rows = match after {
+        Some(after) => {
+            stmt = conn.prepare_cached(&sql.page_after).store()?;
+            stmt.query(params![after.to_json(), limit_sql(limit)])
+                .store()?
+        }
+        None => {
+            stmt = conn.prepare_cached(&sql.page_first).store()?;
+            stmt.query(params![limit_sql(limit)]).store()?
+        }
+    };
+    let mut page = Vec::new();
+    while let Some(row) = rows.next().store()? {
+        let key = parse_key(text(row, 0, "row key")?, collection)?;
+        let value = parse_row(text(row, 1, "row value")?, collection)?;
+        page.push(KeyedRow { key, value });
+    }
+    Ok(page)
+}
+
+/// Trimming runs on seqs that are multiples of this, so it stays cheap while
+/// the log always keeps at least `retention` transactions.
+fn trim_due(seq: u64, retention: u64) -> bool {
+    seq % (retention / 8).clamp(1, 1024) == 0
+}
+
+impl Store for SqliteStore {
+    type Tx<'a> = SqliteTx<'a>;
+
+    fn begin(&mut self) -> Result<SqliteTx<'_>, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .store()?;
+        let begin_data_version = data_version(&tx)?;
+        let watch = &mut self.state.watch;
+        if watch.data_version != Some(begin_data_version)
+            || tx.total_changes() != watch.total_changes
+        {
+            watch.dirty = true;
+        }
+        tx.prepare_cached("UPDATE __lockstep_capture SET suppress = 1 WHERE id = 1")
+            .store()?
+            .execute([])
+            .store()?;
+        Ok(SqliteTx {
+            tx,
+            state: &mut self.state,
+            created: Collections::new(),
+            begin_data_version,
+            drained: false,
+            done: false,
+        })
+    }
+
+    fn meta(&mut self) -> Result<StoreMeta, StoreError> {
+        read_meta(&self.conn)
+    }
+
+    fn load_page(
+        &mut self,
+        collection: &CollectionId,
+        after: Option<&Key>,
+        limit: usize,
+    ) -> Result<Vec<KeyedRow>, StoreError> {
+        match find(&self.conn, &mut self.state.collections, collection)? {
+            Some(sql) => load_page(&self.conn, &sql, collection, after, limit),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    fn pull_since(&mut self, after: Seq, limit: usize) -> Result<LogPage, StoreError> {
+        let tx = self.conn.transaction().store()?;
+        let current = read_meta(&tx)?.position.seq;
+        if after >= current {
+            return Ok(LogPage::default());
+        }
+        let next = to_sql(after.next().0)?;
+        let present = tx
+            .prepare_cached("SELECT 1 FROM __lockstep_changelog WHERE seq = ?1")
+            .store()?
+            .query_row([next], |_| Ok(()))
+            .optional()
+            .store()?
+            .is_some();
+        if !present {
+            return Ok(LogPage {
+                txs: Vec::new(),
+                truncated: true,
+            });
+        }
+        let mut stmt = tx
+            .prepare_cached(
+                "SELECT tx FROM __lockstep_changelog WHERE seq >= ?1 ORDER BY seq LIMIT ?2",
+            )
+            .store()?;
+        let mut rows = stmt.query(params![next, limit_sql(limit)]).store()?;
+        let mut txs = Vec::new();
+        while let Some(row) = rows.next().store()? {
+            let committed: TxCommitted = serde_json::from_str(text(row, 0, "change log entry")?)
+                .map_err(|e| corrupt(format!("change log entry: {e}")))?;
+            txs.push(committed);
+        }
+        Ok(LogPage {
+            txs,
+            truncated: false,
+        })
+    }
+
+    fn external_writes_pending(&mut self) -> Result<bool, StoreError> {
+        let watch = &self.state.watch;
+        let Some(last) = watch.data_version else {
+            return Ok(true);
+        };
+        if watch.dirty || self.conn.total_changes() != watch.total_changes {
+            return Ok(true);
+        }
+        Ok(data_version(&self.conn)? != last)
+    }
+
+    fn outbox(&mut self, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT seq, term, envelope_id, ops FROM __lockstep_outbox ORDER BY seq LIMIT ?1",
+            )
+            .store()?;
+        let mut rows = stmt.query([limit_sql(limit)]).store()?;
+        let mut entries = Vec::new();
+        while let Some(row) = rows.next().store()? {
+            let seq = Seq(int(row, 0, "outbox seq")?);
+            let term = Term(int(row, 1, "outbox term")?);
+            let envelope_id = envelope_from_blob(row, 2)?;
+            let ops: Vec<Op> = serde_json::from_str(text(row, 3, "outbox ops")?)
+                .map_err(|e| corrupt(format!("outbox ops: {e}")))?;
+            entries.push(OutboxEntry {
+                position: StreamPosition { term, seq },
+                envelope_id,
+                ops,
+            });
+        }
+        Ok(entries)
+    }
+
+    fn ack_outbox(&mut self, seq: Seq) -> Result<(), StoreError> {
+        let before = self.conn.total_changes();
+        let seq = i64::try_from(seq.0).unwrap_or(i64::MAX);
+        self.conn
+            .prepare_cached("DELETE FROM __lockstep_outbox WHERE seq <= ?1")
+            .store()?
+            .execute([seq])
+            .store()?;
+        // Our own write: it must not look like a write by other code.
+        let watch = &mut self.state.watch;
+        if before == watch.total_changes {
+            watch.total_changes = self.conn.total_changes();
+        }
+        Ok(())
+    }
+}
+
+/// One write transaction on a [`SqliteStore`] (`BEGIN IMMEDIATE`); dropping
+/// it without [`StoreTx::commit`] rolls everything back.
+///
+/// ```
+/// use lockstep::{CollectionId, DatabaseId, Key, Row, Store, StoreTx};
+/// use lockstep_sqlite::{SqliteOptions, SqliteStore};
+/// let db = DatabaseId::new("app", "u").unwrap();
+/// let mut store = SqliteStore::open_in_memory(&db, SqliteOptions::default()).unwrap();
+/// let todos = CollectionId::new("todos").unwrap();
+/// let mut tx = store.begin().unwrap();
+/// tx.put_row(&todos, &Key::from("a"), &Row::new()).unwrap();
+/// assert!(tx.row_exists(&todos, &Key::from("a")).unwrap());
+/// drop(tx); // rolled back
+/// assert!(store.rows(&todos).unwrap().is_empty());
+/// ```
+pub struct SqliteTx<'a> {
+    tx: Transaction<'a>,
+    state: &'a mut State,
+    /// Collections whose tables this transaction created (cached on commit).
+    created: Collections,
+    begin_data_version: i64,
+    drained: bool,
+    /// Committed; `Drop` has nothing to roll back.
+    done: bool,
+}
+
+impl Drop for SqliteTx<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            if !self.tx.is_autocommit() {
+                // Errors cannot be reported from drop; rusqlite retries the rollback.
+                let _ = self.tx.execute_batch("ROLLBACK");
+            }
+            self.settle();
+        }
+    }
+}
+
+impl std::fmt::Debug for SqliteTx<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteTx")
+            .field("created", &self.created.len())
+            .field("drained", &self.drained)
+            .finish()
+    }
+}
+
+impl SqliteTx<'_> {
+    /// Records the change counters after this transaction ended, so that its
+    /// own statements (committed or rolled back) never look like writes by
+    /// other code. Writes by other code before it began already set `dirty`.
+    fn settle(&mut self) {
+        self.state.watch.data_version = Some(self.begin_data_version);
+        self.state.watch.total_changes = self.tx.total_changes();
+    }
+
+    fn find(
+        &mut self,
+        collection: &CollectionId,
+    ) -> Result<Option<Arc<CollectionSql>>, StoreError> {
+        if let Some(sql) = self.created.get(collection) {
+            return Ok(Some(sql.clone()));
+        }
+        find(&self.tx, &mut self.state.collections, collection)
+    }
+
+    fn ensure(&mut self, collection: &CollectionId) -> Result<Arc<CollectionSql>, StoreError> {
+        if let Some(sql) = self.find(collection)? {
+            return Ok(sql);
+        }
+        let tables = TableNames::of(collection);
+        schema::create_collection(&self.tx, collection, &tables)?;
+        let sql = CollectionSql::new(&tables);
+        self.created.insert(collection.clone(), sql.clone());
+        Ok(sql)
+    }
+}
+
+impl StoreTx for SqliteTx<'_> {
+    fn meta(&mut self) -> Result<StoreMeta, StoreError> {
+        read_meta(&self.tx)
+    }
+
+    fn set_term(&mut self, term: Term) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached("UPDATE __lockstep_meta SET term = ?1 WHERE id = 1")
+            .store()?
+            .execute([to_sql(term.0)?])
+            .store()?;
+        Ok(())
+    }
+
+    fn envelope_position(&mut self, id: EnvelopeId) -> Result<Option<StreamPosition>, StoreError> {
+        let mut stmt = self
+            .tx
+            .prepare_cached("SELECT term, seq FROM __lockstep_envelopes WHERE envelope_id = ?1")
+            .store()?;
+        let mut rows = stmt.query([envelope_blob(&id)]).store()?;
+        match rows.next().store()? {
+            Some(row) => Ok(Some(StreamPosition {
+                term: Term(int(row, 0, "envelope term")?),
+                seq: Seq(int(row, 1, "envelope seq")?),
+            })),
+            None => Ok(None),
+        }
+    }
+
+    fn row_exists(&mut self, collection: &CollectionId, key: &Key) -> Result<bool, StoreError> {
+        let Some(sql) = self.find(collection)? else {
+            return Ok(false);
+        };
+        let found = self
+            .tx
+            .prepare_cached(&sql.exists)
+            .store()?
+            .query_row([key.to_json()], |_| Ok(()))
+            .optional()
+            .store()?;
+        Ok(found.is_some())
+    }
+
+    fn get_row(&mut self, collection: &CollectionId, key: &Key) -> Result<Option<Row>, StoreError> {
+        let Some(sql) = self.find(collection)? else {
+            return Ok(None);
+        };
+        let mut stmt = self.tx.prepare_cached(&sql.get).store()?;
+        let mut rows = stmt.query([key.to_json()]).store()?;
+        match rows.next().store()? {
+            Some(row) => Ok(Some(parse_row(text(row, 0, "row value")?, collection)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn put_row(
+        &mut self,
+        collection: &CollectionId,
+        key: &Key,
+        value: &Row,
+    ) -> Result<(), StoreError> {
+        let sql = self.ensure(collection)?;
+        let json = serde_json::to_string(value)
+            .map_err(|e| StoreError::Other(format!("row does not serialise: {e}")))?;
+        self.tx
+            .prepare_cached(&sql.put)
+            .store()?
+            .execute(params![key.to_json(), json])
+            .store()?;
+        Ok(())
+    }
+
+    fn delete_row(&mut self, collection: &CollectionId, key: &Key) -> Result<(), StoreError> {
+        let Some(sql) = self.find(collection)? else {
+            return Ok(());
+        };
+        self.tx
+            .prepare_cached(&sql.delete)
+            .store()?
+            .execute([key.to_json()])
+            .store()?;
+        Ok(())
+    }
+
+    fn drain_external_writes(&mut self) -> Result<Vec<(CollectionId, Key)>, StoreError> {
+        let mut keys = Vec::new();
+        for (collection, tables) in schema::all_registered(&self.tx)? {
+            let track = quote_ident(&tables.tracking_table);
+            let mut stmt = self
+                .tx
+                .prepare_cached(&format!("SELECT key FROM {track} ORDER BY id"))
+                .store()?;
+            let mut rows = stmt.query([]).store()?;
+            let mut any = false;
+            while let Some(row) = rows.next().store()? {
+                any = true;
+                if let Ok(text) = text(row, 0, "tracked key") {
+                    if let Ok(key) = Key::from_json(text) {
+                        keys.push((collection.clone(), key));
+                    }
+                }
+            }
+            drop(rows);
+            drop(stmt);
+            if any {
+                self.tx
+                    .prepare_cached(&format!("DELETE FROM {track}"))
+                    .store()?
+                    .execute([])
+                    .store()?;
+            }
+        }
+        self.drained = true;
+        Ok(keys)
+    }
+
+    fn record_commit(&mut self, tx: &TxCommitted, upload: Option<&[Op]>) -> Result<(), StoreError> {
+        let seq = to_sql(tx.seq.0)?;
+        let term = to_sql(tx.term.0)?;
+        let json = serde_json::to_string(tx)
+            .map_err(|e| StoreError::Other(format!("transaction does not serialise: {e}")))?;
+        self.tx
+            .prepare_cached("INSERT INTO __lockstep_changelog (seq, term, tx) VALUES (?1, ?2, ?3)")
+            .store()?
+            .execute(params![seq, term, json])
+            .store()?;
+        self.tx
+            .prepare_cached("UPDATE __lockstep_meta SET position_term = ?1, seq = ?2 WHERE id = 1")
+            .store()?
+            .execute(params![term, seq])
+            .store()?;
+        if let Some(envelope_id) = &tx.envelope_id {
+            self.tx
+                .prepare_cached(
+                    "INSERT INTO __lockstep_envelopes (envelope_id, term, seq) VALUES (?1, ?2, ?3)",
+                )
+                .store()?
+                .execute(params![envelope_blob(envelope_id), term, seq])
+                .store()?;
+            if let Some(ops) = upload {
+                let ops = serde_json::to_string(ops)
+                    .map_err(|e| StoreError::Other(format!("ops do not serialise: {e}")))?;
+                self.tx
+                    .prepare_cached("INSERT INTO __lockstep_outbox (seq, term, envelope_id, ops) VALUES (?1, ?2, ?3, ?4)")
+                    .store()?
+                    .execute(params![seq, term, envelope_blob(envelope_id), ops])
+                    .store()?;
+            }
+        }
+        let SqliteOptions {
+            log_retention,
+            dedup_retention,
+            ..
+        } = self.state.options;
+        if tx.seq.0 > log_retention && trim_due(tx.seq.0, log_retention) {
+            self.tx
+                .prepare_cached("DELETE FROM __lockstep_changelog WHERE seq <= ?1")
+                .store()?
+                .execute([to_sql(tx.seq.0 - log_retention)?])
+                .store()?;
+        }
+        if tx.seq.0 > dedup_retention && trim_due(tx.seq.0, dedup_retention) {
+            self.tx
+                .prepare_cached("DELETE FROM __lockstep_envelopes WHERE seq <= ?1")
+                .store()?
+                .execute([to_sql(tx.seq.0 - dedup_retention)?])
+                .store()?;
+        }
+        Ok(())
+    }
+
+    fn commit(mut self) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached("UPDATE __lockstep_capture SET suppress = 0 WHERE id = 1")
+            .store()?
+            .execute([])
+            .store()?;
+        // What `Transaction::commit` runs; on failure `Drop` rolls back.
+        self.tx.execute_batch("COMMIT").store()?;
+        self.done = true;
+        let created = std::mem::take(&mut self.created);
+        self.state.collections.extend(created);
+        if self.drained {
+            self.state.watch.dirty = false;
+        }
+        self.settle();
+        Ok(())
+    }
+}

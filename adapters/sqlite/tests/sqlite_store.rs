@@ -1,0 +1,697 @@
+//! End-to-end tests: the coordinator driving a `SqliteStore` on real files.
+
+use lockstep::protocol::{Body, Envelope, Message, Rejection, TxCommitted, PROTOCOL_VERSION};
+use lockstep::{
+    Change, CollectionId, Coordinator, CoordinatorConfig, DatabaseId, EnvelopeId, Key, Op, Row,
+    Seq, Store, StoreError, StoreTx, StreamPosition, TabId, Term, Timestamp,
+};
+use lockstep_sqlite::names::{quote_ident, row_table, tracking_table};
+use lockstep_sqlite::{SqliteOptions, SqliteStore};
+use std::path::Path;
+
+fn db() -> DatabaseId {
+    DatabaseId::new("todo", "user-1").unwrap()
+}
+
+fn todos() -> CollectionId {
+    CollectionId::new("todos").unwrap()
+}
+
+fn row(value: serde_json::Value) -> Row {
+    value.as_object().unwrap().clone()
+}
+
+fn envelope_id(n: u8) -> EnvelopeId {
+    EnvelopeId::new_v7(1_700_000_000_000 + u64::from(n), [n; 10])
+}
+
+fn insert(collection: &CollectionId, key: impl Into<Key>, value: serde_json::Value) -> Op {
+    Op::Insert {
+        collection: collection.clone(),
+        key: key.into(),
+        value: row(value),
+    }
+}
+
+fn send(leader: &mut Coordinator<SqliteStore>, id: EnvelopeId, ops: Vec<Op>) -> Vec<Message> {
+    let tab = TabId::from_u128(2);
+    let body = Body::Envelope(Envelope {
+        envelope_id: id,
+        origin: tab,
+        ops,
+    });
+    let message = Message {
+        v: PROTOCOL_VERSION,
+        db: db(),
+        term: Term(0),
+        from: tab,
+        to: None,
+        body,
+    };
+    leader.handle_bytes(Timestamp(0), &message.encode());
+    transmits(leader)
+}
+
+fn transmits(leader: &mut Coordinator<SqliteStore>) -> Vec<Message> {
+    std::iter::from_fn(|| leader.poll_transmit()).collect()
+}
+
+fn committed(messages: &[Message]) -> Vec<TxCommitted> {
+    messages
+        .iter()
+        .filter_map(|m| match &m.body {
+            Body::TxCommitted(tx) => Some(tx.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn open(path: &Path) -> SqliteStore {
+    SqliteStore::open(path, &db(), SqliteOptions::default()).unwrap()
+}
+
+fn start(store: SqliteStore) -> Coordinator<SqliteStore> {
+    let mut leader = Coordinator::start(
+        store,
+        db(),
+        TabId::from_u128(1),
+        CoordinatorConfig::default(),
+        Timestamp(0),
+    )
+    .unwrap();
+    transmits(&mut leader);
+    leader
+}
+
+fn tracked(store: &SqliteStore, collection: &CollectionId) -> i64 {
+    let sql = format!(
+        "SELECT count(*) FROM {}",
+        quote_ident(&tracking_table(collection))
+    );
+    store
+        .connection()
+        .query_row(&sql, [], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn commit_duplicate_and_rejection() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut leader = start(open(&dir.path().join("db")));
+    assert_eq!(leader.term(), Term(1));
+
+    let out = send(
+        &mut leader,
+        envelope_id(1),
+        vec![insert(&todos(), "a", serde_json::json!({"title": "one"}))],
+    );
+    let txs = committed(&out);
+    assert_eq!(txs.len(), 1);
+    assert_eq!(
+        txs[0].position(),
+        StreamPosition {
+            term: Term(1),
+            seq: Seq(1)
+        }
+    );
+    assert_eq!(
+        txs[0].changes,
+        vec![Change {
+            collection: todos(),
+            key: Key::from("a"),
+            value: Some(row(serde_json::json!({"title": "one"})))
+        }]
+    );
+
+    // The same envelope again: its original position, nothing applied.
+    let out = send(
+        &mut leader,
+        envelope_id(1),
+        vec![insert(&todos(), "a", serde_json::json!({"title": "one"}))],
+    );
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        out[0].body,
+        Body::AlreadyCommitted {
+            envelope_id: envelope_id(1),
+            position: StreamPosition {
+                term: Term(1),
+                seq: Seq(1)
+            }
+        }
+    );
+
+    // Insert of an existing key, alongside a valid op: refused, nothing written.
+    let out = send(
+        &mut leader,
+        envelope_id(2),
+        vec![
+            insert(&todos(), "b", serde_json::json!({"title": "two"})),
+            insert(&todos(), "a", serde_json::json!({"title": "dup"})),
+        ],
+    );
+    assert_eq!(
+        out[0].body,
+        Body::Rejected {
+            envelope_id: envelope_id(2),
+            rejection: Rejection::KeyExists {
+                collection: todos(),
+                key: Key::from("a")
+            }
+        }
+    );
+    let store = leader.store_mut();
+    assert_eq!(
+        store.rows(&todos()).unwrap(),
+        vec![(Key::from("a"), row(serde_json::json!({"title": "one"})))]
+    );
+    assert_eq!(store.meta().unwrap().position.seq, Seq(1));
+    // Our own commits are never captured as external writes.
+    assert_eq!(tracked(store, &todos()), 0);
+    assert!(!store.external_writes_pending().unwrap());
+}
+
+#[test]
+fn keys_one_and_string_one_are_distinct() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut leader = start(open(&dir.path().join("db")));
+    let out = send(
+        &mut leader,
+        envelope_id(1),
+        vec![
+            insert(&todos(), 1, serde_json::json!({"n": 1})),
+            insert(&todos(), "1", serde_json::json!({"s": "1"})),
+        ],
+    );
+    assert_eq!(committed(&out).len(), 1);
+    let rows = leader.store_mut().rows(&todos()).unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().any(|(k, _)| *k == Key::Int(1)));
+    assert!(rows.iter().any(|(k, _)| *k == Key::from("1")));
+}
+
+#[test]
+fn reopen_restores_meta_and_continues_the_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let mut leader = start(open(&path));
+    for n in 1..=3 {
+        send(
+            &mut leader,
+            envelope_id(n),
+            vec![insert(&todos(), i32::from(n), serde_json::json!({"n": n}))],
+        );
+    }
+    drop(leader.into_store());
+
+    let mut store = open(&path);
+    let meta = store.meta().unwrap();
+    assert_eq!(meta.term, Term(1));
+    assert_eq!(
+        meta.position,
+        StreamPosition {
+            term: Term(1),
+            seq: Seq(3)
+        }
+    );
+
+    let mut leader = start(store);
+    assert_eq!(leader.term(), Term(2));
+    assert_eq!(leader.position().seq, Seq(3));
+    let txs = committed(&send(
+        &mut leader,
+        envelope_id(9),
+        vec![insert(&todos(), 9, serde_json::json!({}))],
+    ));
+    assert_eq!(
+        txs[0].position(),
+        StreamPosition {
+            term: Term(2),
+            seq: Seq(4)
+        }
+    );
+    // Dedup survives the restart.
+    let out = send(
+        &mut leader,
+        envelope_id(2),
+        vec![insert(&todos(), 2, serde_json::json!({"n": 2}))],
+    );
+    assert_eq!(
+        out[0].body,
+        Body::AlreadyCommitted {
+            envelope_id: envelope_id(2),
+            position: StreamPosition {
+                term: Term(1),
+                seq: Seq(2)
+            }
+        }
+    );
+}
+
+#[test]
+fn writes_by_other_code_are_captured_and_broadcast() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let mut leader = start(open(&path));
+    send(
+        &mut leader,
+        envelope_id(1),
+        vec![insert(&todos(), "a", serde_json::json!({"title": "one"}))],
+    );
+    assert!(!leader.store_mut().external_writes_pending().unwrap());
+    let table = quote_ident(&row_table(&todos()));
+
+    // Another connection writes straight into the row table.
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other
+        .execute(
+            &format!(r#"INSERT INTO {table} (key, value) VALUES ('"ext"', '{{"a":1}}')"#),
+            [],
+        )
+        .unwrap();
+    assert!(leader.store_mut().external_writes_pending().unwrap());
+    leader.handle_timeout(Timestamp(1_000));
+    let txs = committed(&transmits(&mut leader));
+    assert_eq!(txs.len(), 1);
+    assert_eq!(txs[0].envelope_id, None);
+    assert_eq!(txs[0].seq, Seq(2));
+    assert_eq!(
+        txs[0].changes,
+        vec![Change {
+            collection: todos(),
+            key: Key::from("ext"),
+            value: Some(row(serde_json::json!({"a": 1})))
+        }]
+    );
+    assert!(!leader.store_mut().external_writes_pending().unwrap());
+    assert_eq!(tracked(leader.store_mut(), &todos()), 0);
+
+    // Same connection, written by other code through `connection()`: an update and a delete.
+    leader
+        .store_mut()
+        .connection()
+        .execute(
+            &format!(r#"UPDATE {table} SET value = '{{"a":2}}' WHERE key = '"ext"'"#),
+            [],
+        )
+        .unwrap();
+    leader
+        .store_mut()
+        .connection()
+        .execute(&format!(r#"DELETE FROM {table} WHERE key = '"a"'"#), [])
+        .unwrap();
+    assert!(leader.store_mut().external_writes_pending().unwrap());
+    leader.handle_timeout(Timestamp(2_000));
+    let txs = committed(&transmits(&mut leader));
+    assert_eq!(txs.len(), 1);
+    assert_eq!(
+        txs[0].changes,
+        vec![
+            Change {
+                collection: todos(),
+                key: Key::from("ext"),
+                value: Some(row(serde_json::json!({"a": 2})))
+            },
+            Change {
+                collection: todos(),
+                key: Key::from("a"),
+                value: None
+            },
+        ]
+    );
+    assert_eq!(leader.stats().external_txs, 2);
+    assert!(!leader.store_mut().external_writes_pending().unwrap());
+
+    // Captured transactions are in the change log like any other.
+    let page = leader.store_mut().pull_since(Seq(1), 10).unwrap();
+    assert_eq!(
+        page.txs.iter().map(|t| t.seq).collect::<Vec<_>>(),
+        vec![Seq(2), Seq(3)]
+    );
+}
+
+#[test]
+fn writes_made_while_no_leader_ran_are_captured_on_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let mut leader = start(open(&path));
+    send(
+        &mut leader,
+        envelope_id(1),
+        vec![insert(&todos(), "a", serde_json::json!({}))],
+    );
+    drop(leader);
+    let other = rusqlite::Connection::open(&path).unwrap();
+    let table = quote_ident(&row_table(&todos()));
+    other
+        .execute(
+            &format!(r#"INSERT INTO {table} (key, value) VALUES ('7', '{{"x":true}}')"#),
+            [],
+        )
+        .unwrap();
+    drop(other);
+
+    let mut leader = Coordinator::start(
+        open(&path),
+        db(),
+        TabId::from_u128(1),
+        CoordinatorConfig::default(),
+        Timestamp(0),
+    )
+    .unwrap();
+    let txs = committed(&transmits(&mut leader));
+    assert_eq!(txs.len(), 1);
+    assert_eq!(txs[0].changes[0].key, Key::Int(7));
+    assert_eq!(
+        txs[0].position(),
+        StreamPosition {
+            term: Term(2),
+            seq: Seq(2)
+        }
+    );
+}
+
+#[test]
+fn invalid_rows_written_by_other_code_are_skipped_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut leader = start(open(&dir.path().join("db")));
+    send(
+        &mut leader,
+        envelope_id(1),
+        vec![insert(&todos(), "a", serde_json::json!({}))],
+    );
+    let table = quote_ident(&row_table(&todos()));
+    let conn = leader.store_mut().connection();
+    conn.execute(
+        &format!(r#"INSERT INTO {table} (key, value) VALUES ('"bad"', 'not json')"#),
+        [],
+    )
+    .unwrap();
+    conn.execute(
+        &format!(r#"INSERT INTO {table} (key, value) VALUES ('"arr"', '[1,2]')"#),
+        [],
+    )
+    .unwrap();
+    conn.execute(
+        &format!(r#"INSERT INTO {table} (key, value) VALUES ('not a key', '{{}}')"#),
+        [],
+    )
+    .unwrap();
+    conn.execute(
+        &format!(r#"INSERT INTO {table} (key, value) VALUES ('"ok"', '{{"fine":1}}')"#),
+        [],
+    )
+    .unwrap();
+    leader.handle_timeout(Timestamp(1_000));
+    let txs = committed(&transmits(&mut leader));
+    assert_eq!(leader.stats().external_rows_invalid, 2);
+    assert_eq!(txs.len(), 1);
+    assert_eq!(
+        txs[0].changes,
+        vec![Change {
+            collection: todos(),
+            key: Key::from("ok"),
+            value: Some(row(serde_json::json!({"fine": 1})))
+        }]
+    );
+    // Reading the corrupt collection is a typed error, never a panic.
+    assert!(matches!(
+        leader.store_mut().load_page(&todos(), None, 100),
+        Err(StoreError::Corrupt(_))
+    ));
+    let mut tx = leader.store_mut().begin().unwrap();
+    assert!(matches!(
+        tx.get_row(&todos(), &Key::from("bad")),
+        Err(StoreError::Corrupt(_))
+    ));
+    assert!(tx.row_exists(&todos(), &Key::from("bad")).unwrap());
+}
+
+#[test]
+fn another_scope_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    drop(open(&path));
+    let other = DatabaseId::new("todo", "user-2").unwrap();
+    match SqliteStore::open(&path, &other, SqliteOptions::default()) {
+        Err(StoreError::WrongDatabase { expected, found }) => {
+            assert_eq!(expected, "todo/user-2");
+            assert_eq!(found, "todo/user-1");
+        }
+        other => panic!("expected WrongDatabase, got {other:?}"),
+    }
+}
+
+#[test]
+fn newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    drop(open(&path));
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute(
+            "INSERT INTO __lockstep_migrations (version, applied_at) VALUES (2, 0)",
+            [],
+        )
+        .unwrap();
+    assert!(matches!(
+        SqliteStore::open(&path, &db(), SqliteOptions::default()),
+        Err(StoreError::NewerSchema {
+            found: 2,
+            supported: 1
+        })
+    ));
+}
+
+#[test]
+fn pull_since_respects_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = SqliteOptions {
+        log_retention: 5,
+        ..SqliteOptions::default()
+    };
+    let mut leader = start(SqliteStore::open(dir.path().join("db"), &db(), options).unwrap());
+    for n in 1..=20u8 {
+        let txs = committed(&send(
+            &mut leader,
+            envelope_id(n),
+            vec![insert(&todos(), i32::from(n), serde_json::json!({"n": n}))],
+        ));
+        assert_eq!(txs.len(), 1);
+    }
+    let store = leader.store_mut();
+    let page = store.pull_since(Seq(2), 100).unwrap();
+    assert!(page.truncated);
+    assert!(page.txs.is_empty());
+    let page = store.pull_since(Seq(17), 100).unwrap();
+    assert!(!page.truncated);
+    assert_eq!(
+        page.txs.iter().map(|t| t.seq.0).collect::<Vec<_>>(),
+        vec![18, 19, 20]
+    );
+    let page = store.pull_since(Seq(15), 2).unwrap();
+    assert_eq!(
+        page.txs.iter().map(|t| t.seq.0).collect::<Vec<_>>(),
+        vec![16, 17]
+    );
+    let page = store.pull_since(Seq(20), 100).unwrap();
+    assert!(!page.truncated && page.txs.is_empty());
+}
+
+#[test]
+fn hostile_collection_names_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let names: Vec<String> = vec![
+        r#"x"; DROP TABLE y; --"#.into(),
+        r#"quo"te"s"#.into(),
+        "it's".into(),
+        "with space".into(),
+        "ünïcödé 🦀".into(),
+        "a".repeat(256),
+        "Todos".into(),
+        "todos".into(),
+        "__lockstep_meta".into(),
+    ];
+    let collections: Vec<CollectionId> = names
+        .into_iter()
+        .map(|n| CollectionId::new(n).unwrap())
+        .collect();
+    let mut leader = start(open(&path));
+    for (i, c) in collections.iter().enumerate() {
+        let txs = committed(&send(
+            &mut leader,
+            envelope_id(i as u8 + 1),
+            vec![insert(c, "k", serde_json::json!({"i": i}))],
+        ));
+        assert_eq!(txs.len(), 1, "{c}");
+    }
+    drop(leader);
+    // After a reopen the registry finds every collection again.
+    let mut store = open(&path);
+    for (i, c) in collections.iter().enumerate() {
+        let page = store.load_page(c, None, 10).unwrap();
+        assert_eq!(page.len(), 1, "{c}");
+        assert_eq!(page[0].key, Key::from("k"));
+        assert_eq!(page[0].value, row(serde_json::json!({"i": i})));
+    }
+    let n: i64 = store
+        .connection()
+        .query_row("SELECT count(*) FROM __lockstep_collections", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(n, collections.len() as i64);
+}
+
+#[test]
+fn load_page_pages_in_key_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut leader = start(open(&dir.path().join("db")));
+    let ops = ["c", "a", "b", "e", "d"]
+        .into_iter()
+        .map(|k| insert(&todos(), k, serde_json::json!({"k": k})))
+        .collect();
+    send(&mut leader, envelope_id(1), ops);
+    let store = leader.store_mut();
+    let first = store.load_page(&todos(), None, 2).unwrap();
+    assert_eq!(
+        first.iter().map(|r| r.key.clone()).collect::<Vec<_>>(),
+        vec![Key::from("a"), Key::from("b")]
+    );
+    let next = store
+        .load_page(&todos(), Some(&Key::from("b")), 10)
+        .unwrap();
+    assert_eq!(
+        next.iter().map(|r| r.key.clone()).collect::<Vec<_>>(),
+        vec![Key::from("c"), Key::from("d"), Key::from("e")]
+    );
+    assert!(store
+        .load_page(&CollectionId::new("unknown").unwrap(), None, 10)
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn rolled_back_transactions_leave_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(&dir.path().join("db"));
+    let fresh = CollectionId::new("fresh").unwrap();
+    {
+        let mut tx = store.begin().unwrap();
+        tx.put_row(&fresh, &Key::from("a"), &Row::new()).unwrap();
+        assert!(tx.row_exists(&fresh, &Key::from("a")).unwrap());
+    }
+    let mut tx = store.begin().unwrap();
+    assert!(!tx.row_exists(&fresh, &Key::from("a")).unwrap());
+    tx.put_row(&fresh, &Key::from("b"), &Row::new()).unwrap();
+    tx.commit().unwrap();
+    assert_eq!(
+        store.rows(&fresh).unwrap(),
+        vec![(Key::from("b"), Row::new())]
+    );
+    let suppress: i64 = store
+        .connection()
+        .query_row("SELECT suppress FROM __lockstep_capture", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(suppress, 0);
+}
+
+#[test]
+fn outbox_is_durable_until_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let config = CoordinatorConfig {
+        outbox: true,
+        ..CoordinatorConfig::default()
+    };
+    let mut leader = Coordinator::start(
+        open(&path),
+        db(),
+        TabId::from_u128(1),
+        config.clone(),
+        Timestamp(0),
+    )
+    .unwrap();
+    let ops = vec![insert(&todos(), "a", serde_json::json!({"t": 1}))];
+    send(&mut leader, envelope_id(1), ops.clone());
+    send(
+        &mut leader,
+        envelope_id(2),
+        vec![Op::Delete {
+            collection: todos(),
+            key: Key::from("a"),
+        }],
+    );
+    drop(leader);
+
+    let mut leader =
+        Coordinator::start(open(&path), db(), TabId::from_u128(1), config, Timestamp(0)).unwrap();
+    let batch = leader.poll_upload(Timestamp(0)).unwrap();
+    assert_eq!(batch.entries.len(), 2);
+    assert_eq!(batch.entries[0].envelope_id, envelope_id(1));
+    assert_eq!(batch.entries[0].ops, ops);
+    assert_eq!(
+        batch.entries[0].position,
+        StreamPosition {
+            term: Term(1),
+            seq: Seq(1)
+        }
+    );
+    leader.upload_finished(Timestamp(0), batch.id, true);
+    assert!(leader.store_mut().outbox(10).unwrap().is_empty());
+    assert!(!leader.store_mut().external_writes_pending().unwrap());
+}
+
+#[test]
+fn pending_stays_true_across_our_own_commits_until_drained() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let mut store = open(&path);
+    let commit_one = |store: &mut SqliteStore, key: &str| {
+        let mut tx = store.begin().unwrap();
+        tx.put_row(&todos(), &Key::from(key), &Row::new()).unwrap();
+        tx.commit().unwrap();
+    };
+    commit_one(&mut store, "a");
+    let mut tx = store.begin().unwrap();
+    tx.drain_external_writes().unwrap();
+    tx.commit().unwrap();
+    assert!(!store.external_writes_pending().unwrap());
+
+    let table = quote_ident(&row_table(&todos()));
+    for (n, writer) in ["other connection", "same connection"]
+        .into_iter()
+        .enumerate()
+    {
+        let sql = format!(r#"INSERT INTO {table} (key, value) VALUES ('"ext{n}"', '{{}}')"#);
+        if n == 0 {
+            rusqlite::Connection::open(&path)
+                .unwrap()
+                .execute(&sql, [])
+                .unwrap();
+        } else {
+            store.connection().execute(&sql, []).unwrap();
+        }
+        // Our own commits and rollbacks in between must not hide the write.
+        commit_one(&mut store, &format!("own{n}"));
+        drop(store.begin().unwrap());
+        assert!(store.external_writes_pending().unwrap(), "{writer}");
+        let mut tx = store.begin().unwrap();
+        let drained = tx.drain_external_writes().unwrap();
+        tx.commit().unwrap();
+        assert_eq!(
+            drained,
+            vec![(todos(), Key::from(format!("ext{n}").as_str()))],
+            "{writer}"
+        );
+        assert!(!store.external_writes_pending().unwrap(), "{writer}");
+    }
+}
+
+#[test]
+fn store_and_coordinator_can_move_to_a_worker_thread() {
+    fn assert_send<T: Send>() {}
+    assert_send::<SqliteStore>();
+    assert_send::<Coordinator<SqliteStore>>();
+}

@@ -1,0 +1,582 @@
+//! [`Coordinator`]: the state machine the leader runs.
+//!
+//! A coordinator exists only after [`Coordinator::start`] succeeded: it read the
+//! stream position and persisted `term + 1` before serving (invariants 2 and 6),
+//! so "this tab leads" cannot outlive a failed setup (seed 002). It assigns
+//! `(term, seq)` to every envelope (the leader tab's own included), commits each
+//! in one store transaction (invariant 4), answers re-sent envelopes with their
+//! original position (invariant 5), captures writes made by other code (9), and
+//! serves `PullSince` and hydration pages. It broadcasts every commit to all
+//! tabs, its own tab included, by the same path (3).
+
+use std::collections::VecDeque;
+
+use indexmap::IndexMap;
+
+use crate::ids::{CollectionId, DatabaseId, Seq, StreamPosition, TabId, Term, Timestamp};
+use crate::intake::{intake, DropCounts};
+use crate::key::Key;
+use crate::protocol::{Body, Envelope, Limits, Message, Rejection, TxCommitted, PROTOCOL_VERSION};
+use crate::row::{Change, Op, Row};
+use crate::store::{OutboxEntry, Store, StoreError, StoreMeta, StoreTx};
+
+/// Settings of the leader's coordinator.
+///
+/// ```
+/// let config = lockstep::CoordinatorConfig::default();
+/// assert!(!config.outbox);
+/// ```
+#[derive(Clone, Debug)]
+pub struct CoordinatorConfig {
+    /// Heartbeat period.
+    pub heartbeat_ms: u64,
+    /// How often to look for rows written by other code.
+    pub external_poll_ms: u64,
+    /// Most rows served in one hydration page.
+    pub max_hydrate_page: u32,
+    /// Most transactions served in one pull page.
+    pub max_pull_page: u32,
+    /// Record committed envelopes in the durable outbox for upload.
+    pub outbox: bool,
+    /// Envelopes per upload batch.
+    pub upload_batch: usize,
+    /// Wait before retrying a failed upload.
+    pub upload_retry_ms: u64,
+    /// Limits applied to received messages.
+    pub limits: Limits,
+}
+
+impl Default for CoordinatorConfig {
+    fn default() -> Self {
+        CoordinatorConfig {
+            heartbeat_ms: 1_000,
+            external_poll_ms: 100,
+            max_hydrate_page: 5_000,
+            max_pull_page: 1_000,
+            outbox: false,
+            upload_batch: 100,
+            upload_retry_ms: 1_000,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Counters the leader keeps for diagnostics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CoordinatorStats {
+    /// Envelopes committed.
+    pub committed: u64,
+    /// Re-sent envelopes answered with their original position.
+    pub duplicates: u64,
+    /// Envelopes refused.
+    pub rejected: u64,
+    /// Transactions made of writes captured from other code.
+    pub external_txs: u64,
+    /// Rows written by other code that are not valid rows (skipped).
+    pub external_rows_invalid: u64,
+    /// Store failures outside envelopes (pull, hydrate, drain, upload).
+    pub store_errors: u64,
+    /// Messages dropped, by reason.
+    pub dropped: DropCounts,
+}
+
+/// A batch of outbox entries for the app's uploader.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UploadBatch {
+    /// Pass back to [`Coordinator::upload_finished`].
+    pub id: u64,
+    /// Envelopes in commit order; `envelope_id` is the idempotency key.
+    pub entries: Vec<OutboxEntry>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Upload {
+    next_id: u64,
+    in_flight: Option<(u64, Seq)>,
+    retry_at: Timestamp,
+}
+
+/// Why a coordinator stopped serving. The driver must drop it and release leadership.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("leadership lost: a leader with term {newer} exists (this one had {mine}); this tab now follows it")]
+pub struct Deposed {
+    /// This coordinator's term.
+    pub mine: Term,
+    /// The newer term seen.
+    pub newer: Term,
+}
+
+enum Refusal {
+    Rejected(Rejection),
+    Fenced(Term),
+}
+
+impl From<StoreError> for Refusal {
+    fn from(e: StoreError) -> Self {
+        Refusal::Rejected(match e {
+            StoreError::Full(_) => Rejection::StorageFull,
+            other => Rejection::Storage {
+                detail: other.to_string(),
+            },
+        })
+    }
+}
+
+enum Outcome {
+    Committed(TxCommitted),
+    AlreadyCommitted(StreamPosition),
+}
+
+/// The leader's state machine. See the module docs.
+///
+/// ```
+/// use lockstep::{Coordinator, CoordinatorConfig, MemoryStore, DatabaseId, TabId, Timestamp, Term};
+/// let db = DatabaseId::new("app", "user-1").unwrap();
+/// let leader = Coordinator::start(MemoryStore::new(), db, TabId::from_u128(1), CoordinatorConfig::default(), Timestamp(0)).unwrap();
+/// assert_eq!(leader.term(), Term(1));
+/// ```
+pub struct Coordinator<S: Store> {
+    db: DatabaseId,
+    me: TabId,
+    term: Term,
+    position: StreamPosition,
+    store: S,
+    config: CoordinatorConfig,
+    next_heartbeat: Timestamp,
+    next_external_poll: Timestamp,
+    upload: Upload,
+    deposed: Option<Deposed>,
+    transmits: VecDeque<Message>,
+    stats: CoordinatorStats,
+}
+
+impl<S: Store> Coordinator<S> {
+    /// Takes leadership of `store`: reads the stream position, persists
+    /// `term + 1`, then queues a `LeaderHello` and captures writes other code
+    /// made while no leader ran. On error nothing serves and the driver must
+    /// release the leadership lock.
+    pub fn start(
+        mut store: S,
+        db: DatabaseId,
+        me: TabId,
+        config: CoordinatorConfig,
+        now: Timestamp,
+    ) -> Result<Self, StoreError> {
+        let meta = {
+            let mut tx = store.begin()?;
+            let meta = tx.meta()?;
+            let term = meta.term.next();
+            tx.set_term(term)?;
+            tx.commit()?;
+            StoreMeta { term, ..meta }
+        };
+        let mut coordinator = Coordinator {
+            db,
+            me,
+            term: meta.term,
+            position: meta.position,
+            store,
+            next_heartbeat: now.plus_millis(config.heartbeat_ms),
+            next_external_poll: now,
+            upload: Upload {
+                next_id: 1,
+                in_flight: None,
+                retry_at: now,
+            },
+            config,
+            deposed: None,
+            transmits: VecDeque::new(),
+            stats: CoordinatorStats::default(),
+        };
+        coordinator.broadcast(Body::LeaderHello {
+            position: coordinator.position,
+        });
+        coordinator.drain_external_writes(now);
+        Ok(coordinator)
+    }
+
+    /// This leader's term.
+    pub fn term(&self) -> Term {
+        self.term
+    }
+
+    /// The last committed position.
+    pub fn position(&self) -> StreamPosition {
+        self.position
+    }
+
+    /// Diagnostic counters.
+    pub fn stats(&self) -> CoordinatorStats {
+        self.stats
+    }
+
+    /// Set once a newer leader was seen; the driver must then drop this coordinator.
+    pub fn deposed(&self) -> Option<&Deposed> {
+        self.deposed.as_ref()
+    }
+
+    /// The store, for reads by the driver (debug queries).
+    pub fn store_mut(&mut self) -> &mut S {
+        &mut self.store
+    }
+
+    /// Gives the store back (leadership released).
+    pub fn into_store(self) -> S {
+        self.store
+    }
+
+    /// Feeds bytes received from a tab; hostile input is dropped and counted.
+    pub fn handle_bytes(&mut self, now: Timestamp, bytes: &[u8]) {
+        if let Ok(message) = intake(
+            bytes,
+            &self.db,
+            &self.config.limits,
+            &mut self.stats.dropped,
+        ) {
+            self.handle(now, message);
+        }
+    }
+
+    /// Feeds one decoded message.
+    pub fn handle(&mut self, now: Timestamp, message: Message) {
+        if self.deposed.is_some() {
+            return;
+        }
+        if message.db != self.db || message.v != PROTOCOL_VERSION {
+            self.stats.dropped.foreign += 1;
+            return;
+        }
+        if message.term > self.term {
+            self.depose(message.term);
+            return;
+        }
+        match message.body {
+            Body::Join => self.reply(
+                message.from,
+                Body::LeaderHello {
+                    position: self.position,
+                },
+            ),
+            Body::Envelope(envelope) => self.apply_envelope(envelope),
+            Body::PullSince {
+                request,
+                after,
+                limit,
+            } => {
+                let limit = limit.clamp(1, self.config.max_pull_page) as usize;
+                match self.store.pull_since(after, limit) {
+                    Ok(page) => self.reply(
+                        message.from,
+                        Body::PullPage {
+                            request,
+                            txs: page.txs,
+                            position: self.position,
+                            truncated: page.truncated,
+                        },
+                    ),
+                    Err(_) => self.stats.store_errors += 1,
+                }
+            }
+            Body::Hydrate {
+                request,
+                collection,
+                after,
+                limit,
+            } => {
+                let limit = limit.clamp(1, self.config.max_hydrate_page) as usize;
+                match self.store.load_page(&collection, after.as_ref(), limit) {
+                    Ok(rows) => {
+                        let more = rows.len() == limit;
+                        self.reply(
+                            message.from,
+                            Body::HydratePage {
+                                request,
+                                collection,
+                                position: self.position,
+                                rows,
+                                more,
+                            },
+                        )
+                    }
+                    Err(_) => self.stats.store_errors += 1,
+                }
+            }
+            Body::LeaderHello { .. }
+            | Body::Heartbeat { .. }
+            | Body::TxCommitted(_)
+            | Body::AlreadyCommitted { .. }
+            | Body::Rejected { .. }
+            | Body::PullPage { .. }
+            | Body::HydratePage { .. } => {}
+        }
+        if now >= self.next_external_poll {
+            self.drain_external_writes(now);
+        }
+    }
+
+    /// When the coordinator next wants [`handle_timeout`](Self::handle_timeout).
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        if self.deposed.is_some() {
+            return None;
+        }
+        let upload =
+            (self.config.outbox && self.upload.in_flight.is_none()).then_some(self.upload.retry_at);
+        [
+            Some(self.next_heartbeat),
+            Some(self.next_external_poll),
+            upload,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Heartbeats and captures writes made by other code when due.
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        if self.deposed.is_some() {
+            return;
+        }
+        if now >= self.next_heartbeat {
+            self.next_heartbeat = now.plus_millis(self.config.heartbeat_ms);
+            self.broadcast(Body::Heartbeat {
+                position: self.position,
+            });
+        }
+        if now >= self.next_external_poll {
+            self.drain_external_writes(now);
+        }
+    }
+
+    /// The next message to broadcast or send to one tab.
+    pub fn poll_transmit(&mut self) -> Option<Message> {
+        self.transmits.pop_front()
+    }
+
+    /// The next batch for the app's uploader, if the outbox is enabled, no
+    /// batch is in flight and entries wait. Only a leader uploads (invariant 10).
+    pub fn poll_upload(&mut self, now: Timestamp) -> Option<UploadBatch> {
+        if !self.config.outbox
+            || self.deposed.is_some()
+            || self.upload.in_flight.is_some()
+            || now < self.upload.retry_at
+        {
+            return None;
+        }
+        let entries = match self.store.outbox(self.config.upload_batch) {
+            Ok(entries) if !entries.is_empty() => entries,
+            Ok(_) => return None,
+            Err(_) => {
+                self.stats.store_errors += 1;
+                self.upload.retry_at = now.plus_millis(self.config.upload_retry_ms);
+                return None;
+            }
+        };
+        let id = self.upload.next_id;
+        self.upload.next_id += 1;
+        let last = entries.last().map(|e| e.position.seq).unwrap_or_default();
+        self.upload.in_flight = Some((id, last));
+        Some(UploadBatch { id, entries })
+    }
+
+    /// Reports the outcome of an upload batch: acknowledged entries leave the
+    /// outbox; a failure retries the same entries later.
+    pub fn upload_finished(&mut self, now: Timestamp, batch: u64, succeeded: bool) {
+        let Some((id, last)) = self.upload.in_flight else {
+            return;
+        };
+        if id != batch {
+            return;
+        }
+        self.upload.in_flight = None;
+        if succeeded && self.store.ack_outbox(last).is_ok() {
+            self.upload.retry_at = now;
+        } else {
+            self.upload.retry_at = now.plus_millis(self.config.upload_retry_ms);
+        }
+    }
+
+    fn depose(&mut self, newer: Term) {
+        if self.deposed.is_none() {
+            self.deposed = Some(Deposed {
+                mine: self.term,
+                newer,
+            });
+            self.transmits.clear();
+        }
+    }
+
+    fn message(&self, to: Option<TabId>, body: Body) -> Message {
+        Message {
+            v: PROTOCOL_VERSION,
+            db: self.db.clone(),
+            term: self.term,
+            from: self.me,
+            to,
+            body,
+        }
+    }
+
+    fn broadcast(&mut self, body: Body) {
+        let message = self.message(None, body);
+        self.transmits.push_back(message);
+    }
+
+    fn reply(&mut self, to: TabId, body: Body) {
+        let message = self.message(Some(to), body);
+        self.transmits.push_back(message);
+    }
+
+    fn apply_envelope(&mut self, envelope: Envelope) {
+        match self.commit_envelope(&envelope) {
+            Ok(Outcome::Committed(tx)) => {
+                self.stats.committed += 1;
+                self.position = tx.position();
+                self.broadcast(Body::TxCommitted(tx));
+            }
+            Ok(Outcome::AlreadyCommitted(position)) => {
+                self.stats.duplicates += 1;
+                self.reply(
+                    envelope.origin,
+                    Body::AlreadyCommitted {
+                        envelope_id: envelope.envelope_id,
+                        position,
+                    },
+                );
+            }
+            Err(Refusal::Rejected(rejection)) => {
+                self.stats.rejected += 1;
+                self.reply(
+                    envelope.origin,
+                    Body::Rejected {
+                        envelope_id: envelope.envelope_id,
+                        rejection,
+                    },
+                );
+            }
+            Err(Refusal::Fenced(newer)) => self.depose(newer),
+        }
+    }
+
+    /// Applies one envelope in one store transaction, or nothing of it.
+    fn commit_envelope(&mut self, envelope: &Envelope) -> Result<Outcome, Refusal> {
+        let term = self.term;
+        let outbox = self.config.outbox;
+        let mut tx = self.store.begin()?;
+        let seq = fenced_next_seq(&mut tx, term)?;
+        if let Some(position) = tx.envelope_position(envelope.envelope_id)? {
+            return Ok(Outcome::AlreadyCommitted(position));
+        }
+        let mut changes: IndexMap<(CollectionId, Key), Option<Row>> =
+            IndexMap::with_capacity(envelope.ops.len());
+        for op in &envelope.ops {
+            let (collection, key) = (op.collection(), op.key());
+            let exists = match changes.get(&(collection.clone(), key.clone())) {
+                Some(value) => value.is_some(),
+                None => tx.row_exists(collection, key)?,
+            };
+            match op {
+                Op::Insert { .. } if exists => {
+                    return Err(Refusal::Rejected(Rejection::KeyExists {
+                        collection: collection.clone(),
+                        key: key.clone(),
+                    }))
+                }
+                Op::Update { .. } | Op::Delete { .. } if !exists => {
+                    return Err(Refusal::Rejected(Rejection::KeyMissing {
+                        collection: collection.clone(),
+                        key: key.clone(),
+                    }))
+                }
+                Op::Insert { value, .. } | Op::Update { value, .. } => {
+                    tx.put_row(collection, key, value)?
+                }
+                Op::Delete { .. } => tx.delete_row(collection, key)?,
+            }
+            changes.insert((collection.clone(), key.clone()), op.value().cloned());
+        }
+        let committed = TxCommitted {
+            term,
+            seq,
+            envelope_id: Some(envelope.envelope_id),
+            origin: Some(envelope.origin),
+            changes: changes
+                .into_iter()
+                .map(|((collection, key), value)| Change {
+                    collection,
+                    key,
+                    value,
+                })
+                .collect(),
+        };
+        tx.record_commit(&committed, outbox.then_some(envelope.ops.as_slice()))?;
+        tx.commit()?;
+        Ok(Outcome::Committed(committed))
+    }
+
+    /// Turns rows written straight into the store by other code into a
+    /// transaction broadcast like any other (invariant 9).
+    fn drain_external_writes(&mut self, now: Timestamp) {
+        self.next_external_poll = now.plus_millis(self.config.external_poll_ms);
+        match self.store.external_writes_pending() {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(_) => {
+                self.stats.store_errors += 1;
+                return;
+            }
+        }
+        match self.commit_external_writes() {
+            Ok(Some(tx)) => {
+                self.stats.external_txs += 1;
+                self.position = tx.position();
+                self.broadcast(Body::TxCommitted(tx));
+            }
+            Ok(None) => {}
+            Err(Refusal::Fenced(newer)) => self.depose(newer),
+            Err(Refusal::Rejected(_)) => self.stats.store_errors += 1,
+        }
+    }
+
+    fn commit_external_writes(&mut self) -> Result<Option<TxCommitted>, Refusal> {
+        let term = self.term;
+        let mut tx = self.store.begin()?;
+        let seq = fenced_next_seq(&mut tx, term)?;
+        let keys: indexmap::IndexSet<(CollectionId, Key)> =
+            tx.drain_external_writes()?.into_iter().collect();
+        let mut changes = Vec::with_capacity(keys.len());
+        for (collection, key) in keys {
+            match tx.get_row(&collection, &key) {
+                Ok(value) => changes.push(Change {
+                    collection,
+                    key,
+                    value,
+                }),
+                Err(StoreError::Corrupt(_)) => self.stats.external_rows_invalid += 1,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if changes.is_empty() {
+            tx.commit()?;
+            return Ok(None);
+        }
+        let committed = TxCommitted {
+            term,
+            seq,
+            envelope_id: None,
+            origin: None,
+            changes,
+        };
+        tx.record_commit(&committed, None)?;
+        tx.commit()?;
+        Ok(Some(committed))
+    }
+}
+
+/// Checks inside `tx` that no newer leader bumped the term, and returns the next seq.
+fn fenced_next_seq<T: StoreTx>(tx: &mut T, term: Term) -> Result<Seq, Refusal> {
+    let meta = tx.meta()?;
+    if meta.term != term {
+        return Err(Refusal::Fenced(meta.term));
+    }
+    Ok(meta.position.seq.next())
+}

@@ -1,0 +1,302 @@
+//! Newtypes for the identifiers and counters of the protocol, so that a seq can
+//! never be passed where a term is expected.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use uuid::Uuid;
+
+use crate::error::InvalidName;
+
+/// Leadership epoch. Persisted and bumped by each new leader before it serves.
+///
+/// ```
+/// use lockstep::Term;
+/// assert!(Term(2) > Term(1));
+/// assert_eq!(Term(1).next(), Term(2));
+/// ```
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct Term(pub u64);
+
+impl fmt::Display for Term {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl fmt::Display for Seq {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl Term {
+    /// The term that follows this one.
+    pub fn next(self) -> Term {
+        Term(self.0.saturating_add(1))
+    }
+}
+
+/// Position of a committed transaction in the database's single stream.
+/// Monotonic across terms: a new leader continues at `seq + 1`.
+///
+/// ```
+/// use lockstep::Seq;
+/// assert_eq!(Seq(41).next(), Seq(42));
+/// ```
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct Seq(pub u64);
+
+impl Seq {
+    /// The seq that follows this one.
+    pub fn next(self) -> Seq {
+        Seq(self.0.saturating_add(1))
+    }
+}
+
+/// `(term, seq)` of the last applied transaction.
+///
+/// ```
+/// use lockstep::{StreamPosition, Term, Seq};
+/// let p = StreamPosition { term: Term(3), seq: Seq(10) };
+/// assert_eq!(p.to_string(), "3:10");
+/// ```
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub struct StreamPosition {
+    /// Term in which the transaction at `seq` was committed.
+    pub term: Term,
+    /// Seq of the last committed transaction (0 when nothing was committed yet).
+    pub seq: Seq,
+}
+
+impl fmt::Display for StreamPosition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.term.0, self.seq.0)
+    }
+}
+
+/// Random id of one execution context (tab, window, worker, simulated tab).
+///
+/// ```
+/// use lockstep::TabId;
+/// let tab = TabId::from_u128(7);
+/// assert_eq!(tab, TabId::from_u128(7));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TabId(pub Uuid);
+
+impl TabId {
+    /// A tab id from 128 random bits supplied by the driver.
+    pub fn from_u128(bits: u128) -> TabId {
+        TabId(uuid::Builder::from_random_bytes(bits.to_le_bytes()).into_uuid())
+    }
+
+    /// Short form for logs and reports (first 8 hex digits).
+    pub fn short(&self) -> String {
+        self.0.simple().to_string()[..8].to_owned()
+    }
+}
+
+impl fmt::Display for TabId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Id of one envelope: a UUID v7 made by the tab that sent it.
+///
+/// ```
+/// use lockstep::EnvelopeId;
+/// let id = EnvelopeId::new_v7(1_700_000_000_000, [7; 10]);
+/// assert_eq!(id.0.get_version_num(), 7);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct EnvelopeId(pub Uuid);
+
+impl EnvelopeId {
+    /// A v7 UUID from a Unix time in milliseconds and 80 random bits.
+    pub fn new_v7(unix_millis: u64, random: [u8; 10]) -> EnvelopeId {
+        EnvelopeId(uuid::Builder::from_unix_timestamp_millis(unix_millis, &random).into_uuid())
+    }
+}
+
+impl fmt::Display for EnvelopeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Longest app name, scope or collection name accepted, in bytes.
+pub const MAX_NAME_BYTES: usize = 256;
+
+fn check_name(what: &'static str, name: &str) -> Result<(), InvalidName> {
+    if name.is_empty() {
+        return Err(InvalidName {
+            what,
+            name: name.into(),
+            reason: "it is empty",
+        });
+    }
+    if name.len() > MAX_NAME_BYTES {
+        return Err(InvalidName {
+            what,
+            name: name[..32].into(),
+            reason: "it is longer than 256 bytes",
+        });
+    }
+    if name.contains('\0') {
+        return Err(InvalidName {
+            what,
+            name: name.replace('\0', "\\0"),
+            reason: "it contains a NUL character",
+        });
+    }
+    Ok(())
+}
+
+/// One logical database: an app name and a scope (usually the signed-in user id).
+/// Different scopes never share a file, lock or channel.
+///
+/// ```
+/// use lockstep::DatabaseId;
+/// let db = DatabaseId::new("todo-app", "user-42").unwrap();
+/// assert_eq!(db.app(), "todo-app");
+/// assert!(DatabaseId::new("", "x").is_err());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "DatabaseIdRepr", into = "DatabaseIdRepr")]
+pub struct DatabaseId {
+    app: String,
+    scope: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct DatabaseIdRepr {
+    app: String,
+    scope: String,
+}
+
+impl TryFrom<DatabaseIdRepr> for DatabaseId {
+    type Error = InvalidName;
+    fn try_from(r: DatabaseIdRepr) -> Result<Self, InvalidName> {
+        DatabaseId::new(r.app, r.scope)
+    }
+}
+
+impl From<DatabaseId> for DatabaseIdRepr {
+    fn from(d: DatabaseId) -> Self {
+        DatabaseIdRepr {
+            app: d.app,
+            scope: d.scope,
+        }
+    }
+}
+
+impl DatabaseId {
+    /// Validates and builds a database id: both parts non-empty, at most 256 bytes, no NUL.
+    pub fn new(
+        app: impl Into<String>,
+        scope: impl Into<String>,
+    ) -> Result<DatabaseId, InvalidName> {
+        let (app, scope) = (app.into(), scope.into());
+        check_name("app name", &app)?;
+        check_name("scope", &scope)?;
+        Ok(DatabaseId { app, scope })
+    }
+
+    /// The app name.
+    pub fn app(&self) -> &str {
+        &self.app
+    }
+
+    /// The scope (for example the signed-in user id).
+    pub fn scope(&self) -> &str {
+        &self.scope
+    }
+}
+
+impl fmt::Display for DatabaseId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.app, self.scope)
+    }
+}
+
+/// Name of a collection: any non-empty string up to 256 bytes without NUL.
+/// Storage adapters derive quoted, sanitised identifiers from it.
+///
+/// ```
+/// use lockstep::CollectionId;
+/// let todos = CollectionId::new("todos").unwrap();
+/// assert_eq!(todos.as_str(), "todos");
+/// assert!(CollectionId::new("a\0b").is_err());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct CollectionId(String);
+
+impl CollectionId {
+    /// Validates and builds a collection name.
+    pub fn new(name: impl Into<String>) -> Result<CollectionId, InvalidName> {
+        let name = name.into();
+        check_name("collection name", &name)?;
+        Ok(CollectionId(name))
+    }
+
+    /// The name as given.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for CollectionId {
+    type Error = InvalidName;
+    fn try_from(s: String) -> Result<Self, InvalidName> {
+        CollectionId::new(s)
+    }
+}
+
+impl From<CollectionId> for String {
+    fn from(c: CollectionId) -> String {
+        c.0
+    }
+}
+
+impl fmt::Display for CollectionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A point in time in milliseconds, supplied by the driver. The core never reads
+/// a clock; the simulator supplies simulated time.
+///
+/// ```
+/// use lockstep::Timestamp;
+/// assert_eq!(Timestamp(1000).plus_millis(500), Timestamp(1500));
+/// ```
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct Timestamp(pub u64);
+
+impl Timestamp {
+    /// This time plus `ms` milliseconds.
+    pub fn plus_millis(self, ms: u64) -> Timestamp {
+        Timestamp(self.0.saturating_add(ms))
+    }
+
+    /// Milliseconds elapsed since `earlier` (0 if `earlier` is later).
+    pub fn since(self, earlier: Timestamp) -> u64 {
+        self.0.saturating_sub(earlier.0)
+    }
+}

@@ -1,0 +1,262 @@
+//! [`MemoryStore`]: a [`Store`] kept in memory, for tests, the simulator and
+//! examples. Transactions work on a copy-on-write draft (cheap with `im`), so a
+//! dropped transaction leaves nothing behind, exactly like SQLite's rollback.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::ids::{CollectionId, EnvelopeId, Seq, StreamPosition, Term};
+use crate::key::Key;
+use crate::protocol::{KeyedRow, TxCommitted};
+use crate::row::{Op, Row};
+use crate::store::{LogPage, OutboxEntry, Store, StoreError, StoreMeta, StoreTx};
+
+#[derive(Clone, Debug, Default)]
+struct State {
+    meta: StoreMeta,
+    rows: im::OrdMap<CollectionId, im::OrdMap<Key, Row>>,
+    log: im::OrdMap<Seq, TxCommitted>,
+    envelopes: im::HashMap<EnvelopeId, StreamPosition>,
+    outbox: im::OrdMap<Seq, OutboxEntry>,
+    external: im::Vector<(CollectionId, Key)>,
+}
+
+/// An in-memory store. Clones share the same data, the way two connections
+/// share one file: hand a clone to each successive leader.
+///
+/// ```
+/// use lockstep::{MemoryStore, Store};
+/// let mut store = MemoryStore::new();
+/// assert_eq!(store.meta().unwrap().position.seq.0, 0);
+/// ```
+#[derive(Clone, Debug)]
+pub struct MemoryStore {
+    state: Arc<Mutex<State>>,
+    log_retention: u64,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        MemoryStore::new()
+    }
+}
+
+impl MemoryStore {
+    /// An empty store keeping the last 10,000 transactions in its change log.
+    pub fn new() -> Self {
+        MemoryStore::with_log_retention(10_000)
+    }
+
+    /// An empty store keeping the last `transactions` in its change log.
+    pub fn with_log_retention(transactions: u64) -> Self {
+        MemoryStore {
+            state: Arc::default(),
+            log_retention: transactions.max(1),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Writes a row the way other code writing straight into the database
+    /// would (a sync engine, a debug console): captured for the next drain.
+    pub fn write_external(&self, collection: &CollectionId, key: &Key, value: Option<Row>) {
+        let mut state = self.lock();
+        let rows = state.rows.entry(collection.clone()).or_default();
+        match value {
+            Some(row) => {
+                rows.insert(key.clone(), row);
+            }
+            None => {
+                rows.remove(key);
+            }
+        }
+        state.external.push_back((collection.clone(), key.clone()));
+    }
+
+    /// Every row of a collection, in key order.
+    pub fn rows(&self, collection: &CollectionId) -> Vec<(Key, Row)> {
+        self.lock()
+            .rows
+            .get(collection)
+            .map(|rows| rows.clone().into_iter().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// A transaction on a [`MemoryStore`].
+/// It holds the store's lock until it ends, like SQLite's write lock.
+pub struct MemoryTx<'a> {
+    live: MutexGuard<'a, State>,
+    draft: State,
+    log_retention: u64,
+}
+
+impl Store for MemoryStore {
+    type Tx<'a> = MemoryTx<'a>;
+
+    fn begin(&mut self) -> Result<MemoryTx<'_>, StoreError> {
+        let live = self.lock();
+        let draft = live.clone();
+        Ok(MemoryTx {
+            live,
+            draft,
+            log_retention: self.log_retention,
+        })
+    }
+
+    fn meta(&mut self) -> Result<StoreMeta, StoreError> {
+        Ok(self.lock().meta)
+    }
+
+    fn load_page(
+        &mut self,
+        collection: &CollectionId,
+        after: Option<&Key>,
+        limit: usize,
+    ) -> Result<Vec<KeyedRow>, StoreError> {
+        let state = self.lock();
+        let Some(rows) = state.rows.get(collection) else {
+            return Ok(Vec::new());
+        };
+        let page = match after {
+            Some(after) => rows
+                .range((
+                    std::ops::Bound::Excluded(after.clone()),
+                    std::ops::Bound::Unbounded,
+                ))
+                .take(limit)
+                .map(keyed)
+                .collect(),
+            None => rows.iter().take(limit).map(keyed).collect(),
+        };
+        Ok(page)
+    }
+
+    fn pull_since(&mut self, after: Seq, limit: usize) -> Result<LogPage, StoreError> {
+        let state = self.lock();
+        let truncated = after < state.meta.position.seq && !state.log.contains_key(&after.next());
+        let txs = if truncated {
+            Vec::new()
+        } else {
+            state
+                .log
+                .range(after.next()..)
+                .take(limit)
+                .map(|(_, tx)| tx.clone())
+                .collect()
+        };
+        Ok(LogPage { txs, truncated })
+    }
+
+    fn external_writes_pending(&mut self) -> Result<bool, StoreError> {
+        Ok(!self.lock().external.is_empty())
+    }
+
+    fn outbox(&mut self, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+        Ok(self.lock().outbox.values().take(limit).cloned().collect())
+    }
+
+    fn ack_outbox(&mut self, seq: Seq) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        state.outbox = state.outbox.split(&seq).1;
+        Ok(())
+    }
+}
+
+fn keyed((key, value): (&Key, &Row)) -> KeyedRow {
+    KeyedRow {
+        key: key.clone(),
+        value: value.clone(),
+    }
+}
+
+impl StoreTx for MemoryTx<'_> {
+    fn meta(&mut self) -> Result<StoreMeta, StoreError> {
+        Ok(self.draft.meta)
+    }
+
+    fn set_term(&mut self, term: Term) -> Result<(), StoreError> {
+        self.draft.meta.term = term;
+        Ok(())
+    }
+
+    fn envelope_position(&mut self, id: EnvelopeId) -> Result<Option<StreamPosition>, StoreError> {
+        Ok(self.draft.envelopes.get(&id).copied())
+    }
+
+    fn row_exists(&mut self, collection: &CollectionId, key: &Key) -> Result<bool, StoreError> {
+        Ok(self
+            .draft
+            .rows
+            .get(collection)
+            .is_some_and(|rows| rows.contains_key(key)))
+    }
+
+    fn get_row(&mut self, collection: &CollectionId, key: &Key) -> Result<Option<Row>, StoreError> {
+        Ok(self
+            .draft
+            .rows
+            .get(collection)
+            .and_then(|rows| rows.get(key))
+            .cloned())
+    }
+
+    fn put_row(
+        &mut self,
+        collection: &CollectionId,
+        key: &Key,
+        value: &Row,
+    ) -> Result<(), StoreError> {
+        self.draft
+            .rows
+            .entry(collection.clone())
+            .or_default()
+            .insert(key.clone(), value.clone());
+        Ok(())
+    }
+
+    fn delete_row(&mut self, collection: &CollectionId, key: &Key) -> Result<(), StoreError> {
+        if let Some(rows) = self.draft.rows.get_mut(collection) {
+            rows.remove(key);
+        }
+        Ok(())
+    }
+
+    fn drain_external_writes(&mut self) -> Result<Vec<(CollectionId, Key)>, StoreError> {
+        Ok(std::mem::take(&mut self.draft.external)
+            .into_iter()
+            .collect())
+    }
+
+    fn record_commit(&mut self, tx: &TxCommitted, upload: Option<&[Op]>) -> Result<(), StoreError> {
+        let position = tx.position();
+        self.draft.meta.position = position;
+        self.draft.log.insert(tx.seq, tx.clone());
+        let retention = self.log_retention;
+        if tx.seq.0 > retention {
+            self.draft.log = self.draft.log.split(&Seq(tx.seq.0 - retention)).1;
+        }
+        if let Some(envelope_id) = tx.envelope_id {
+            self.draft.envelopes.insert(envelope_id, position);
+        }
+        if let (Some(ops), Some(envelope_id)) = (upload, tx.envelope_id) {
+            self.draft.outbox.insert(
+                tx.seq,
+                OutboxEntry {
+                    position,
+                    envelope_id,
+                    ops: ops.to_vec(),
+                },
+            );
+        }
+        Ok(())
+    }
+
+    fn commit(mut self) -> Result<(), StoreError> {
+        *self.live = self.draft;
+        Ok(())
+    }
+}

@@ -1,0 +1,364 @@
+//! Wire messages between tabs and the leader, and their checked decoding.
+//!
+//! Every message carries the protocol version `v`, the database id and the
+//! sender's term. Messages travel as JSON bytes (a BroadcastChannel payload, a
+//! channel between threads); [`decode`] is the one door through which bytes from
+//! another context enter the core, and it never panics.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::InvalidInput;
+use crate::ids::{CollectionId, DatabaseId, EnvelopeId, Seq, StreamPosition, TabId, Term};
+use crate::key::Key;
+use crate::row::{Change, Op, Row};
+
+/// The protocol version this build speaks. Messages of any other version are
+/// rejected with [`DecodeError::UnknownVersion`].
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// One protocol message.
+///
+/// ```
+/// use lockstep::protocol::{Message, Body, PROTOCOL_VERSION, decode, Limits};
+/// use lockstep::{DatabaseId, TabId, Term};
+/// let db = DatabaseId::new("app", "user-1").unwrap();
+/// let m = Message { v: PROTOCOL_VERSION, db: db.clone(), term: Term(0), from: TabId::from_u128(1), to: None, body: Body::Join };
+/// let bytes = m.encode();
+/// assert_eq!(decode(&bytes, &db, &Limits::default()).unwrap(), m);
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Message {
+    /// Protocol version.
+    pub v: u32,
+    /// The database the message belongs to.
+    pub db: DatabaseId,
+    /// The sender's term: the leader's own term, or the highest term a tab knows.
+    pub term: Term,
+    /// Sender.
+    pub from: TabId,
+    /// Recipient, or `None` for everyone (requests to "whoever leads" use `None`).
+    pub to: Option<TabId>,
+    /// What the message says.
+    pub body: Body,
+}
+
+impl Message {
+    /// The JSON bytes of the message.
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("messages always serialise")
+    }
+
+    /// Whether a tab with id `me` should look at this message.
+    pub fn is_for(&self, me: TabId) -> bool {
+        self.to.is_none_or(|to| to == me)
+    }
+}
+
+/// A mutation batch from a tab; applied atomically or not at all.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Envelope {
+    /// UUID v7 made by the tab; the idempotency key of the batch everywhere.
+    pub envelope_id: EnvelopeId,
+    /// The tab that made it.
+    pub origin: TabId,
+    /// The ops, applied in order.
+    pub ops: Vec<Op>,
+}
+
+/// The leader's broadcast after a commit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TxCommitted {
+    /// Term in which the transaction was committed.
+    pub term: Term,
+    /// Its position in the stream.
+    pub seq: Seq,
+    /// The envelope it applied, or `None` for writes captured from other code.
+    pub envelope_id: Option<EnvelopeId>,
+    /// The tab that sent the envelope, or `None` for captured writes.
+    pub origin: Option<TabId>,
+    /// Every changed row with its full value, or a tombstone.
+    pub changes: Vec<Change>,
+}
+
+impl TxCommitted {
+    /// `(term, seq)` of this transaction.
+    pub fn position(&self) -> StreamPosition {
+        StreamPosition {
+            term: self.term,
+            seq: self.seq,
+        }
+    }
+}
+
+/// A key and its row, as carried by hydration pages.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyedRow {
+    /// Row key.
+    pub key: Key,
+    /// Row value.
+    pub value: Row,
+}
+
+/// Why the leader refused an envelope. Nothing of a refused envelope is committed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "reason", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Rejection {
+    /// `insert` of a key that exists in the database.
+    #[error("collection {collection}: key {key} already exists in the database")]
+    KeyExists {
+        /// Collection of the op.
+        collection: CollectionId,
+        /// Key of the op.
+        key: Key,
+    },
+    /// `update` or `delete` of a key missing from the database.
+    #[error("collection {collection}: key {key} does not exist in the database")]
+    KeyMissing {
+        /// Collection of the op.
+        collection: CollectionId,
+        /// Key of the op.
+        key: Key,
+    },
+    /// The envelope breaks a limit or holds invalid data.
+    #[error("invalid envelope: {detail}")]
+    Invalid {
+        /// What was wrong.
+        detail: String,
+    },
+    /// The disk or the browser's storage quota is full.
+    #[error("storage is full; free space or delete data, then retry")]
+    StorageFull,
+    /// The store failed for another reason; the transaction was rolled back.
+    #[error("storage error, nothing was committed: {detail}")]
+    Storage {
+        /// The store's message.
+        detail: String,
+    },
+}
+
+/// What a message says.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Body {
+    /// A tab has opened and asks the leader to introduce itself.
+    Join,
+    /// A new leader serves (broadcast), or answers a `Join` (to one tab).
+    LeaderHello {
+        /// The leader's stream position.
+        position: StreamPosition,
+    },
+    /// The leader is alive; carries its position so tabs notice missed commits.
+    Heartbeat {
+        /// The leader's stream position.
+        position: StreamPosition,
+    },
+    /// Tab → leader: apply these ops.
+    Envelope(Envelope),
+    /// Leader → all: a transaction was committed.
+    TxCommitted(TxCommitted),
+    /// Leader → origin: the envelope was already committed at `position`
+    /// (a re-send after a lost reply or a failover).
+    AlreadyCommitted {
+        /// The envelope.
+        envelope_id: EnvelopeId,
+        /// Where it was committed.
+        position: StreamPosition,
+    },
+    /// Leader → origin: the envelope was refused; roll it back.
+    Rejected {
+        /// The envelope.
+        envelope_id: EnvelopeId,
+        /// Why.
+        rejection: Rejection,
+    },
+    /// Tab → leader: send the committed transactions after `after`.
+    PullSince {
+        /// Request id chosen by the tab.
+        request: u64,
+        /// Last seq the tab has applied.
+        after: Seq,
+        /// Most transactions wanted in one page.
+        limit: u32,
+    },
+    /// Leader → tab: a page of the change log.
+    PullPage {
+        /// The request answered.
+        request: u64,
+        /// Transactions in seq order, starting at `after + 1`.
+        txs: Vec<TxCommitted>,
+        /// The leader's position when the page was read.
+        position: StreamPosition,
+        /// The change log no longer reaches back to `after + 1`: reload instead.
+        truncated: bool,
+    },
+    /// Tab → leader: send rows of a collection after key `after`.
+    Hydrate {
+        /// Request id chosen by the tab.
+        request: u64,
+        /// The collection.
+        collection: CollectionId,
+        /// Last key received, or `None` for the first page.
+        after: Option<Key>,
+        /// Most rows wanted in one page.
+        limit: u32,
+    },
+    /// Leader → tab: a page of rows.
+    HydratePage {
+        /// The request answered.
+        request: u64,
+        /// The collection.
+        collection: CollectionId,
+        /// The leader's position when the page was read.
+        position: StreamPosition,
+        /// Rows in the store's key order.
+        rows: Vec<KeyedRow>,
+        /// Whether more rows follow.
+        more: bool,
+    },
+}
+
+/// Size limits applied to everything that arrives from another context.
+///
+/// ```
+/// use lockstep::protocol::Limits;
+/// let l = Limits::default();
+/// assert_eq!(l.max_ops_per_envelope, 100_000);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest message accepted, in bytes.
+    pub max_message_bytes: usize,
+    /// Most ops in one envelope.
+    pub max_ops_per_envelope: usize,
+    /// Largest row, in bytes of JSON.
+    pub max_row_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_bytes: 64 << 20,
+            max_ops_per_envelope: 100_000,
+            max_row_bytes: 1 << 20,
+        }
+    }
+}
+
+/// Why bytes from another context were not accepted as a message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// Larger than [`Limits::max_message_bytes`].
+    #[error("message of {bytes} bytes exceeds the limit of {max}; it was dropped")]
+    TooLarge {
+        /// Its size.
+        bytes: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Another protocol version: a tab running an older or newer build of the app.
+    #[error("message uses protocol version {0}, this tab speaks {PROTOCOL_VERSION}; reload the older tab so all tabs run the same build")]
+    UnknownVersion(u32),
+    /// Not a message of this protocol.
+    #[error("malformed message dropped: {0}")]
+    Malformed(String),
+    /// A message for another database (another app or scope).
+    #[error("message for database {0} ignored")]
+    ForeignDatabase(String),
+    /// Well-formed, but breaks a limit (too many ops, a row too large).
+    #[error(transparent)]
+    Invalid(#[from] InvalidInput),
+}
+
+#[derive(Deserialize)]
+struct VersionOnly {
+    v: u32,
+}
+
+/// Decodes and checks bytes received from another context for database `db`.
+///
+/// ```
+/// use lockstep::protocol::{decode, DecodeError, Limits};
+/// use lockstep::DatabaseId;
+/// let db = DatabaseId::new("app", "u").unwrap();
+/// assert!(matches!(decode(b"{nonsense", &db, &Limits::default()), Err(DecodeError::Malformed(_))));
+/// assert!(matches!(decode(br#"{"v":99}"#, &db, &Limits::default()), Err(DecodeError::UnknownVersion(99))));
+/// ```
+pub fn decode(bytes: &[u8], db: &DatabaseId, limits: &Limits) -> Result<Message, DecodeError> {
+    if bytes.len() > limits.max_message_bytes {
+        return Err(DecodeError::TooLarge {
+            bytes: bytes.len(),
+            max: limits.max_message_bytes,
+        });
+    }
+    let message: Message = match serde_json::from_slice(bytes) {
+        Ok(m) => m,
+        Err(e) => {
+            return Err(match serde_json::from_slice::<VersionOnly>(bytes) {
+                Ok(VersionOnly { v }) if v != PROTOCOL_VERSION => DecodeError::UnknownVersion(v),
+                _ => DecodeError::Malformed(e.to_string()),
+            })
+        }
+    };
+    if message.v != PROTOCOL_VERSION {
+        return Err(DecodeError::UnknownVersion(message.v));
+    }
+    if &message.db != db {
+        return Err(DecodeError::ForeignDatabase(message.db.to_string()));
+    }
+    if let Body::Envelope(envelope) = &message.body {
+        check_ops(&envelope.ops, limits)?;
+    }
+    Ok(message)
+}
+
+/// Checks a batch of ops against the limits: op count and row size.
+///
+/// ```
+/// use lockstep::protocol::{check_ops, Limits};
+/// use lockstep::{Op, CollectionId, Key, Row};
+/// let op = Op::Insert { collection: CollectionId::new("c").unwrap(), key: Key::Int(1), value: Row::new() };
+/// assert!(check_ops(&[op], &Limits::default()).is_ok());
+/// ```
+pub fn check_ops(ops: &[Op], limits: &Limits) -> Result<(), InvalidInput> {
+    if ops.len() > limits.max_ops_per_envelope {
+        return Err(InvalidInput::TooManyOps {
+            ops: ops.len(),
+            max: limits.max_ops_per_envelope,
+        });
+    }
+    for op in ops {
+        if let Some(value) = op.value() {
+            let bytes = row_bytes(value);
+            if bytes > limits.max_row_bytes {
+                return Err(InvalidInput::RowTooLarge {
+                    collection: op.collection().clone(),
+                    key: op.key().clone(),
+                    bytes,
+                    max: limits.max_row_bytes,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Size of a row's JSON text, counted without allocating it.
+fn row_bytes(row: &Row) -> usize {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    serde_json::to_writer(&mut counter, row).expect("counting never fails");
+    counter.0
+}

@@ -1,0 +1,137 @@
+//! The persistence interface the coordinator drives.
+//!
+//! A store is deliberately dumb: it reads and writes rows and bookkeeping inside
+//! one transaction. The rules (term fencing, dedup, insert/update/delete
+//! preconditions, seq assignment) live once, in the [`Coordinator`](crate::Coordinator).
+//! Implementations: [`MemoryStore`](crate::MemoryStore) here, `SqliteStore` in
+//! `lockstep-sqlite`.
+
+use crate::ids::{CollectionId, EnvelopeId, Seq, StreamPosition, Term};
+use crate::key::Key;
+use crate::protocol::{KeyedRow, TxCommitted};
+use crate::row::{Op, Row};
+
+/// Why the store failed. The transaction in progress is rolled back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The disk or quota is full.
+    #[error("storage is full: {0}; free space, then retry")]
+    Full(String),
+    /// The file belongs to another database (app or scope).
+    #[error("the file holds database {found}, not {expected}; each scope needs its own file")]
+    WrongDatabase {
+        /// The database asked for.
+        expected: String,
+        /// The database the file holds.
+        found: String,
+    },
+    /// The file was written by a newer schema version.
+    #[error("the database schema is version {found}, newer than this build supports ({supported}); upgrade the app")]
+    NewerSchema {
+        /// Version in the file.
+        found: u32,
+        /// Newest version this build knows.
+        supported: u32,
+    },
+    /// Data in the store is not what Lockstep wrote (edited by hand, corrupted).
+    #[error("corrupt data in the store: {0}")]
+    Corrupt(String),
+    /// Any other failure of the underlying database.
+    #[error("storage failure: {0}")]
+    Other(String),
+}
+
+/// The persisted leadership and stream state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct StoreMeta {
+    /// The term of the current (or last) leader.
+    pub term: Term,
+    /// The last committed transaction.
+    pub position: StreamPosition,
+}
+
+/// One page of the change log.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct LogPage {
+    /// Transactions after the requested seq, in order.
+    pub txs: Vec<TxCommitted>,
+    /// The log no longer holds the transaction right after the requested seq.
+    pub truncated: bool,
+}
+
+/// One envelope waiting in the durable outbox for upload.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutboxEntry {
+    /// Where the envelope was committed.
+    pub position: StreamPosition,
+    /// Its id: the idempotency key for the upload.
+    pub envelope_id: EnvelopeId,
+    /// Its ops.
+    pub ops: Vec<Op>,
+}
+
+/// A database the coordinator can drive.
+pub trait Store {
+    /// An open transaction; dropping it without [`StoreTx::commit`] rolls back.
+    type Tx<'a>: StoreTx
+    where
+        Self: 'a;
+
+    /// Starts a write transaction.
+    fn begin(&mut self) -> Result<Self::Tx<'_>, StoreError>;
+
+    /// Reads the persisted term and stream position.
+    fn meta(&mut self) -> Result<StoreMeta, StoreError>;
+
+    /// Reads up to `limit` rows of `collection` with keys after `after`, in the
+    /// store's key order. An unknown collection is empty.
+    fn load_page(
+        &mut self,
+        collection: &CollectionId,
+        after: Option<&Key>,
+        limit: usize,
+    ) -> Result<Vec<KeyedRow>, StoreError>;
+
+    /// Reads up to `limit` committed transactions with seq greater than `after`.
+    fn pull_since(&mut self, after: Seq, limit: usize) -> Result<LogPage, StoreError>;
+
+    /// Whether other code may have written rows since the last drain (a cheap
+    /// hint; `true` may be spurious, `false` must not be wrong).
+    fn external_writes_pending(&mut self) -> Result<bool, StoreError>;
+
+    /// Reads up to `limit` outbox entries in commit order.
+    fn outbox(&mut self, limit: usize) -> Result<Vec<OutboxEntry>, StoreError>;
+
+    /// Removes outbox entries up to and including `seq` once uploaded.
+    fn ack_outbox(&mut self, seq: Seq) -> Result<(), StoreError>;
+}
+
+/// The operations available inside one store transaction.
+pub trait StoreTx {
+    /// Reads the persisted term and position as seen inside this transaction.
+    fn meta(&mut self) -> Result<StoreMeta, StoreError>;
+    /// Persists a new leader term.
+    fn set_term(&mut self, term: Term) -> Result<(), StoreError>;
+    /// Where an envelope was committed, if it was (durable dedup).
+    fn envelope_position(&mut self, id: EnvelopeId) -> Result<Option<StreamPosition>, StoreError>;
+    /// Whether a row exists (seeing this transaction's own writes).
+    fn row_exists(&mut self, collection: &CollectionId, key: &Key) -> Result<bool, StoreError>;
+    /// Reads a row (seeing this transaction's own writes).
+    fn get_row(&mut self, collection: &CollectionId, key: &Key) -> Result<Option<Row>, StoreError>;
+    /// Writes a row.
+    fn put_row(
+        &mut self,
+        collection: &CollectionId,
+        key: &Key,
+        value: &Row,
+    ) -> Result<(), StoreError>;
+    /// Deletes a row.
+    fn delete_row(&mut self, collection: &CollectionId, key: &Key) -> Result<(), StoreError>;
+    /// Takes and clears the keys that other code wrote since the last drain.
+    fn drain_external_writes(&mut self) -> Result<Vec<(CollectionId, Key)>, StoreError>;
+    /// Records a commit: change log entry, stream position, envelope dedup
+    /// record and (when `upload` is given) the outbox entry.
+    fn record_commit(&mut self, tx: &TxCommitted, upload: Option<&[Op]>) -> Result<(), StoreError>;
+    /// Commits everything done in this transaction atomically.
+    fn commit(self) -> Result<(), StoreError>;
+}

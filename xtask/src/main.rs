@@ -1,0 +1,154 @@
+//! `cargo xtask` — build orchestration for Lockstep.
+//!
+//! - `cargo xtask test`: installs what is missing (wasm32 target, clang), then
+//!   runs every suite: formatting, native tests and doctests, the dependency
+//!   check of the sans-IO core, the wasm32 builds, and the native demo as a
+//!   convergence check.
+//! - `cargo xtask demo [--native] [-- demo args]`: runs the native multi-tab demo.
+//! - `cargo xtask bench`: runs the criterion benchmarks and prints the ratios
+//!   against raw rusqlite measured in the same run.
+
+mod bench;
+mod setup;
+
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+/// Runs a command, echoing it, and fails with its exit status.
+pub(crate) fn run(program: &str, args: &[&str]) -> Result<(), String> {
+    eprintln!("\n$ {program} {}", args.join(" "));
+    let status = Command::new(program)
+        .args(args)
+        .status()
+        .map_err(|e| format!("cannot start {program}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{program} {}` failed with {status}",
+            args.join(" ")
+        ))
+    }
+}
+
+/// Runs a command and returns its standard output.
+pub(crate) fn output(program: &str, args: &[&str]) -> Result<String, String> {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot start {program}: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!(
+            "`{program} {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// Crates that must never appear among the core's dependencies: it is sans-IO.
+const IO_CRATES: &[&str] = &[
+    "rusqlite",
+    "libsqlite3-sys",
+    "sqlite-wasm-rs",
+    "web-sys",
+    "js-sys",
+    "wasm-bindgen",
+    "tokio",
+    "async-std",
+    "mio",
+    "getrandom",
+];
+
+fn check_core_is_sans_io() -> Result<(), String> {
+    eprintln!("\n$ cargo tree -p lockstep -e normal --prefix none");
+    let tree = output(
+        "cargo",
+        &[
+            "tree", "-p", "lockstep", "-e", "normal", "--prefix", "none", "--target", "all",
+        ],
+    )?;
+    let offenders: Vec<&str> = tree
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| IO_CRATES.contains(name))
+        .collect();
+    if offenders.is_empty() {
+        eprintln!(
+            "core dependencies are free of I/O crates ({} lines checked)",
+            tree.lines().count()
+        );
+        Ok(())
+    } else {
+        Err(format!(
+            "the sans-IO core depends on I/O crates: {offenders:?}"
+        ))
+    }
+}
+
+fn test() -> Result<(), String> {
+    let started = Instant::now();
+    setup::ensure_wasm_target()?;
+    setup::ensure_clang()?;
+    run("cargo", &["fmt", "--all", "--", "--check"])?;
+    run("cargo", &["test", "--workspace", "--all-targets"])?;
+    run("cargo", &["test", "--workspace", "--doc"])?;
+    check_core_is_sans_io()?;
+    run(
+        "cargo",
+        &[
+            "build",
+            "-p",
+            "lockstep",
+            "-p",
+            "lockstep-sqlite",
+            "--target",
+            "wasm32-unknown-unknown",
+        ],
+    )?;
+    run(
+        "cargo",
+        &[
+            "run",
+            "-p",
+            "lockstep-native-demo",
+            "--",
+            "--tabs",
+            "4",
+            "--writes",
+            "60",
+        ],
+    )?;
+    eprintln!("\nall suites passed in {:.0?}", started.elapsed());
+    Ok(())
+}
+
+fn demo(args: &[String]) -> Result<(), String> {
+    let passthrough: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| *a != "--native" && *a != "--")
+        .collect();
+    let mut cargo_args = vec!["run", "--release", "-p", "lockstep-native-demo", "--"];
+    cargo_args.extend(passthrough);
+    run("cargo", &cargo_args)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("test") => test(),
+        Some("demo") => demo(&args[1..]),
+        Some("bench") => bench::bench(),
+        _ => Err("usage: cargo xtask <test | demo [--native] [demo args] | bench>".into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("\nxtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
