@@ -1,5 +1,5 @@
 //! Native demo: several tabs (threads) over one real SQLite file write at
-//! random; the leader is killed midway; every surviving tab then reports its
+//! random; the leader is killed once half the writes were issued; every surviving tab then reports its
 //! term, seq, row count and content hash, and the demo checks they converged
 //! with SQLite. Exit code 1 if they did not.
 //!
@@ -8,6 +8,8 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lockstep::{CollectionId, DatabaseId, Key, MutationError, Op, Row, Snapshot, Store};
@@ -96,28 +98,52 @@ fn random_op(rng: &mut Rng, tab: &TabHandle, todos: &CollectionId, writer: usize
     }
 }
 
-fn write_randomly(
+/// What all writers share: how many writes were issued, and when to kill the leader.
+struct Progress {
+    issued: AtomicUsize,
+    kill_at: usize,
+}
+
+/// One writer's job.
+struct Writer {
     tab: TabHandle,
     todos: CollectionId,
-    writer: usize,
+    index: usize,
     writes: usize,
-    kill_midway: bool,
+    is_leader: bool,
     seed: u64,
-) -> (Option<TabHandle>, Tally) {
-    let mut rng = Rng(seed | 1);
+}
+
+/// Writes at random; the leader's writer kills its tab once half of all
+/// writes (over every tab) were issued, so the others keep writing through
+/// the failover.
+fn write_randomly(w: Writer, progress: &Progress) -> (Option<TabHandle>, Tally) {
+    let mut rng = Rng(w.seed | 1);
     let mut tally = Tally::default();
     let mut receipts = Vec::new();
-    for i in 0..writes {
-        if kill_midway && i == writes / 2 {
+    for i in 0..=w.writes {
+        let issued = progress.issued.load(Ordering::SeqCst);
+        if w.is_leader && (i == w.writes || issued >= progress.kill_at) {
+            while progress.issued.load(Ordering::SeqCst) < progress.kill_at {
+                std::thread::sleep(Duration::from_millis(1));
+            }
             tally.lost_with_crash = receipts.len();
             println!(
-                "  !! killing the leader tab {} midway (no goodbye, queued messages lost)",
-                tab.id().short()
+                "  !! killing the leader tab {} after {} writes were issued (no goodbye, queued messages lost)",
+                w.tab.id().short(),
+                progress.issued.load(Ordering::SeqCst),
             );
-            tab.crash();
+            w.tab.crash();
             return (None, tally);
         }
-        match tab.mutate(vec![random_op(&mut rng, &tab, &todos, writer, i)]) {
+        if i == w.writes {
+            break;
+        }
+        progress.issued.fetch_add(1, Ordering::SeqCst);
+        match w
+            .tab
+            .mutate(vec![random_op(&mut rng, &w.tab, &w.todos, w.index, i)])
+        {
             Ok(receipt) => receipts.push(receipt),
             Err(MutationError::KeyExists { .. } | MutationError::KeyMissing { .. }) => {
                 tally.refused_locally += 1
@@ -129,7 +155,7 @@ fn write_randomly(
         }
     }
     settle(&mut receipts, &mut tally);
-    (Some(tab), tally)
+    (Some(w.tab), tally)
 }
 
 fn settle(receipts: &mut Vec<lockstep_hub::Receipt>, tally: &mut Tally) {
@@ -205,22 +231,24 @@ fn main() -> ExitCode {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(42);
+    let progress = Arc::new(Progress {
+        issued: AtomicUsize::new(0),
+        kill_at: args.tabs * args.writes / 2,
+    });
     let writers: Vec<_> = tabs
         .into_iter()
         .enumerate()
-        .map(|(w, tab)| {
-            let (todos, kill) = (todos.clone(), tab.id() == leader);
-            let writes = args.writes;
-            std::thread::spawn(move || {
-                write_randomly(
-                    tab,
-                    todos,
-                    w,
-                    writes,
-                    kill,
-                    seed.wrapping_add(w as u64 * 7919),
-                )
-            })
+        .map(|(index, tab)| {
+            let writer = Writer {
+                is_leader: tab.id() == leader,
+                tab,
+                todos: todos.clone(),
+                index,
+                writes: args.writes,
+                seed: seed.wrapping_add(index as u64 * 7919),
+            };
+            let progress = progress.clone();
+            std::thread::spawn(move || write_randomly(writer, &progress))
         })
         .collect();
     let mut survivors = Vec::new();
@@ -248,10 +276,7 @@ fn main() -> ExitCode {
         }
     };
     let (rows, meta) = truth;
-    let expected: Snapshot = rows
-        .into_iter()
-        .map(|(k, v)| (k, std::sync::Arc::new(v)))
-        .collect();
+    let expected: Snapshot = rows.into_iter().map(|(k, v)| (k, Arc::new(v))).collect();
     let deadline = Instant::now() + WAIT;
     while survivors
         .iter()
