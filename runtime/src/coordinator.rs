@@ -470,27 +470,19 @@ impl<S: Store> Coordinator<S> {
             IndexMap::with_capacity(envelope.ops.len());
         for op in &envelope.ops {
             let (collection, key) = (op.collection(), op.key());
-            let exists = match changes.get(&(collection.clone(), key.clone())) {
-                Some(value) => value.is_some(),
-                None => tx.row_exists(collection, key)?,
-            };
-            match op {
-                Op::Insert { .. } if exists => {
-                    return Err(Refusal::Rejected(Rejection::KeyExists {
-                        collection: collection.clone(),
-                        key: key.clone(),
-                    }))
-                }
-                Op::Update { .. } | Op::Delete { .. } if !exists => {
-                    return Err(Refusal::Rejected(Rejection::KeyMissing {
-                        collection: collection.clone(),
-                        key: key.clone(),
-                    }))
-                }
-                Op::Insert { value, .. } | Op::Update { value, .. } => {
-                    tx.put_row(collection, key, value)?
-                }
+            let applied = match op {
+                Op::Insert { value, .. } => tx.insert_row(collection, key, value)?,
+                Op::Update { value, .. } => tx.update_row(collection, key, value)?,
                 Op::Delete { .. } => tx.delete_row(collection, key)?,
+            };
+            if !applied {
+                let (collection, key) = (collection.clone(), key.clone());
+                return Err(Refusal::Rejected(match op {
+                    Op::Insert { .. } => Rejection::KeyExists { collection, key },
+                    Op::Update { .. } | Op::Delete { .. } => {
+                        Rejection::KeyMissing { collection, key }
+                    }
+                }));
             }
             changes.insert((collection.clone(), key.clone()), op.value().cloned());
         }

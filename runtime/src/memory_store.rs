@@ -187,14 +187,6 @@ impl StoreTx for MemoryTx<'_> {
         Ok(self.draft.envelopes.get(&id).copied())
     }
 
-    fn row_exists(&mut self, collection: &CollectionId, key: &Key) -> Result<bool, StoreError> {
-        Ok(self
-            .draft
-            .rows
-            .get(collection)
-            .is_some_and(|rows| rows.contains_key(key)))
-    }
-
     fn get_row(&mut self, collection: &CollectionId, key: &Key) -> Result<Option<Row>, StoreError> {
         Ok(self
             .draft
@@ -204,25 +196,47 @@ impl StoreTx for MemoryTx<'_> {
             .cloned())
     }
 
-    fn put_row(
+    fn insert_row(
         &mut self,
         collection: &CollectionId,
         key: &Key,
         value: &Row,
-    ) -> Result<(), StoreError> {
-        self.draft
-            .rows
-            .entry(collection.clone())
-            .or_default()
-            .insert(key.clone(), value.clone());
-        Ok(())
+    ) -> Result<bool, StoreError> {
+        let rows = self.draft.rows.entry(collection.clone()).or_default();
+        if rows.contains_key(key) {
+            return Ok(false);
+        }
+        rows.insert(key.clone(), value.clone());
+        Ok(true)
     }
 
-    fn delete_row(&mut self, collection: &CollectionId, key: &Key) -> Result<(), StoreError> {
-        if let Some(rows) = self.draft.rows.get_mut(collection) {
-            rows.remove(key);
+    fn update_row(
+        &mut self,
+        collection: &CollectionId,
+        key: &Key,
+        value: &Row,
+    ) -> Result<bool, StoreError> {
+        match self
+            .draft
+            .rows
+            .get_mut(collection)
+            .and_then(|rows| rows.get_mut(key))
+        {
+            Some(row) => {
+                *row = value.clone();
+                Ok(true)
+            }
+            None => Ok(false),
         }
-        Ok(())
+    }
+
+    fn delete_row(&mut self, collection: &CollectionId, key: &Key) -> Result<bool, StoreError> {
+        Ok(self
+            .draft
+            .rows
+            .get_mut(collection)
+            .and_then(|rows| rows.remove(key))
+            .is_some())
     }
 
     fn drain_external_writes(&mut self) -> Result<Vec<(CollectionId, Key)>, StoreError> {

@@ -114,19 +114,24 @@ pub trait StoreTx {
     fn set_term(&mut self, term: Term) -> Result<(), StoreError>;
     /// Where an envelope was committed, if it was (durable dedup).
     fn envelope_position(&mut self, id: EnvelopeId) -> Result<Option<StreamPosition>, StoreError>;
-    /// Whether a row exists (seeing this transaction's own writes).
-    fn row_exists(&mut self, collection: &CollectionId, key: &Key) -> Result<bool, StoreError>;
     /// Reads a row (seeing this transaction's own writes).
     fn get_row(&mut self, collection: &CollectionId, key: &Key) -> Result<Option<Row>, StoreError>;
-    /// Writes a row.
-    fn put_row(
+    /// Creates a row if the key is absent; returns `false` (writing nothing) if it exists.
+    fn insert_row(
         &mut self,
         collection: &CollectionId,
         key: &Key,
         value: &Row,
-    ) -> Result<(), StoreError>;
-    /// Deletes a row.
-    fn delete_row(&mut self, collection: &CollectionId, key: &Key) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
+    /// Replaces a row if the key is present; returns `false` (writing nothing) if it is missing.
+    fn update_row(
+        &mut self,
+        collection: &CollectionId,
+        key: &Key,
+        value: &Row,
+    ) -> Result<bool, StoreError>;
+    /// Deletes a row; returns `false` if the key was missing.
+    fn delete_row(&mut self, collection: &CollectionId, key: &Key) -> Result<bool, StoreError>;
     /// Takes and clears the keys that other code wrote since the last drain.
     fn drain_external_writes(&mut self) -> Result<Vec<(CollectionId, Key)>, StoreError>;
     /// Records a commit: change log entry, stream position, envelope dedup

@@ -73,9 +73,9 @@ impl Default for SqliteOptions {
 /// SQL of one collection, formatted once and reused by `prepare_cached`.
 #[derive(Debug)]
 struct CollectionSql {
-    exists: String,
     get: String,
-    put: String,
+    insert: String,
+    update: String,
     delete: String,
     page_first: String,
     page_after: String,
@@ -85,12 +85,16 @@ impl CollectionSql {
     fn new(tables: &TableNames) -> Arc<CollectionSql> {
         let rows = quote_ident(&tables.row_table);
         Arc::new(CollectionSql {
-            exists: format!("SELECT 1 FROM {rows} WHERE key = ?1"),
             get: format!("SELECT value FROM {rows} WHERE key = ?1"),
-            put: format!("INSERT INTO {rows} (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
+            insert: format!(
+                "INSERT INTO {rows} (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING"
+            ),
+            update: format!("UPDATE {rows} SET value = ?2 WHERE key = ?1"),
             delete: format!("DELETE FROM {rows} WHERE key = ?1"),
             page_first: format!("SELECT key, value FROM {rows} ORDER BY key LIMIT ?1"),
-            page_after: format!("SELECT key, value FROM {rows} WHERE key > ?1 ORDER BY key LIMIT ?2"),
+            page_after: format!(
+                "SELECT key, value FROM {rows} WHERE key > ?1 ORDER BY key LIMIT ?2"
+            ),
         })
     }
 }
@@ -560,8 +564,8 @@ impl Store for SqliteStore {
 /// let mut store = SqliteStore::open_in_memory(&db, SqliteOptions::default()).unwrap();
 /// let todos = CollectionId::new("todos").unwrap();
 /// let mut tx = store.begin().unwrap();
-/// tx.put_row(&todos, &Key::from("a"), &Row::new()).unwrap();
-/// assert!(tx.row_exists(&todos, &Key::from("a")).unwrap());
+/// assert!(tx.insert_row(&todos, &Key::from("a"), &Row::new()).unwrap());
+/// assert!(!tx.insert_row(&todos, &Key::from("a"), &Row::new()).unwrap(), "already there");
 /// drop(tx); // rolled back
 /// assert!(store.rows(&todos).unwrap().is_empty());
 /// ```
@@ -657,20 +661,6 @@ impl StoreTx for SqliteTx<'_> {
         }
     }
 
-    fn row_exists(&mut self, collection: &CollectionId, key: &Key) -> Result<bool, StoreError> {
-        let Some(sql) = self.find(collection)? else {
-            return Ok(false);
-        };
-        let found = self
-            .tx
-            .prepare_cached(&sql.exists)
-            .store()?
-            .query_row([key.to_json()], |_| Ok(()))
-            .optional()
-            .store()?;
-        Ok(found.is_some())
-    }
-
     fn get_row(&mut self, collection: &CollectionId, key: &Key) -> Result<Option<Row>, StoreError> {
         let Some(sql) = self.find(collection)? else {
             return Ok(None);
@@ -683,33 +673,51 @@ impl StoreTx for SqliteTx<'_> {
         }
     }
 
-    fn put_row(
+    fn insert_row(
         &mut self,
         collection: &CollectionId,
         key: &Key,
         value: &Row,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let sql = self.ensure(collection)?;
-        let json = serde_json::to_string(value)
-            .map_err(|e| StoreError::Other(format!("row does not serialise: {e}")))?;
-        self.tx
-            .prepare_cached(&sql.put)
+        let changed = self
+            .tx
+            .prepare_cached(&sql.insert)
             .store()?
-            .execute(params![key.to_json(), json])
+            .execute(params![key.to_json(), row_json(value)?])
             .store()?;
-        Ok(())
+        Ok(changed == 1)
     }
 
-    fn delete_row(&mut self, collection: &CollectionId, key: &Key) -> Result<(), StoreError> {
+    fn update_row(
+        &mut self,
+        collection: &CollectionId,
+        key: &Key,
+        value: &Row,
+    ) -> Result<bool, StoreError> {
         let Some(sql) = self.find(collection)? else {
-            return Ok(());
+            return Ok(false);
         };
-        self.tx
+        let changed = self
+            .tx
+            .prepare_cached(&sql.update)
+            .store()?
+            .execute(params![key.to_json(), row_json(value)?])
+            .store()?;
+        Ok(changed == 1)
+    }
+
+    fn delete_row(&mut self, collection: &CollectionId, key: &Key) -> Result<bool, StoreError> {
+        let Some(sql) = self.find(collection)? else {
+            return Ok(false);
+        };
+        let changed = self
+            .tx
             .prepare_cached(&sql.delete)
             .store()?
             .execute([key.to_json()])
             .store()?;
-        Ok(())
+        Ok(changed == 1)
     }
 
     fn drain_external_writes(&mut self) -> Result<Vec<(CollectionId, Key)>, StoreError> {
@@ -816,4 +824,10 @@ impl StoreTx for SqliteTx<'_> {
         self.settle();
         Ok(())
     }
+}
+
+/// The JSON text of a row as stored.
+fn row_json(value: &Row) -> Result<String, StoreError> {
+    serde_json::to_string(value)
+        .map_err(|e| StoreError::Other(format!("row does not serialise: {e}")))
 }

@@ -424,7 +424,7 @@ fn invalid_rows_written_by_other_code_are_skipped_and_counted() {
         tx.get_row(&todos(), &Key::from("bad")),
         Err(StoreError::Corrupt(_))
     ));
-    assert!(tx.row_exists(&todos(), &Key::from("bad")).unwrap());
+    assert!(tx.delete_row(&todos(), &Key::from("bad")).unwrap());
 }
 
 #[test]
@@ -579,12 +579,12 @@ fn rolled_back_transactions_leave_nothing() {
     let fresh = CollectionId::new("fresh").unwrap();
     {
         let mut tx = store.begin().unwrap();
-        tx.put_row(&fresh, &Key::from("a"), &Row::new()).unwrap();
-        assert!(tx.row_exists(&fresh, &Key::from("a")).unwrap());
+        assert!(tx.insert_row(&fresh, &Key::from("a"), &Row::new()).unwrap());
+        assert!(tx.get_row(&fresh, &Key::from("a")).unwrap().is_some());
     }
     let mut tx = store.begin().unwrap();
-    assert!(!tx.row_exists(&fresh, &Key::from("a")).unwrap());
-    tx.put_row(&fresh, &Key::from("b"), &Row::new()).unwrap();
+    assert!(tx.get_row(&fresh, &Key::from("a")).unwrap().is_none());
+    assert!(tx.insert_row(&fresh, &Key::from("b"), &Row::new()).unwrap());
     tx.commit().unwrap();
     assert_eq!(
         store.rows(&fresh).unwrap(),
@@ -650,7 +650,9 @@ fn pending_stays_true_across_our_own_commits_until_drained() {
     let mut store = open(&path);
     let commit_one = |store: &mut SqliteStore, key: &str| {
         let mut tx = store.begin().unwrap();
-        tx.put_row(&todos(), &Key::from(key), &Row::new()).unwrap();
+        assert!(tx
+            .insert_row(&todos(), &Key::from(key), &Row::new())
+            .unwrap());
         tx.commit().unwrap();
     };
     commit_one(&mut store, "a");
