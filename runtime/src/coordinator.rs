@@ -72,8 +72,9 @@ pub struct CoordinatorStats {
     pub rejected: u64,
     /// Transactions made of writes captured from other code.
     pub external_txs: u64,
-    /// Rows written by other code that are not valid rows (skipped).
-    pub external_rows_invalid: u64,
+    /// Rows written by other code with an invalid key or value, skipped when
+    /// captured or served (counted each time one is skipped).
+    pub invalid_rows_skipped: u64,
     /// Store failures outside envelopes (pull, hydrate, drain, upload).
     pub store_errors: u64,
     /// Messages dropped, by reason.
@@ -285,16 +286,16 @@ impl<S: Store> Coordinator<S> {
             } => {
                 let limit = limit.clamp(1, self.config.max_hydrate_page) as usize;
                 match self.store.load_page(&collection, after.as_ref(), limit) {
-                    Ok(rows) => {
-                        let more = rows.len() == limit;
+                    Ok(page) => {
+                        self.stats.invalid_rows_skipped += page.skipped_invalid as u64;
                         self.reply(
                             message.from,
                             Body::HydratePage {
                                 request,
                                 collection,
                                 position: self.position,
-                                rows,
-                                more,
+                                rows: page.rows,
+                                more: page.more,
                             },
                         )
                     }
@@ -543,7 +544,7 @@ impl<S: Store> Coordinator<S> {
                     key,
                     value,
                 }),
-                Err(StoreError::Corrupt(_)) => self.stats.external_rows_invalid += 1,
+                Err(StoreError::Corrupt(_)) => self.stats.invalid_rows_skipped += 1,
                 Err(e) => return Err(e.into()),
             }
         }

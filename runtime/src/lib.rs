@@ -68,7 +68,7 @@ pub use key::{InvalidKey, Key, MAX_KEY_BYTES, MAX_SAFE_INTEGER};
 pub use memory_store::{MemoryStore, MemoryTx};
 pub use protocol::{Envelope, Rejection, TxCommitted};
 pub use row::{Change, ChangeEvent, Op, Row, SharedRow};
-pub use store::{LogPage, OutboxEntry, Store, StoreError, StoreMeta, StoreTx};
+pub use store::{LogPage, OutboxEntry, RowPage, Store, StoreError, StoreMeta, StoreTx};
 pub use tab::{
     Event, PersistedCollectionRuntime, RuntimeConfig, RuntimeStats, RuntimeStatus, Snapshot,
     SubscriptionId,

@@ -2,13 +2,14 @@
 //! examples. Transactions work on a copy-on-write draft (cheap with `im`), so a
 //! dropped transaction leaves nothing behind, exactly like SQLite's rollback.
 
+use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::ids::{CollectionId, EnvelopeId, Seq, StreamPosition, Term};
 use crate::key::Key;
 use crate::protocol::{KeyedRow, TxCommitted};
 use crate::row::{Op, Row};
-use crate::store::{LogPage, OutboxEntry, Store, StoreError, StoreMeta, StoreTx};
+use crate::store::{LogPage, OutboxEntry, RowPage, Store, StoreError, StoreMeta, StoreTx};
 
 #[derive(Clone, Debug, Default)]
 struct State {
@@ -116,23 +117,24 @@ impl Store for MemoryStore {
         collection: &CollectionId,
         after: Option<&Key>,
         limit: usize,
-    ) -> Result<Vec<KeyedRow>, StoreError> {
+    ) -> Result<RowPage, StoreError> {
         let state = self.lock();
         let Some(rows) = state.rows.get(collection) else {
-            return Ok(Vec::new());
+            return Ok(RowPage::default());
         };
-        let page = match after {
-            Some(after) => rows
-                .range((
-                    std::ops::Bound::Excluded(after.clone()),
-                    std::ops::Bound::Unbounded,
-                ))
-                .take(limit)
-                .map(keyed)
-                .collect(),
-            None => rows.iter().take(limit).map(keyed).collect(),
-        };
-        Ok(page)
+        let lower = after.map_or(Bound::Unbounded, |after| Bound::Excluded(after.clone()));
+        let mut page: Vec<KeyedRow> = rows
+            .range((lower, Bound::Unbounded))
+            .take(limit.saturating_add(1))
+            .map(keyed)
+            .collect();
+        let more = page.len() > limit;
+        page.truncate(limit);
+        Ok(RowPage {
+            rows: page,
+            more,
+            skipped_invalid: 0,
+        })
     }
 
     fn pull_since(&mut self, after: Seq, limit: usize) -> Result<LogPage, StoreError> {

@@ -50,6 +50,17 @@ pub struct StoreMeta {
     pub position: StreamPosition,
 }
 
+/// One page of a collection's rows.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct RowPage {
+    /// Valid rows in the store's key order.
+    pub rows: Vec<KeyedRow>,
+    /// Whether rows may follow the last one returned.
+    pub more: bool,
+    /// Rows skipped because other code wrote an invalid key or value there.
+    pub skipped_invalid: usize,
+}
+
 /// One page of the change log.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct LogPage {
@@ -83,14 +94,15 @@ pub trait Store {
     /// Reads the persisted term and stream position.
     fn meta(&mut self) -> Result<StoreMeta, StoreError>;
 
-    /// Reads up to `limit` rows of `collection` with keys after `after`, in the
-    /// store's key order. An unknown collection is empty.
+    /// Reads up to `limit` valid rows of `collection` with keys after `after`,
+    /// in the store's key order, skipping (and counting) rows that other code
+    /// wrote with an invalid key or value. An unknown collection is empty.
     fn load_page(
         &mut self,
         collection: &CollectionId,
         after: Option<&Key>,
         limit: usize,
-    ) -> Result<Vec<KeyedRow>, StoreError>;
+    ) -> Result<RowPage, StoreError>;
 
     /// Reads up to `limit` committed transactions with seq greater than `after`.
     fn pull_since(&mut self, after: Seq, limit: usize) -> Result<LogPage, StoreError>;

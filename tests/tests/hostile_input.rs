@@ -145,3 +145,48 @@ fn envelope_over_the_limits_is_refused_with_a_typed_error() {
         ))
     ));
 }
+
+#[test]
+fn invalid_rows_written_by_other_code_never_stall_a_tab() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.db");
+    let (db, todos) = (database("todo", "u1"), collection("todos"));
+    let hub = sqlite_hub(&path, &db, HubConfig::default());
+    let first = open_ready_tabs(&hub, 1, &todos).remove(0);
+    first
+        .insert(&todos, Key::from("good"), row(json!({"ok": true})))
+        .unwrap()
+        .wait(WAIT)
+        .unwrap();
+
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .unwrap();
+    let table = lockstep_sqlite::names::quote_ident(&lockstep_sqlite::names::row_table(&todos));
+    conn.execute_batch(&format!(
+        r#"INSERT INTO {table}(key, value) VALUES ('"bad"', 'not json'), ('not a key', '{{}}'), ('"array"', '[1]'), ('"fine"', '{{"n":1}}');"#
+    ))
+    .unwrap();
+    first
+        .wait_until(WAIT, |t| t.get(&todos, &Key::from("fine")).is_some())
+        .unwrap();
+
+    // A tab opened now hydrates past the invalid rows, and keeps working.
+    let late = hub.open_tab();
+    late.open_collection(&todos);
+    late.wait_ready(&todos, WAIT).unwrap();
+    assert_eq!(
+        tab_rows(&late, &todos)
+            .iter()
+            .map(|(k, _)| k.clone())
+            .collect::<Vec<_>>(),
+        vec![Key::from("fine"), Key::from("good")]
+    );
+    late.insert(&todos, Key::from("after"), row(json!({})))
+        .unwrap()
+        .wait(WAIT)
+        .unwrap();
+    first
+        .wait_until(WAIT, |t| t.get(&todos, &Key::from("after")).is_some())
+        .unwrap();
+}

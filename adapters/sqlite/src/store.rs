@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use lockstep::protocol::{KeyedRow, TxCommitted};
 use lockstep::{
-    CollectionId, DatabaseId, EnvelopeId, Key, LogPage, Op, OutboxEntry, Row, Seq, Store,
+    CollectionId, DatabaseId, EnvelopeId, Key, LogPage, Op, OutboxEntry, Row, RowPage, Seq, Store,
     StoreError, StoreMeta, StoreTx, StreamPosition, Term,
 };
 use rusqlite::types::ValueRef;
@@ -91,10 +91,8 @@ impl CollectionSql {
             ),
             update: format!("UPDATE {rows} SET value = ?2 WHERE key = ?1"),
             delete: format!("DELETE FROM {rows} WHERE key = ?1"),
-            page_first: format!("SELECT key, value FROM {rows} ORDER BY key LIMIT ?1"),
-            page_after: format!(
-                "SELECT key, value FROM {rows} WHERE key > ?1 ORDER BY key LIMIT ?2"
-            ),
+            page_first: format!("SELECT key, value FROM {rows} ORDER BY key"),
+            page_after: format!("SELECT key, value FROM {rows} WHERE key > ?1 ORDER BY key"),
         })
     }
 }
@@ -273,7 +271,7 @@ impl SqliteStore {
     /// ```
     pub fn rows(&mut self, collection: &CollectionId) -> Result<Vec<(Key, Row)>, StoreError> {
         let page = self.load_page(collection, None, usize::MAX)?;
-        Ok(page.into_iter().map(|r| (r.key, r.value)).collect())
+        Ok(page.rows.into_iter().map(|r| (r.key, r.value)).collect())
     }
 }
 
@@ -391,24 +389,39 @@ fn load_page(
     collection: &CollectionId,
     after: Option<&Key>,
     limit: usize,
-) -> Result<Vec<KeyedRow>, StoreError> {
+) -> Result<RowPage, StoreError> {
     let mut stmt;
     let mut rows = match after {
         Some(after) => {
             stmt = conn.prepare_cached(&sql.page_after).store()?;
-            stmt.query(params![after.to_json(), limit_sql(limit)])
-                .store()?
+            stmt.query(params![after.to_json()]).store()?
         }
         None => {
             stmt = conn.prepare_cached(&sql.page_first).store()?;
-            stmt.query(params![limit_sql(limit)]).store()?
+            stmt.query([]).store()?
         }
     };
-    let mut page = Vec::new();
+    let mut page = RowPage::default();
+    // Rows are stepped lazily, so reading stops at `limit` valid rows; invalid
+    // rows written by other code are skipped, so they can never stall a page.
     while let Some(row) = rows.next().store()? {
-        let key = parse_key(text(row, 0, "row key")?, collection)?;
-        let value = parse_row(text(row, 1, "row value")?, collection)?;
-        page.push(KeyedRow { key, value });
+        if page.rows.len() == limit {
+            page.more = true;
+            break;
+        }
+        let parsed = text(row, 0, "row key")
+            .and_then(|k| parse_key(k, collection))
+            .and_then(|key| {
+                Ok(KeyedRow {
+                    key,
+                    value: parse_row(text(row, 1, "row value")?, collection)?,
+                })
+            });
+        match parsed {
+            Ok(keyed) => page.rows.push(keyed),
+            Err(StoreError::Corrupt(_)) => page.skipped_invalid += 1,
+            Err(other) => return Err(other),
+        }
     }
     Ok(page)
 }
@@ -457,10 +470,10 @@ impl Store for SqliteStore {
         collection: &CollectionId,
         after: Option<&Key>,
         limit: usize,
-    ) -> Result<Vec<KeyedRow>, StoreError> {
+    ) -> Result<RowPage, StoreError> {
         match find(&self.conn, &mut self.state.collections, collection)? {
             Some(sql) => load_page(&self.conn, &sql, collection, after, limit),
-            None => Ok(Vec::new()),
+            None => Ok(RowPage::default()),
         }
     }
 

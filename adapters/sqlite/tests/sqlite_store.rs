@@ -404,7 +404,7 @@ fn invalid_rows_written_by_other_code_are_skipped_and_counted() {
     .unwrap();
     leader.handle_timeout(Timestamp(1_000));
     let txs = committed(&transmits(&mut leader));
-    assert_eq!(leader.stats().external_rows_invalid, 2);
+    assert_eq!(leader.stats().invalid_rows_skipped, 2);
     assert_eq!(txs.len(), 1);
     assert_eq!(
         txs[0].changes,
@@ -414,11 +414,22 @@ fn invalid_rows_written_by_other_code_are_skipped_and_counted() {
             value: Some(row(serde_json::json!({"fine": 1})))
         }]
     );
-    // Reading the corrupt collection is a typed error, never a panic.
-    assert!(matches!(
-        leader.store_mut().load_page(&todos(), None, 100),
-        Err(StoreError::Corrupt(_))
-    ));
+    // Pages skip and count the invalid rows, so hydration never stalls on them.
+    let page = leader.store_mut().load_page(&todos(), None, 1).unwrap();
+    assert_eq!(
+        page.rows.iter().map(|r| r.key.clone()).collect::<Vec<_>>(),
+        vec![Key::from("a")]
+    );
+    assert!(page.more);
+    let rest = leader
+        .store_mut()
+        .load_page(&todos(), Some(&Key::from("a")), 10)
+        .unwrap();
+    assert_eq!(
+        rest.rows.iter().map(|r| r.key.clone()).collect::<Vec<_>>(),
+        vec![Key::from("ok")]
+    );
+    assert_eq!((rest.skipped_invalid, rest.more), (3, false));
     let mut tx = leader.store_mut().begin().unwrap();
     assert!(matches!(
         tx.get_row(&todos(), &Key::from("bad")),
@@ -530,7 +541,7 @@ fn hostile_collection_names_round_trip() {
     // After a reopen the registry finds every collection again.
     let mut store = open(&path);
     for (i, c) in collections.iter().enumerate() {
-        let page = store.load_page(c, None, 10).unwrap();
+        let page = store.load_page(c, None, 10).unwrap().rows;
         assert_eq!(page.len(), 1, "{c}");
         assert_eq!(page[0].key, Key::from("k"));
         assert_eq!(page[0].value, row(serde_json::json!({"i": i})));
@@ -554,14 +565,15 @@ fn load_page_pages_in_key_order() {
         .collect();
     send(&mut leader, envelope_id(1), ops);
     let store = leader.store_mut();
-    let first = store.load_page(&todos(), None, 2).unwrap();
+    let first = store.load_page(&todos(), None, 2).unwrap().rows;
     assert_eq!(
         first.iter().map(|r| r.key.clone()).collect::<Vec<_>>(),
         vec![Key::from("a"), Key::from("b")]
     );
     let next = store
         .load_page(&todos(), Some(&Key::from("b")), 10)
-        .unwrap();
+        .unwrap()
+        .rows;
     assert_eq!(
         next.iter().map(|r| r.key.clone()).collect::<Vec<_>>(),
         vec![Key::from("c"), Key::from("d"), Key::from("e")]
@@ -569,6 +581,7 @@ fn load_page_pages_in_key_order() {
     assert!(store
         .load_page(&CollectionId::new("unknown").unwrap(), None, 10)
         .unwrap()
+        .rows
         .is_empty());
 }
 
