@@ -17,7 +17,7 @@ use crate::ids::{CollectionId, DatabaseId, Seq, StreamPosition, TabId, Term, Tim
 use crate::intake::{intake, DropCounts};
 use crate::key::Key;
 use crate::protocol::{Body, Envelope, Limits, Message, Rejection, TxCommitted, PROTOCOL_VERSION};
-use crate::row::{Change, Op, Row};
+use crate::row::{Change, Op};
 use crate::store::{OutboxEntry, Store, StoreError, StoreMeta, StoreTx};
 
 /// Settings of the leader's coordinator.
@@ -428,7 +428,8 @@ impl<S: Store> Coordinator<S> {
     }
 
     fn apply_envelope(&mut self, envelope: Envelope) {
-        match self.commit_envelope(&envelope) {
+        let (envelope_id, origin) = (envelope.envelope_id, envelope.origin);
+        match self.commit_envelope(envelope) {
             Ok(Outcome::Committed(tx)) => {
                 self.stats.committed += 1;
                 self.position = tx.position();
@@ -437,9 +438,9 @@ impl<S: Store> Coordinator<S> {
             Ok(Outcome::AlreadyCommitted(position)) => {
                 self.stats.duplicates += 1;
                 self.reply(
-                    envelope.origin,
+                    origin,
                     Body::AlreadyCommitted {
-                        envelope_id: envelope.envelope_id,
+                        envelope_id,
                         position,
                     },
                 );
@@ -447,9 +448,9 @@ impl<S: Store> Coordinator<S> {
             Err(Refusal::Rejected(rejection)) => {
                 self.stats.rejected += 1;
                 self.reply(
-                    envelope.origin,
+                    origin,
                     Body::Rejected {
-                        envelope_id: envelope.envelope_id,
+                        envelope_id,
                         rejection,
                     },
                 );
@@ -459,7 +460,7 @@ impl<S: Store> Coordinator<S> {
     }
 
     /// Applies one envelope in one store transaction, or nothing of it.
-    fn commit_envelope(&mut self, envelope: &Envelope) -> Result<Outcome, Refusal> {
+    fn commit_envelope(&mut self, envelope: Envelope) -> Result<Outcome, Refusal> {
         let term = self.term;
         let outbox = self.config.outbox;
         let mut tx = self.store.begin()?;
@@ -467,41 +468,56 @@ impl<S: Store> Coordinator<S> {
         if let Some(position) = tx.envelope_position(envelope.envelope_id)? {
             return Ok(Outcome::AlreadyCommitted(position));
         }
-        let mut changes: IndexMap<(CollectionId, Key), Option<Row>> =
-            IndexMap::with_capacity(envelope.ops.len());
-        for op in &envelope.ops {
-            let (collection, key) = (op.collection(), op.key());
-            let applied = match op {
-                Op::Insert { value, .. } => tx.insert_row(collection, key, value)?,
-                Op::Update { value, .. } => tx.update_row(collection, key, value)?,
-                Op::Delete { .. } => tx.delete_row(collection, key)?,
-            };
-            if !applied {
-                let (collection, key) = (collection.clone(), key.clone());
-                return Err(Refusal::Rejected(match op {
-                    Op::Insert { .. } => Rejection::KeyExists { collection, key },
-                    Op::Update { .. } | Op::Delete { .. } => {
-                        Rejection::KeyMissing { collection, key }
-                    }
-                }));
+        let mut ops = envelope.ops;
+        // Per row touched, in first-touch order, the index of the last op on it.
+        let last_ops: Vec<usize> = {
+            let mut last: IndexMap<(&CollectionId, &Key), usize> =
+                IndexMap::with_capacity(ops.len());
+            for (index, op) in ops.iter().enumerate() {
+                let (collection, key) = (op.collection(), op.key());
+                let applied = match op {
+                    Op::Insert { value, .. } => tx.insert_row(collection, key, value)?,
+                    Op::Update { value, .. } => tx.update_row(collection, key, value)?,
+                    Op::Delete { .. } => tx.delete_row(collection, key)?,
+                };
+                if !applied {
+                    let (collection, key) = (collection.clone(), key.clone());
+                    return Err(Refusal::Rejected(match op {
+                        Op::Insert { .. } => Rejection::KeyExists { collection, key },
+                        Op::Update { .. } | Op::Delete { .. } => {
+                            Rejection::KeyMissing { collection, key }
+                        }
+                    }));
+                }
+                last.insert((collection, key), index);
             }
-            changes.insert((collection.clone(), key.clone()), op.value().cloned());
-        }
+            last.into_values().collect()
+        };
+        let changes = last_ops
+            .into_iter()
+            .map(|index| {
+                let op = &mut ops[index];
+                // The ops are kept for the outbox; otherwise their rows move into the changes.
+                let value = if outbox {
+                    op.value().cloned()
+                } else {
+                    op.take_value()
+                };
+                Change {
+                    collection: op.collection().clone(),
+                    key: op.key().clone(),
+                    value,
+                }
+            })
+            .collect();
         let committed = TxCommitted {
             term,
             seq,
             envelope_id: Some(envelope.envelope_id),
             origin: Some(envelope.origin),
-            changes: changes
-                .into_iter()
-                .map(|((collection, key), value)| Change {
-                    collection,
-                    key,
-                    value,
-                })
-                .collect(),
+            changes,
         };
-        tx.record_commit(&committed, outbox.then_some(envelope.ops.as_slice()))?;
+        tx.record_commit(&committed, outbox.then_some(ops.as_slice()))?;
         tx.commit()?;
         Ok(Outcome::Committed(committed))
     }

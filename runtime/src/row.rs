@@ -69,6 +69,14 @@ impl Op {
         }
     }
 
+    /// Moves the row value out of the op (`None` for a delete).
+    pub(crate) fn take_value(&mut self) -> Option<Row> {
+        match self {
+            Op::Insert { value, .. } | Op::Update { value, .. } => Some(std::mem::take(value)),
+            Op::Delete { .. } => None,
+        }
+    }
+
     /// The row value after the op (`None` for a delete).
     pub fn value(&self) -> Option<&Row> {
         match self {
