@@ -13,6 +13,7 @@ use std::collections::VecDeque;
 
 use indexmap::IndexMap;
 
+use crate::bugs::BugSwitches;
 use crate::ids::{CollectionId, DatabaseId, Seq, StreamPosition, TabId, Term, Timestamp};
 use crate::intake::{intake, DropCounts};
 use crate::key::Key;
@@ -44,6 +45,9 @@ pub struct CoordinatorConfig {
     pub upload_retry_ms: u64,
     /// Limits applied to received messages.
     pub limits: Limits,
+    /// Known bugs to re-introduce (simulator only; see [`BugSwitches`]).
+    #[cfg(feature = "bug-switches")]
+    pub bugs: BugSwitches,
 }
 
 impl Default for CoordinatorConfig {
@@ -57,6 +61,8 @@ impl Default for CoordinatorConfig {
             upload_batch: 100,
             upload_retry_ms: 1_000,
             limits: Limits::default(),
+            #[cfg(feature = "bug-switches")]
+            bugs: BugSwitches::NONE,
         }
     }
 }
@@ -175,7 +181,11 @@ impl<S: Store> Coordinator<S> {
             db,
             me,
             term: meta.term,
-            position: meta.position,
+            position: if bugs(&config).no_position_restore {
+                StreamPosition::default()
+            } else {
+                meta.position
+            },
             store,
             next_heartbeat: now.plus_millis(config.heartbeat_ms),
             next_external_poll: now,
@@ -285,6 +295,9 @@ impl<S: Store> Coordinator<S> {
                 limit,
             } => {
                 let limit = limit.clamp(1, self.config.max_hydrate_page) as usize;
+                // Rows other code wrote must enter the stream before a page can show
+                // them, or the page would be ahead of the position it reports.
+                self.drain_external_writes(now);
                 match self.store.load_page(&collection, after.as_ref(), limit) {
                     Ok(page) => {
                         self.stats.invalid_rows_skipped += page.skipped_invalid as u64;
@@ -429,10 +442,14 @@ impl<S: Store> Coordinator<S> {
 
     fn apply_envelope(&mut self, envelope: Envelope) {
         let (envelope_id, origin) = (envelope.envelope_id, envelope.origin);
+        let around_coordinator =
+            bugs(&self.config).leader_writes_around_coordinator && origin == self.me;
         match self.commit_envelope(envelope) {
             Ok(Outcome::Committed(tx)) => {
                 self.stats.committed += 1;
-                self.position = tx.position();
+                if !around_coordinator {
+                    self.position = tx.position();
+                }
                 self.broadcast(Body::TxCommitted(tx));
             }
             Ok(Outcome::AlreadyCommitted(position)) => {
@@ -463,10 +480,18 @@ impl<S: Store> Coordinator<S> {
     fn commit_envelope(&mut self, envelope: Envelope) -> Result<Outcome, Refusal> {
         let term = self.term;
         let outbox = self.config.outbox;
+        let bugs = bugs(&self.config);
         let mut tx = self.store.begin()?;
-        let seq = fenced_next_seq(&mut tx, term)?;
-        if let Some(position) = tx.envelope_position(envelope.envelope_id)? {
-            return Ok(Outcome::AlreadyCommitted(position));
+        let mut seq = fenced_next_seq(&mut tx, term)?;
+        if bugs.no_position_restore
+            || (bugs.leader_writes_around_coordinator && envelope.origin != self.me)
+        {
+            seq = self.position.seq.next();
+        }
+        if !bugs.no_durable_dedup {
+            if let Some(position) = tx.envelope_position(envelope.envelope_id)? {
+                return Ok(Outcome::AlreadyCommitted(position));
+            }
         }
         let mut ops = envelope.ops;
         // Per row touched, in first-touch order, the index of the last op on it.
@@ -578,6 +603,17 @@ impl<S: Store> Coordinator<S> {
         tx.record_commit(&committed, None)?;
         tx.commit()?;
         Ok(Some(committed))
+    }
+}
+
+/// The bugs this build re-introduces: always none without the `bug-switches` feature.
+fn bugs(config: &CoordinatorConfig) -> BugSwitches {
+    #[cfg(feature = "bug-switches")]
+    return config.bugs;
+    #[cfg(not(feature = "bug-switches"))]
+    {
+        let _ = config;
+        BugSwitches::NONE
     }
 }
 

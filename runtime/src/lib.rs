@@ -45,6 +45,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod bugs;
 mod coordinator;
 mod error;
 mod ids;
@@ -57,6 +58,7 @@ mod row;
 mod store;
 mod tab;
 
+pub use bugs::BugSwitches;
 pub use coordinator::{Coordinator, CoordinatorConfig, CoordinatorStats, Deposed, UploadBatch};
 pub use error::{InvalidInput, InvalidName, MutationError};
 pub use ids::{

@@ -5,6 +5,8 @@
 //! inspect and filter (to drop, say, one `TxCommitted`), and simulated time.
 //! [`sqlite_hub`] starts the threaded in-process driver on a real SQLite file.
 
+pub mod sim;
+
 use std::collections::VecDeque;
 use std::path::Path;
 use std::time::Duration;

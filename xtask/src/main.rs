@@ -2,11 +2,12 @@
 //!
 //! - `cargo xtask test`: installs what is missing (wasm32 target, clang), then
 //!   runs every suite: formatting, native tests and doctests, the dependency
-//!   check of the sans-IO core, the wasm32 builds, and the native demo as a
-//!   convergence check.
+//!   check of the sans-IO core, the wasm32 builds, the native demo as a
+//!   convergence check, and 10,000 simulator seeds.
 //! - `cargo xtask demo [--native] [-- demo args]`: runs the native multi-tab demo.
 //! - `cargo xtask bench`: runs the criterion benchmarks and prints the ratios
 //!   against raw rusqlite measured in the same run.
+//! - `cargo xtask sim --seed S | --seeds N`: the deterministic simulator.
 
 mod bench;
 mod setup;
@@ -136,13 +137,30 @@ fn demo(args: &[String]) -> Result<(), String> {
     run("cargo", &cargo_args)
 }
 
+/// Runs the deterministic simulator (release build) with the given flags.
+fn sim(args: &[String]) -> Result<(), String> {
+    let mut cargo_args = vec![
+        "run",
+        "--release",
+        "-q",
+        "-p",
+        "lockstep-tests",
+        "--bin",
+        "lockstep-sim",
+        "--",
+    ];
+    cargo_args.extend(args.iter().map(String::as_str));
+    run("cargo", &cargo_args)
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
         Some("demo") => demo(&args[1..]),
         Some("bench") => bench::bench(),
-        _ => Err("usage: cargo xtask <test | demo [--native] [demo args] | bench>".into()),
+        Some("sim") => sim(&args[1..]),
+        _ => Err("usage: cargo xtask <test | demo [--native] [demo args] | bench | sim [--seed S | --seeds N] [--store memory|sqlite|both] [--bug NAME]>".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
