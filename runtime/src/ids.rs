@@ -138,6 +138,15 @@ impl fmt::Display for EnvelopeId {
 /// Longest app name, scope or collection name accepted, in bytes.
 pub const MAX_NAME_BYTES: usize = 256;
 
+/// The first `max` bytes of `name`, cut back to a character boundary.
+fn shortened(name: &str, max: usize) -> String {
+    let mut end = max.min(name.len());
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &name[..end])
+}
+
 fn check_name(what: &'static str, name: &str) -> Result<(), InvalidName> {
     if name.is_empty() {
         return Err(InvalidName {
@@ -149,7 +158,7 @@ fn check_name(what: &'static str, name: &str) -> Result<(), InvalidName> {
     if name.len() > MAX_NAME_BYTES {
         return Err(InvalidName {
             what,
-            name: name[..32].into(),
+            name: shortened(name, 32),
             reason: "it is longer than 256 bytes",
         });
     }
@@ -298,5 +307,19 @@ impl Timestamp {
     /// Milliseconds elapsed since `earlier` (0 if `earlier` is later).
     pub fn since(self, earlier: Timestamp) -> u64 {
         self.0.saturating_sub(earlier.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_names_with_multibyte_characters_are_refused_without_panicking() {
+        // Found while fuzzing: byte 32 falls inside "é", and slicing there panicked.
+        let name = format!("a{}", "é".repeat(200));
+        let err = CollectionId::new(name).unwrap_err();
+        assert!(err.to_string().contains("longer than 256 bytes"));
+        assert!(DatabaseId::new("ü".repeat(300), "scope").is_err());
     }
 }

@@ -362,3 +362,42 @@ fn row_bytes(row: &Row) -> usize {
     serde_json::to_writer(&mut counter, row).expect("counting never fails");
     counter.0
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{CollectionId, EnvelopeId, Key, TabId};
+
+    #[test]
+    fn floats_in_rows_survive_encode_and_decode_exactly() {
+        // Found by fuzzing: 8.8e30 came back as 8.799999999999999e30.
+        let db = DatabaseId::new("app", "u").unwrap();
+        let value: Row = serde_json::from_str(
+            r#"{"x":8800000000000000000001442098036,"y":0.1,"z":-1.7976931348623157e308}"#,
+        )
+        .unwrap();
+        let op = Op::Insert {
+            collection: CollectionId::new("todos").unwrap(),
+            key: Key::from("a"),
+            value,
+        };
+        let message = Message {
+            v: PROTOCOL_VERSION,
+            db: db.clone(),
+            term: Term(1),
+            from: TabId::from_u128(1),
+            to: None,
+            body: Body::Envelope(Envelope {
+                envelope_id: EnvelopeId::new_v7(1, [0; 10]),
+                origin: TabId::from_u128(1),
+                ops: vec![op],
+            }),
+        };
+        let once = decode(&message.encode(), &db, &Limits::default()).unwrap();
+        assert_eq!(once, message);
+        assert_eq!(
+            decode(&once.encode(), &db, &Limits::default()).unwrap(),
+            message
+        );
+    }
+}

@@ -3,13 +3,16 @@
 //! - `cargo xtask test`: installs what is missing (wasm32 target, clang), then
 //!   runs every suite: formatting, native tests and doctests, the dependency
 //!   check of the sans-IO core, the wasm32 builds, the native demo as a
-//!   convergence check, and 10,000 simulator seeds.
+//!   convergence check, 10,000 simulator seeds, and a 15 s fuzz smoke run of
+//!   every fuzz target.
 //! - `cargo xtask demo [--native] [-- demo args]`: runs the native multi-tab demo.
 //! - `cargo xtask bench`: runs the criterion benchmarks and prints the ratios
 //!   against raw rusqlite measured in the same run.
 //! - `cargo xtask sim --seed S | --seeds N`: the deterministic simulator.
+//! - `cargo xtask fuzz [seconds]`: every cargo-fuzz target (300 s each by default).
 
 mod bench;
+mod fuzz;
 mod setup;
 
 use std::process::{Command, ExitCode};
@@ -160,7 +163,12 @@ fn main() -> ExitCode {
         Some("demo") => demo(&args[1..]),
         Some("bench") => bench::bench(),
         Some("sim") => sim(&args[1..]),
-        _ => Err("usage: cargo xtask <test | demo [--native] [demo args] | bench | sim [--seed S | --seeds N] [--store memory|sqlite|both] [--bug NAME]>".into()),
+        Some("fuzz") => match args.get(1).map(|s| s.parse::<u64>()) {
+            None => fuzz::fuzz(300),
+            Some(Ok(seconds)) => fuzz::fuzz(seconds),
+            Some(Err(e)) => Err(format!("cargo xtask fuzz [seconds per target]: {e}")),
+        },
+        _ => Err("usage: cargo xtask <test | demo [--native] [demo args] | bench | sim [--seed S | --seeds N] [--store memory|sqlite|both] [--bug NAME] | fuzz [seconds per target]>".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

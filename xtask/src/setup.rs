@@ -33,3 +33,12 @@ pub fn ensure_clang() -> Result<(), String> {
 fn is_root() -> bool {
     output("id", &["-u"]).is_ok_and(|uid| uid.trim() == "0")
 }
+
+/// Installs cargo-fuzz (`cargo install cargo-fuzz`) when `cargo fuzz` is missing.
+pub fn ensure_cargo_fuzz() -> Result<(), String> {
+    if output("cargo", &["fuzz", "--version"]).is_ok() {
+        return Ok(());
+    }
+    run("cargo", &["install", "cargo-fuzz", "--locked"])
+        .or_else(|_| run("cargo", &["install", "cargo-fuzz"]))
+}

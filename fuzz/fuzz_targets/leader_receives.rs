@@ -1,0 +1,184 @@
+//! The leader's `Coordinator<MemoryStore>` fed arbitrary bytes, well-formed
+//! envelopes and requests with fuzzed contents, writes by other code, uploads
+//! and timeouts. It never panics, and after every step:
+//! - the store's `meta().position.seq` (and term) never decreases;
+//! - the coordinator's position is the store's position;
+//! - commits are broadcast in seq order without gaps, each envelope at most once;
+//! - a re-sent envelope is answered with the position it was committed at.
+//!
+//! When a message with a newer term deposes the leader, a new one starts on
+//! the same store (a failover), so the store history spans several terms.
+
+#![no_main]
+
+use std::collections::HashMap;
+
+use arbitrary::{Arbitrary, Unstructured};
+use libfuzzer_sys::fuzz_target;
+use lockstep::protocol::Body;
+use lockstep::{
+    Coordinator, CoordinatorConfig, EnvelopeId, MemoryStore, Seq, Store, StoreMeta, StreamPosition,
+    Timestamp,
+};
+use lockstep_fuzz::{collection, db, json_lines, tab, take_all, FuzzKey, FuzzMessage, FuzzRow};
+
+#[derive(Arbitrary, Debug)]
+enum Action {
+    /// Arbitrary bytes.
+    Raw(Vec<u8>),
+    /// A well-formed message with fuzzed contents (mostly envelopes and requests).
+    Message(FuzzMessage),
+    /// Time passes.
+    Timeout(u16),
+    /// Other code writes a row straight into the database.
+    External(u8, FuzzKey, Option<FuzzRow>),
+    /// The uploader takes a batch and reports its outcome.
+    Upload(bool),
+}
+
+fn config(outbox: bool) -> CoordinatorConfig {
+    CoordinatorConfig {
+        max_pull_page: 4,
+        max_hydrate_page: 4,
+        outbox,
+        upload_batch: 3,
+        ..CoordinatorConfig::default()
+    }
+}
+
+struct Checker {
+    meta: StoreMeta,
+    last_broadcast: Seq,
+    committed: HashMap<EnvelopeId, StreamPosition>,
+}
+
+impl Checker {
+    fn check(&mut self, leader: &mut Coordinator<MemoryStore>) {
+        while let Some(m) = leader.poll_transmit() {
+            match m.body {
+                Body::TxCommitted(tx) => {
+                    assert_eq!(
+                        tx.seq,
+                        self.last_broadcast.next(),
+                        "commits are broadcast in order without gaps"
+                    );
+                    self.last_broadcast = tx.seq;
+                    if let Some(id) = tx.envelope_id {
+                        let first = self.committed.insert(id, tx.position());
+                        assert!(first.is_none(), "envelope {id} committed twice");
+                    }
+                }
+                Body::AlreadyCommitted {
+                    envelope_id,
+                    position,
+                } => assert_eq!(
+                    self.committed.get(&envelope_id),
+                    Some(&position),
+                    "a re-sent envelope is answered with its original position"
+                ),
+                Body::Rejected { envelope_id, .. } => assert!(
+                    !self.committed.contains_key(&envelope_id),
+                    "a committed envelope was rejected when re-sent"
+                ),
+                Body::PullPage { txs, .. } => {
+                    for pair in txs.windows(2) {
+                        assert_eq!(pair[1].seq, pair[0].seq.next(), "pull pages are contiguous");
+                    }
+                }
+                _ => {}
+            }
+        }
+        let meta = leader.store_mut().meta().expect("memory store never fails");
+        assert!(
+            meta.position.seq >= self.meta.position.seq,
+            "store seq went back from {} to {}",
+            self.meta.position.seq,
+            meta.position.seq
+        );
+        assert!(meta.term >= self.meta.term, "store term went back");
+        assert!(meta.position.term <= meta.term);
+        if leader.deposed().is_none() {
+            assert_eq!(leader.position(), meta.position);
+            assert_eq!(leader.term(), meta.term);
+        }
+        assert_eq!(
+            meta.position.seq, self.last_broadcast,
+            "every commit is broadcast"
+        );
+        self.meta = meta;
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let (outbox, actions): (bool, Vec<Action>) = match json_lines(data) {
+        Some(lines) => (
+            true,
+            lines
+                .into_iter()
+                .flat_map(|line| [Action::Raw(line.to_vec()), Action::Timeout(250)])
+                .collect(),
+        ),
+        None => {
+            let mut u = Unstructured::new(data);
+            let Ok(outbox) = bool::arbitrary(&mut u) else {
+                return;
+            };
+            (outbox, take_all(&mut u, 64))
+        }
+    };
+
+    let mut now = Timestamp(1_000);
+    let store = MemoryStore::with_log_retention(8);
+    let start = |store: &MemoryStore, now| {
+        Coordinator::start(store.clone(), db(), tab(0), config(outbox), now)
+            .expect("memory store never fails")
+    };
+    let mut leader = start(&store, now);
+    let mut checker = Checker {
+        meta: StoreMeta::default(),
+        last_broadcast: Seq(0),
+        committed: HashMap::new(),
+    };
+    checker.check(&mut leader);
+
+    let mut upload = None;
+    for action in actions {
+        match action {
+            Action::Raw(bytes) => leader.handle_bytes(now, &bytes),
+            Action::Message(m) => {
+                // Terms up to two above the leader's: most are current, some depose it.
+                let range = u8::try_from(leader.term().0 + 3).unwrap_or(u8::MAX);
+                leader.handle_bytes(now, &m.message(range).encode());
+            }
+            Action::Timeout(ms) => {
+                now = now.plus_millis(u64::from(ms));
+                leader.handle_timeout(now);
+                let _ = leader.poll_timeout();
+            }
+            Action::External(c, key, value) => {
+                store.write_external(&collection(c), &key.key(), value.map(|r| r.row()))
+            }
+            Action::Upload(succeeded) => match upload.take() {
+                None => {
+                    if let Some(batch) = leader.poll_upload(now) {
+                        for pair in batch.entries.windows(2) {
+                            assert!(pair[0].position.seq < pair[1].position.seq);
+                        }
+                        upload = Some(batch.id);
+                    }
+                }
+                Some(id) => leader.upload_finished(now, id, succeeded),
+            },
+        }
+        checker.check(&mut leader);
+        if leader.deposed().is_some() {
+            // Failover: a new leader takes over the same store with term + 1.
+            let old_term = leader.term();
+            drop(leader);
+            leader = start(&store, now);
+            assert!(leader.term() > old_term);
+            upload = None;
+            checker.check(&mut leader);
+        }
+    }
+});
