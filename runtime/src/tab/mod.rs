@@ -137,6 +137,8 @@ pub struct RuntimeStatus {
     pub applied: Option<Seq>,
     /// Envelopes not yet acknowledged.
     pub pending: usize,
+    /// When the leader was last heard from (any message of its term).
+    pub leader_heard_at: Option<Timestamp>,
 }
 
 #[derive(Clone, Debug)]
@@ -187,6 +189,7 @@ pub struct PersistedCollectionRuntime {
     rng: SplitMix64,
     term: Term,
     leader: Option<TabId>,
+    leader_heard_at: Option<Timestamp>,
     applied: Option<Seq>,
     collections: BTreeMap<CollectionId, Collection>,
     pending: IndexMap<EnvelopeId, Pending>,
@@ -211,6 +214,7 @@ impl PersistedCollectionRuntime {
             rng: SplitMix64::new((seed as u64) ^ ((seed >> 64) as u64) ^ now.0),
             term: Term(0),
             leader: None,
+            leader_heard_at: None,
             applied: None,
             collections: BTreeMap::new(),
             pending: IndexMap::new(),
@@ -245,6 +249,7 @@ impl PersistedCollectionRuntime {
             term: self.term,
             applied: self.applied,
             pending: self.pending.len(),
+            leader_heard_at: self.leader_heard_at,
         }
     }
 
@@ -640,6 +645,7 @@ impl PersistedCollectionRuntime {
                 self.send_hydrate(now, &collection);
             }
         }
+        self.leader_heard_at = Some(now);
         true
     }
 
