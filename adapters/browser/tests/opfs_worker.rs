@@ -102,3 +102,82 @@ async fn two_scopes_use_separate_opfs_files() {
         "the default VFS is now bob's pool: alice's id is refused there"
     );
 }
+
+#[wasm_bindgen_test]
+async fn storage_full_rejects_the_whole_envelope_and_commits_nothing() {
+    let db = DatabaseId::new("wasm-test", &format!("full-{}", js_sys::Date::now())).unwrap();
+    let todos = CollectionId::new("todos").unwrap();
+    let me = TabId::from_u128(1);
+    let mut leader = Coordinator::start(
+        durable(&db).await,
+        db.clone(),
+        me,
+        CoordinatorConfig::default(),
+        Timestamp(0),
+    )
+    .unwrap();
+    leader.handle_bytes(Timestamp(0), &insert(&db, 1, "small"));
+    while leader.poll_transmit().is_some() {}
+    // The file may not grow past its current size: the next big write hits SQLITE_FULL for real.
+    let pages: i64 = leader
+        .store_mut()
+        .connection()
+        .query_row("PRAGMA page_count", [], |r| r.get(0))
+        .unwrap();
+    leader
+        .store_mut()
+        .connection()
+        .execute_batch(&format!("PRAGMA max_page_count = {}", pages + 2))
+        .unwrap();
+    let big = "x".repeat(64 * 1024);
+    let ops = (0..8)
+        .map(|i| Op::Insert {
+            collection: todos.clone(),
+            key: Key::Int(i),
+            value: serde_json::json!({"blob": big})
+                .as_object()
+                .unwrap()
+                .clone(),
+        })
+        .collect();
+    let envelope = Envelope {
+        envelope_id: EnvelopeId::new_v7(9, [9; 10]),
+        origin: me,
+        ops,
+    };
+    let bytes = Message {
+        v: PROTOCOL_VERSION,
+        db: db.clone(),
+        term: Term(1),
+        from: me,
+        to: None,
+        body: Body::Envelope(envelope),
+    }
+    .encode();
+    leader.handle_bytes(Timestamp(0), &bytes);
+    let replies: Vec<Body> = std::iter::from_fn(|| leader.poll_transmit())
+        .map(|m| m.body)
+        .collect();
+    assert!(
+        matches!(
+            replies.as_slice(),
+            [Body::Rejected {
+                rejection: lockstep::Rejection::StorageFull,
+                ..
+            }]
+        ),
+        "expected one StorageFull rejection, got {replies:?}"
+    );
+    assert_eq!(
+        leader.position().seq.0,
+        1,
+        "nothing of the envelope was committed"
+    );
+    assert_eq!(leader.store_mut().rows(&todos).unwrap().len(), 1);
+    leader.handle_bytes(Timestamp(0), &insert(&db, 2, "still-works"));
+    assert_eq!(
+        leader.position().seq.0,
+        2,
+        "smaller writes still commit after the refusal"
+    );
+}
