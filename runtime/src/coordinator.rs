@@ -17,7 +17,9 @@ use crate::bugs::BugSwitches;
 use crate::ids::{CollectionId, DatabaseId, Seq, StreamPosition, TabId, Term, Timestamp};
 use crate::intake::{intake, DropCounts};
 use crate::key::Key;
-use crate::protocol::{Body, Envelope, Limits, Message, Rejection, TxCommitted, PROTOCOL_VERSION};
+use crate::protocol::{
+    json_bytes, Body, Envelope, Limits, Message, Rejection, TxCommitted, PROTOCOL_VERSION,
+};
 use crate::row::{Change, Op};
 use crate::store::{OutboxEntry, Store, StoreError, StoreMeta, StoreTx};
 
@@ -276,15 +278,22 @@ impl<S: Store> Coordinator<S> {
             } => {
                 let limit = limit.clamp(1, self.config.max_pull_page) as usize;
                 match self.store.pull_since(after, limit) {
-                    Ok(page) => self.reply(
-                        message.from,
-                        Body::PullPage {
-                            request,
-                            txs: page.txs,
-                            position: self.position,
-                            truncated: page.truncated,
-                        },
-                    ),
+                    Ok(page) => {
+                        let max = self.config.limits.max_inline_bytes;
+                        let txs = within_budget(
+                            page.txs.into_iter().map(|tx| inline_or_header(tx, max)),
+                            max,
+                        );
+                        self.reply(
+                            message.from,
+                            Body::PullPage {
+                                request,
+                                txs,
+                                position: self.position,
+                                truncated: page.truncated,
+                            },
+                        )
+                    }
                     Err(_) => self.stats.store_errors += 1,
                 }
             }
@@ -301,26 +310,35 @@ impl<S: Store> Coordinator<S> {
                 match self.store.load_page(&collection, after.as_ref(), limit) {
                     Ok(page) => {
                         self.stats.invalid_rows_skipped += page.skipped_invalid as u64;
+                        let read = page.rows.len();
+                        let rows = within_budget(page.rows, self.config.limits.max_inline_bytes);
+                        let more = page.more || rows.len() < read;
                         self.reply(
                             message.from,
                             Body::HydratePage {
                                 request,
                                 collection,
                                 position: self.position,
-                                rows: page.rows,
-                                more: page.more,
+                                rows,
+                                more,
                             },
                         )
                     }
                     Err(_) => self.stats.store_errors += 1,
                 }
             }
+            Body::PullTx {
+                request,
+                seq,
+                offset,
+            } => self.serve_tx_part(message.from, request, seq, offset),
             Body::LeaderHello { .. }
             | Body::Heartbeat { .. }
             | Body::TxCommitted(_)
             | Body::AlreadyCommitted { .. }
             | Body::Rejected { .. }
             | Body::PullPage { .. }
+            | Body::TxPart { .. }
             | Body::HydratePage { .. } => {}
         }
         if now >= self.next_external_poll {
@@ -409,6 +427,52 @@ impl<S: Store> Coordinator<S> {
         }
     }
 
+    /// Broadcasts a commit: in full, or as a `requires_pull` header when its
+    /// changes exceed the inline budget.
+    fn broadcast_commit(&mut self, tx: TxCommitted) {
+        let tx = inline_or_header(tx, self.config.limits.max_inline_bytes);
+        self.broadcast(Body::TxCommitted(tx));
+    }
+
+    /// Answers `PullTx`: the changes of one transaction from `offset`, cut at the inline budget.
+    fn serve_tx_part(&mut self, to: TabId, request: u64, seq: Seq, offset: u32) {
+        let page = match self.store.pull_since(Seq(seq.0.saturating_sub(1)), 1) {
+            Ok(page) => page,
+            Err(_) => {
+                self.stats.store_errors += 1;
+                return;
+            }
+        };
+        let position = self.position;
+        let Some(tx) = page.txs.into_iter().find(|tx| tx.seq == seq) else {
+            let body = Body::TxPart {
+                request,
+                seq,
+                offset,
+                changes: Vec::new(),
+                total: 0,
+                position,
+                missing: true,
+            };
+            return self.reply(to, body);
+        };
+        let total = tx.changes.len() as u32;
+        let rest = tx.changes.into_iter().skip(offset as usize);
+        let changes = within_budget(rest, self.config.limits.max_inline_bytes);
+        self.reply(
+            to,
+            Body::TxPart {
+                request,
+                seq,
+                offset,
+                changes,
+                total,
+                position,
+                missing: false,
+            },
+        );
+    }
+
     fn depose(&mut self, newer: Term) {
         if self.deposed.is_none() {
             self.deposed = Some(Deposed {
@@ -450,7 +514,7 @@ impl<S: Store> Coordinator<S> {
                 if !around_coordinator {
                     self.position = tx.position();
                 }
-                self.broadcast(Body::TxCommitted(tx));
+                self.broadcast_commit(tx);
             }
             Ok(Outcome::AlreadyCommitted(position)) => {
                 self.stats.duplicates += 1;
@@ -541,6 +605,7 @@ impl<S: Store> Coordinator<S> {
             envelope_id: Some(envelope.envelope_id),
             origin: Some(envelope.origin),
             changes,
+            requires_pull: false,
         };
         tx.record_commit(&committed, outbox.then_some(ops.as_slice()))?;
         tx.commit()?;
@@ -563,7 +628,7 @@ impl<S: Store> Coordinator<S> {
             Ok(Some(tx)) => {
                 self.stats.external_txs += 1;
                 self.position = tx.position();
-                self.broadcast(Body::TxCommitted(tx));
+                self.broadcast_commit(tx);
             }
             Ok(None) => {}
             Err(Refusal::Fenced(newer)) => self.depose(newer),
@@ -599,11 +664,42 @@ impl<S: Store> Coordinator<S> {
             envelope_id: None,
             origin: None,
             changes,
+            requires_pull: false,
         };
         tx.record_commit(&committed, None)?;
         tx.commit()?;
         Ok(Some(committed))
     }
+}
+
+/// The transaction as is, or its `requires_pull` header when its changes
+/// exceed `max_bytes` of JSON.
+fn inline_or_header(tx: TxCommitted, max_bytes: usize) -> TxCommitted {
+    if json_bytes(&tx.changes) <= max_bytes {
+        return tx;
+    }
+    TxCommitted {
+        changes: Vec::new(),
+        requires_pull: true,
+        ..tx
+    }
+}
+
+/// The leading items whose JSON fits in `max_bytes` together (always at least one).
+fn within_budget<T: serde::Serialize>(
+    items: impl IntoIterator<Item = T>,
+    max_bytes: usize,
+) -> Vec<T> {
+    let mut used = 0;
+    let mut kept = Vec::new();
+    for item in items {
+        used += json_bytes(&item);
+        if used > max_bytes && !kept.is_empty() {
+            break;
+        }
+        kept.push(item);
+    }
+    kept
 }
 
 /// The bugs this build re-introduces: always none without the `bug-switches` feature.

@@ -81,6 +81,10 @@ pub struct TxCommitted {
     pub origin: Option<TabId>,
     /// Every changed row with its full value, or a tombstone.
     pub changes: Vec<Change>,
+    /// The changes were too large to broadcast (see [`Limits::max_inline_bytes`]):
+    /// `changes` is empty and each tab fetches them in parts with `PullTx`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub requires_pull: bool,
 }
 
 impl TxCommitted {
@@ -195,6 +199,32 @@ pub enum Body {
         /// The change log no longer reaches back to `after + 1`: reload instead.
         truncated: bool,
     },
+    /// Tab → leader: send the changes of transaction `seq` from change `offset` on.
+    PullTx {
+        /// Request id chosen by the tab.
+        request: u64,
+        /// The transaction.
+        seq: Seq,
+        /// Index of the first change wanted.
+        offset: u32,
+    },
+    /// Leader → tab: part of one transaction's changes.
+    TxPart {
+        /// The request answered.
+        request: u64,
+        /// The transaction.
+        seq: Seq,
+        /// Index of the first change in `changes`.
+        offset: u32,
+        /// Changes `offset..offset + changes.len()`.
+        changes: Vec<Change>,
+        /// How many changes the transaction has.
+        total: u32,
+        /// The leader's position when the part was read.
+        position: StreamPosition,
+        /// The change log no longer holds the transaction: reload instead.
+        missing: bool,
+    },
     /// Tab → leader: send rows of a collection after key `after`.
     Hydrate {
         /// Request id chosen by the tab.
@@ -236,6 +266,9 @@ pub struct Limits {
     pub max_ops_per_envelope: usize,
     /// Largest row, in bytes of JSON.
     pub max_row_bytes: usize,
+    /// Largest payload the leader puts in one message (about 100 KiB): bigger
+    /// commits are broadcast as `requires_pull` headers, and pages are cut there.
+    pub max_inline_bytes: usize,
 }
 
 impl Default for Limits {
@@ -244,6 +277,7 @@ impl Default for Limits {
             max_message_bytes: 64 << 20,
             max_ops_per_envelope: 100_000,
             max_row_bytes: 1 << 20,
+            max_inline_bytes: 100 << 10,
         }
     }
 }
@@ -348,6 +382,11 @@ pub fn check_ops(ops: &[Op], limits: &Limits) -> Result<(), InvalidInput> {
 
 /// Size of a row's JSON text, counted without allocating it.
 fn row_bytes(row: &Row) -> usize {
+    json_bytes(row)
+}
+
+/// Size of any value's JSON text, counted without allocating it.
+pub(crate) fn json_bytes<T: Serialize + ?Sized>(value: &T) -> usize {
     struct Counter(usize);
     impl std::io::Write for Counter {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -359,7 +398,7 @@ fn row_bytes(row: &Row) -> usize {
         }
     }
     let mut counter = Counter(0);
-    serde_json::to_writer(&mut counter, row).expect("counting never fails");
+    serde_json::to_writer(&mut counter, value).expect("counting never fails");
     counter.0
 }
 

@@ -27,7 +27,7 @@ use crate::protocol::{
     check_ops, Body, Envelope, KeyedRow, Limits, Message, Rejection, TxCommitted, PROTOCOL_VERSION,
 };
 use crate::rng::SplitMix64;
-use crate::row::{ChangeEvent, Op, Row, SharedRow};
+use crate::row::{Change, ChangeEvent, Op, Row, SharedRow};
 
 /// Settings of a tab's runtime.
 ///
@@ -166,6 +166,15 @@ struct Collection {
     hydration: Option<Hydration>,
 }
 
+/// A transaction broadcast as a `requires_pull` header, being fetched in parts.
+#[derive(Clone, Debug)]
+struct Fetch {
+    request: u64,
+    header: TxCommitted,
+    changes: Vec<Change>,
+    sent_at: Timestamp,
+}
+
 #[derive(Clone, Copy, Debug)]
 struct PullRequest {
     id: u64,
@@ -194,6 +203,9 @@ pub struct PersistedCollectionRuntime {
     collections: BTreeMap<CollectionId, Collection>,
     pending: IndexMap<EnvelopeId, Pending>,
     early: BTreeMap<Seq, TxCommitted>,
+    /// The highest seq the leader has announced or sent.
+    known_seq: Seq,
+    fetch: Option<Fetch>,
     pull: Option<PullRequest>,
     next_request: u64,
     subscriptions: BTreeMap<SubscriptionId, CollectionId>,
@@ -219,6 +231,8 @@ impl PersistedCollectionRuntime {
             collections: BTreeMap::new(),
             pending: IndexMap::new(),
             early: BTreeMap::new(),
+            known_seq: Seq(0),
+            fetch: None,
             pull: None,
             next_request: 1,
             subscriptions: BTreeMap::new(),
@@ -491,7 +505,11 @@ impl PersistedCollectionRuntime {
         }
         let from_leader = !matches!(
             message.body,
-            Body::Join | Body::Envelope(_) | Body::PullSince { .. } | Body::Hydrate { .. }
+            Body::Join
+                | Body::Envelope(_)
+                | Body::PullSince { .. }
+                | Body::PullTx { .. }
+                | Body::Hydrate { .. }
         );
         if !from_leader {
             return;
@@ -531,7 +549,20 @@ impl PersistedCollectionRuntime {
                 rows,
                 more,
             } => self.receive_hydrate_page(now, request, collection, position, rows, more),
-            Body::Join | Body::Envelope(_) | Body::PullSince { .. } | Body::Hydrate { .. } => {}
+            Body::TxPart {
+                request,
+                seq,
+                offset,
+                changes,
+                total,
+                position,
+                missing,
+            } => self.receive_tx_part(now, request, seq, offset, changes, total, position, missing),
+            Body::Join
+            | Body::Envelope(_)
+            | Body::PullSince { .. }
+            | Body::PullTx { .. }
+            | Body::Hydrate { .. } => {}
         }
     }
 
@@ -544,12 +575,14 @@ impl PersistedCollectionRuntime {
             .filter(|p| p.committed_at.is_none())
             .filter_map(|p| p.sent_at);
         let pulls = self.pull.map(|p| p.sent_at);
+        let fetch = self.fetch.as_ref().map(|f| f.sent_at);
         let hydrations = self
             .collections
             .values()
             .filter_map(|c| c.hydration.as_ref()?.sent_at);
         pending
             .chain(pulls)
+            .chain(fetch)
             .chain(hydrations)
             .min()
             .map(|t| t.plus_millis(resend))
@@ -574,6 +607,9 @@ impl PersistedCollectionRuntime {
         if self.pull.is_some_and(|p| due(Some(p.sent_at))) {
             self.pull = None;
             self.request_pull(now);
+        }
+        if self.fetch.as_ref().is_some_and(|f| due(Some(f.sent_at))) {
+            self.send_fetch(now);
         }
         let stalled: Vec<CollectionId> = self
             .collections
@@ -635,6 +671,9 @@ impl PersistedCollectionRuntime {
             if self.pull.take().is_some() {
                 self.request_pull(now);
             }
+            if self.fetch.is_some() {
+                self.send_fetch(now);
+            }
             let hydrating: Vec<CollectionId> = self
                 .collections
                 .iter()
@@ -662,11 +701,12 @@ impl PersistedCollectionRuntime {
 
     /// Learns the leader's position; starts a pull if this tab is behind.
     fn observe_position(&mut self, now: Timestamp, seq: Seq) {
+        self.known_seq = self.known_seq.max(seq);
         match self.applied {
             None => {
                 self.applied = Some(seq);
                 self.early = self.early.split_off(&seq.next());
-                self.apply_early();
+                self.advance(now);
             }
             Some(applied) if seq > applied => self.request_pull(now),
             Some(_) => {}
@@ -675,40 +715,113 @@ impl PersistedCollectionRuntime {
     }
 
     fn receive_tx(&mut self, now: Timestamp, tx: TxCommitted) {
-        let Some(applied) = self.applied else {
-            self.early.insert(tx.seq, tx);
-            return;
-        };
-        if tx.seq <= applied {
+        self.known_seq = self.known_seq.max(tx.seq);
+        if self.applied.is_some_and(|applied| tx.seq <= applied) {
             self.stats.duplicate_txs += 1;
             return;
         }
-        if tx.seq > applied.next() {
+        // A full copy (from a pull) replaces a header; a header never replaces a full copy.
+        if !tx.requires_pull || !self.early.contains_key(&tx.seq) {
             self.early.insert(tx.seq, tx);
-            self.request_pull(now);
-            return;
         }
-        self.apply_tx(tx);
-        self.apply_early();
-        self.finish_hydrations();
+        self.advance(now);
     }
 
-    /// Applies buffered transactions that have become next in line.
-    fn apply_early(&mut self) {
+    /// Applies buffered transactions strictly in seq order: starts a fetch for
+    /// a `requires_pull` header, a pull for a gap, and waits for either.
+    fn advance(&mut self, now: Timestamp) {
         while let Some(applied) = self.applied {
+            if self.fetch.is_some() {
+                break;
+            }
             let Some(entry) = self.early.first_entry() else {
                 break;
             };
             if *entry.key() <= applied {
                 entry.remove();
                 self.stats.duplicate_txs += 1;
-            } else if *entry.key() == applied.next() {
-                let tx = entry.remove();
-                self.apply_tx(tx);
-            } else {
+            } else if *entry.key() != applied.next() {
+                self.request_pull(now);
                 break;
+            } else {
+                let tx = entry.remove();
+                if tx.requires_pull {
+                    let request = self.next_request();
+                    self.fetch = Some(Fetch {
+                        request,
+                        header: tx,
+                        changes: Vec::new(),
+                        sent_at: now,
+                    });
+                    self.send_fetch(now);
+                    break;
+                }
+                self.apply_tx(tx);
             }
         }
+        if self.fetch.is_none() && self.applied.is_some_and(|applied| applied < self.known_seq) {
+            self.request_pull(now);
+        }
+        self.finish_hydrations();
+    }
+
+    /// Asks the leader for the next part of the transaction being fetched.
+    fn send_fetch(&mut self, now: Timestamp) {
+        let request = self.next_request();
+        let Some(fetch) = self.fetch.as_mut() else {
+            return;
+        };
+        fetch.request = request;
+        fetch.sent_at = now;
+        let (seq, offset) = (fetch.header.seq, fetch.changes.len() as u32);
+        self.send(Body::PullTx {
+            request,
+            seq,
+            offset,
+        });
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn receive_tx_part(
+        &mut self,
+        now: Timestamp,
+        request: u64,
+        seq: Seq,
+        offset: u32,
+        changes: Vec<Change>,
+        total: u32,
+        position: StreamPosition,
+        missing: bool,
+    ) {
+        let Some(fetch) = self
+            .fetch
+            .as_mut()
+            .filter(|f| f.request == request && f.header.seq == seq)
+        else {
+            return;
+        };
+        if missing {
+            self.fetch = None;
+            self.reload_all(now, position.seq);
+            return;
+        }
+        if offset as usize != fetch.changes.len()
+            || (changes.is_empty() && fetch.changes.len() < total as usize)
+        {
+            return;
+        }
+        fetch.changes.extend(changes);
+        if fetch.changes.len() < total as usize {
+            self.send_fetch(now);
+            return;
+        }
+        let fetch = self.fetch.take().expect("checked above");
+        self.apply_tx(TxCommitted {
+            changes: fetch.changes,
+            requires_pull: false,
+            ..fetch.header
+        });
+        self.advance(now);
     }
 
     /// Applies the next transaction in seq order.
@@ -825,7 +938,8 @@ impl PersistedCollectionRuntime {
         let (Some(applied), Some(_)) = (self.applied, self.leader) else {
             return;
         };
-        if self.pull.is_some() {
+        // One request at a time; a fetch in progress comes first, then `advance` resumes.
+        if self.pull.is_some() || self.fetch.is_some() {
             return;
         }
         let id = self.next_request();
@@ -850,14 +964,22 @@ impl PersistedCollectionRuntime {
             return;
         }
         self.pull = None;
+        // The leader's answer is authoritative: a higher seq seen elsewhere
+        // (a forged message) must not keep this tab pulling.
+        self.known_seq = position.seq;
         if truncated {
             self.reload_all(now, position.seq);
             return;
         }
+        let progressed = txs
+            .iter()
+            .any(|tx| self.applied.is_none_or(|applied| tx.seq > applied));
         for tx in txs {
             self.receive_tx(now, tx);
         }
-        self.observe_position(now, position.seq);
+        if progressed {
+            self.observe_position(now, position.seq);
+        }
     }
 
     /// The change log no longer reaches back to this tab's position: jump to
@@ -866,11 +988,12 @@ impl PersistedCollectionRuntime {
         self.stats.reloads += 1;
         self.applied = Some(leader_seq);
         self.early = self.early.split_off(&leader_seq.next());
+        self.fetch = None;
         let open: Vec<CollectionId> = self.collections.keys().cloned().collect();
         for collection in open {
             self.start_hydration(now, &collection);
         }
-        self.apply_early();
+        self.advance(now);
     }
 
     fn start_hydration(&mut self, now: Timestamp, collection: &CollectionId) {

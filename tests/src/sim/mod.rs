@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::fmt;
 use std::rc::Rc;
 
-use lockstep::protocol::{Body, Message};
+use lockstep::protocol::{Body, Limits, Message};
 use lockstep::{
     BugSwitches, CollectionId, Coordinator, CoordinatorConfig, DatabaseId, Event, Key, MemoryStore,
     Op, PersistedCollectionRuntime, Rejection, Row, RuntimeConfig, Store, StoreError, TabId, Term,
@@ -304,6 +304,9 @@ struct Sim<S: SimStore> {
     trace: VecDeque<String>,
     report: SimReport,
     started: Timestamp,
+    /// The leader's inline budget this run: small ones force `requires_pull`
+    /// headers, fetches in parts and byte-bounded pages.
+    inline_bytes: usize,
 }
 
 impl<S: SimStore> Sim<S> {
@@ -334,6 +337,7 @@ impl<S: SimStore> Sim<S> {
             trace: VecDeque::new(),
             report: SimReport::default(),
             started: now,
+            inline_bytes: 0,
         }
     }
 
@@ -359,6 +363,7 @@ impl<S: SimStore> Sim<S> {
     }
 
     fn run_inner(&mut self) -> Outcome<()> {
+        self.inline_bytes = [80, 300, 1_000, 100 << 10][self.rng.below(4) as usize];
         for _ in 0..1 + self.rng.below(3) {
             self.join()?;
         }
@@ -405,7 +410,9 @@ impl<S: SimStore> Sim<S> {
             });
         }
         let deadline = self.now.plus_millis(self.config.heal_limit_ms);
+        let mut same_time = 0;
         loop {
+            let before = self.now;
             if self.tabs.is_empty() {
                 self.join()?;
             }
@@ -418,6 +425,12 @@ impl<S: SimStore> Sim<S> {
                 }
                 self.advance()?;
                 self.check()?;
+                same_time = if self.now == before { same_time + 1 } else { 0 };
+                if same_time > 100_000 {
+                    return Err(format!(
+                        "livelock: 100,000 steps without time passing ({reason})"
+                    ));
+                }
             } else {
                 break;
             }
@@ -542,10 +555,14 @@ impl<S: SimStore> Sim<S> {
             .filter(|l| !self.is_frozen(Endpoint::Leader(l.coordinator.term())))
             .filter_map(|l| l.coordinator.poll_timeout());
         let retries = self.retries.iter().map(|(at, _)| *at);
-        let freeze = self
-            .freeze
-            .as_ref()
-            .map(|f| f.until.min(f.since.plus_millis(STEAL_AFTER_MS)));
+        let freeze = self.freeze.as_ref().map(|f| {
+            let steal = f.since.plus_millis(STEAL_AFTER_MS);
+            if self.lock_holder == Some(f.tab) {
+                f.until.min(steal)
+            } else {
+                f.until
+            }
+        });
         let next = arrival
             .into_iter()
             .chain(tab_timers)
@@ -616,7 +633,7 @@ impl<S: SimStore> Sim<S> {
     /// Sends what every machine queued, delivers events, applies crash faults,
     /// drops deposed coordinators.
     fn flush(&mut self) -> Outcome<()> {
-        loop {
+        for _round in 0..10_000 {
             let mut sent = false;
             let leader_endpoints: Vec<Endpoint> =
                 self.leaders.keys().map(|t| Endpoint::Leader(*t)).collect();
@@ -689,6 +706,7 @@ impl<S: SimStore> Sim<S> {
                 return Ok(());
             }
         }
+        Err("livelock: the machines kept sending to each other without time passing".into())
     }
 
     fn broadcast_from_leader(&mut self, term: Term, message: &Message) {
@@ -752,9 +770,14 @@ impl<S: SimStore> Sim<S> {
             } else {
                 (self.opener)()
             };
+            let limits = Limits {
+                max_inline_bytes: self.inline_bytes,
+                ..Limits::default()
+            };
             let config = CoordinatorConfig {
                 external_poll_ms: 500,
                 bugs: self.config.core_bugs,
+                limits,
                 ..CoordinatorConfig::default()
             };
             let started = opened.and_then(|store| {
