@@ -12,6 +12,7 @@ fuzz_target!(|data: &[u8]| {
         max_message_bytes: 2048,
         max_ops_per_envelope: 2,
         max_row_bytes: 64,
+        max_inline_bytes: 256,
     };
     for limits in [Limits::default(), tight] {
         match decode(data, &db, &limits) {

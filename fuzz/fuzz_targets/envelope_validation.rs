@@ -14,6 +14,7 @@ fuzz_target!(|data: &[u8]| {
             max_message_bytes: 2048,
             max_ops_per_envelope: 2,
             max_row_bytes: 32,
+            max_inline_bytes: 256,
         };
         let fits = ops.len() <= 2
             && ops.iter().all(|op| {

@@ -212,6 +212,8 @@ pub struct FuzzTx {
     pub origin: Option<u8>,
     /// Changes.
     pub changes: Vec<FuzzChange>,
+    /// Broadcast as a header whose changes must be fetched.
+    pub requires_pull: bool,
 }
 
 impl FuzzTx {
@@ -233,6 +235,7 @@ impl FuzzTx {
                     value: r.as_ref().map(FuzzRow::row),
                 })
                 .collect(),
+            requires_pull: self.requires_pull,
         }
     }
 }
@@ -299,6 +302,10 @@ pub enum FuzzBody {
     Hydrate(u8, u8, Option<FuzzKey>, u32),
     /// HydratePage: request, collection, position, rows, more.
     HydratePage(u8, u8, FuzzPosition, Vec<(FuzzKey, FuzzRow)>, bool),
+    /// PullTx: request, seq, offset.
+    PullTx(u8, Counter, u8),
+    /// TxPart: request, the transaction (seq and changes), offset, total, position, missing.
+    TxPart(u8, FuzzTx, u8, u8, FuzzPosition, bool),
 }
 
 impl FuzzBody {
@@ -357,6 +364,23 @@ impl FuzzBody {
                     .collect(),
                 more: *more,
             },
+            FuzzBody::PullTx(request, seq, offset) => Body::PullTx {
+                request: u64::from(*request),
+                seq: Seq(seq.get()),
+                offset: u32::from(*offset),
+            },
+            FuzzBody::TxPart(request, tx, offset, total, p, missing) => {
+                let tx = tx.tx();
+                Body::TxPart {
+                    request: u64::from(*request),
+                    seq: tx.seq,
+                    offset: u32::from(*offset),
+                    changes: tx.changes,
+                    total: u32::from(*total),
+                    position: p.position(),
+                    missing: *missing,
+                }
+            }
         }
     }
 }
