@@ -5,13 +5,20 @@
 //!   check of the sans-IO core, the wasm32 builds, the native demo as a
 //!   convergence check, 10,000 simulator seeds, and a 15 s fuzz smoke run of
 //!   every fuzz target.
-//! - `cargo xtask demo [--native] [-- demo args]`: runs the native multi-tab demo.
+//!   Then the browser suites: Chromium and wasm-bindgen-cli when missing, the
+//!   `lockstep-browser` wasm package, and `node --test tests/browser/` (real
+//!   Chromium tabs through playwright-core) against the in-process static server.
+//! - `cargo xtask demo [--port N]`: builds the browser demo and serves it until Ctrl-C.
+//! - `cargo xtask demo --headless`: the browser demo driven in three headless tabs.
+//! - `cargo xtask demo --native [-- demo args]`: runs the native multi-tab demo.
+//! - `cargo xtask serve [--port N] [DIR]`: serves `examples/browser` (or DIR) as it is.
 //! - `cargo xtask bench`: runs the criterion benchmarks and prints the ratios
 //!   against raw rusqlite measured in the same run.
 //! - `cargo xtask sim --seed S | --seeds N`: the deterministic simulator.
 //! - `cargo xtask fuzz [seconds]`: every cargo-fuzz target (300 s each by default).
 
 mod bench;
+mod browser;
 mod fuzz;
 mod setup;
 
@@ -20,9 +27,25 @@ use std::time::Instant;
 
 /// Runs a command, echoing it, and fails with its exit status.
 pub(crate) fn run(program: &str, args: &[&str]) -> Result<(), String> {
-    eprintln!("\n$ {program} {}", args.join(" "));
-    let status = Command::new(program)
-        .args(args)
+    let mut command = Command::new(program);
+    command.args(args);
+    run_command(&mut command)
+}
+
+/// Runs a prepared command (environment, working directory), echoing it, and
+/// fails with its exit status.
+pub(crate) fn run_command(command: &mut Command) -> Result<(), String> {
+    let program = command.get_program().to_string_lossy().into_owned();
+    let args: Vec<String> = command
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let envs: Vec<String> = command
+        .get_envs()
+        .filter_map(|(k, v)| Some(format!("{}={} ", k.to_string_lossy(), v?.to_string_lossy())))
+        .collect();
+    eprintln!("\n$ {}{program} {}", envs.concat(), args.join(" "));
+    let status = command
         .status()
         .map_err(|e| format!("cannot start {program}: {e}"))?;
     if status.success() {
@@ -125,11 +148,44 @@ fn test() -> Result<(), String> {
             "60",
         ],
     )?;
+    sim(&["--seeds".into(), "10000".into()])?;
+    fuzz::fuzz_smoke()?;
+    browser::run_browser_tests()?;
     eprintln!("\nall suites passed in {:.0?}", started.elapsed());
     Ok(())
 }
 
+/// `cargo xtask demo [--native [-- args] | --headless | --port N]`.
 fn demo(args: &[String]) -> Result<(), String> {
+    if args.iter().any(|a| a == "--native") {
+        return demo_native(args);
+    }
+    let headless = args.iter().any(|a| a == "--headless");
+    let port = browser::port_arg(args, browser::DEMO_PORT)?;
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--headless" => {}
+            "--port" => {
+                rest.next();
+            }
+            a if a.starts_with("--port=") => {}
+            other => {
+                return Err(format!(
+                    "cargo xtask demo [--port N | --headless | --native [demo args]]: unknown argument `{other}` (the native demo's flags need --native)"
+                ))
+            }
+        }
+    }
+    if headless {
+        browser::demo_headless()
+    } else {
+        browser::demo_browser(port)
+    }
+}
+
+/// The native multi-tab demo (`examples/native`), with the given demo flags.
+fn demo_native(args: &[String]) -> Result<(), String> {
     let passthrough: Vec<&str> = args
         .iter()
         .map(String::as_str)
@@ -161,6 +217,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
         Some("demo") => demo(&args[1..]),
+        Some("serve") => browser::serve_command(&args[1..]),
         Some("bench") => bench::bench(),
         Some("sim") => sim(&args[1..]),
         Some("fuzz") => match args.get(1).map(|s| s.parse::<u64>()) {
@@ -168,7 +225,7 @@ fn main() -> ExitCode {
             Some(Ok(seconds)) => fuzz::fuzz(seconds),
             Some(Err(e)) => Err(format!("cargo xtask fuzz [seconds per target]: {e}")),
         },
-        _ => Err("usage: cargo xtask <test | demo [--native] [demo args] | bench | sim [--seed S | --seeds N] [--store memory|sqlite|both] [--bug NAME] | fuzz [seconds per target]>".into()),
+        _ => Err("usage: cargo xtask <test | demo [--port N | --headless | --native [demo args]] | serve [--port N] [DIR] | bench | sim [--seed S | --seeds N] [--store memory|sqlite|both] [--bug NAME] | fuzz [seconds per target]>".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
