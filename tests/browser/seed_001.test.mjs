@@ -1,6 +1,7 @@
 // Field report 001 (per-tab sql.js): each tab kept its own stale snapshot, so
 // a tab opened later did not see earlier writes. Here: rows written by tab A
-// are in a tab B opened afterwards as soon as B is ready, without waiting.
+// are in a tab B opened afterwards as soon as B is ready, without waiting, and
+// a read-only query issued from B answers from the live database.
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import * as h from './harness.mjs';
@@ -23,5 +24,8 @@ test('seed 001: a tab opened later shows the earlier rows as soon as it is ready
 
   const b = await h.openTab(browser.context, url, { name: 'B' });
   assert.deepEqual(await h.rows(b), written, 'B shows the rows the moment it is ready');
+  // A read-only query issued from B (a debug page) answers from the live database.
+  const live = await b.evaluate(() => window.lockstep.tab.inspect('todos'));
+  assert.deepEqual(live, written, "B's query reads the live database through the leader");
   assert.deepEqual(a.consoleErrors.concat(b.consoleErrors), [], 'tabs logged errors');
 });

@@ -82,3 +82,15 @@ pub fn changes_to_js(changes: &[ChangeEvent]) -> JsValue {
     }
     array.into()
 }
+
+/// `[{ key, value }]`.
+pub fn rows_to_js<'a>(rows: impl Iterator<Item = (&'a Key, &'a Row)>) -> JsValue {
+    let array = js_sys::Array::new();
+    for (key, row) in rows {
+        let object = js_sys::Object::new();
+        set(&object, "key", &key_to_js(key));
+        set(&object, "value", &row_to_js(row));
+        array.push(&object);
+    }
+    array.into()
+}

@@ -20,6 +20,7 @@ export function start_worker(url, init) {
 }
 export function post_to_page(message) { globalThis.postMessage(message); }
 export function warn(message) { console.warn(message); }
+export function perf_now() { return performance.now(); }
 "#)]
 extern "C" {
     /// Queues for the exclusive Web Lock `name`; `on_granted` receives a
@@ -42,6 +43,8 @@ extern "C" {
     pub fn post_to_page(message: &JsValue);
     /// `console.warn`.
     pub fn warn(message: &str);
+    /// `performance.now()`: milliseconds with sub-millisecond precision.
+    pub fn perf_now() -> f64;
 }
 
 /// Milliseconds since the Unix epoch (`Date.now()`).

@@ -23,6 +23,8 @@
 pub mod names;
 
 #[cfg(target_arch = "wasm32")]
+mod bench;
+#[cfg(target_arch = "wasm32")]
 mod convert;
 #[cfg(target_arch = "wasm32")]
 mod js;
@@ -33,6 +35,8 @@ pub mod opfs;
 #[cfg(target_arch = "wasm32")]
 mod tab;
 
+#[cfg(target_arch = "wasm32")]
+pub use bench::raw_sqlite_bench;
 #[cfg(target_arch = "wasm32")]
 pub use leader::run_leader_worker;
 #[cfg(target_arch = "wasm32")]

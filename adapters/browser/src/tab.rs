@@ -19,14 +19,14 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use lockstep::{
-    CollectionId, DatabaseId, EnvelopeId, Event, Op, PersistedCollectionRuntime, RuntimeConfig,
-    SubscriptionId,
+    CollectionId, DatabaseId, EnvelopeId, Event, InspectId, Op, PersistedCollectionRuntime,
+    RuntimeConfig, SubscriptionId,
 };
 use wasm_bindgen::prelude::*;
 use web_sys::{BroadcastChannel, MessageEvent};
 
 use crate::convert::{
-    changes_to_js, key_from_js, key_to_js, position_to_js, row_from_js, row_to_js, set,
+    changes_to_js, key_from_js, position_to_js, row_from_js, row_to_js, rows_to_js, set,
 };
 use crate::{js, names};
 
@@ -39,6 +39,7 @@ struct State {
     worker: Option<web_sys::Worker>,
     timer: Option<i32>,
     outcomes: HashMap<EnvelopeId, (js_sys::Function, js_sys::Function)>,
+    inspections: HashMap<InspectId, js_sys::Function>,
     ready: Vec<(CollectionId, js_sys::Function)>,
     subscriptions: HashMap<SubscriptionId, js_sys::Function>,
     status_listeners: Vec<js_sys::Function>,
@@ -89,6 +90,7 @@ impl BrowserTab {
             worker: None,
             timer: None,
             outcomes: HashMap::new(),
+            inspections: HashMap::new(),
             ready: Vec::new(),
             subscriptions: HashMap::new(),
             status_listeners: Vec::new(),
@@ -220,6 +222,45 @@ impl BrowserTab {
         })
     }
 
+    /// Inserts many rows (`[{key, value}]`) as one envelope, applied in one
+    /// SQLite transaction or not at all; resolves `{term, seq}` once durable.
+    #[wasm_bindgen(js_name = insertMany)]
+    pub fn insert_many(&self, collection: &str, items: js_sys::Array) -> js_sys::Promise {
+        let ops = || -> Result<Vec<Op>, JsValue> {
+            let collection = collection_id(collection)?;
+            items
+                .iter()
+                .map(|item| {
+                    let key = js_sys::Reflect::get(&item, &"key".into())?;
+                    let value = js_sys::Reflect::get(&item, &"value".into())?;
+                    Ok(Op::Insert {
+                        collection: collection.clone(),
+                        key: key_from_js(&key)?,
+                        value: row_from_js(&value)?,
+                    })
+                })
+                .collect()
+        };
+        match ops() {
+            Ok(ops) => self.submit_ops(ops),
+            Err(e) => js_sys::Promise::reject(&e),
+        }
+    }
+
+    /// Reads a collection straight from the live database through the leader,
+    /// whatever this tab holds (a debug page's query); resolves `[{key, value}]`.
+    pub fn inspect(&self, collection: &str) -> Result<js_sys::Promise, JsValue> {
+        let collection = collection_id(collection)?;
+        let inner = self.inner.clone();
+        let promise = js_sys::Promise::new(&mut move |resolve, _reject| {
+            let mut state = inner.state.borrow_mut();
+            let id = state.runtime.inspect(js::now(), collection.clone());
+            state.inspections.insert(id, resolve);
+        });
+        pump(&self.inner);
+        Ok(promise)
+    }
+
     /// Deletes a row; resolves `{term, seq}` once durable, rejects if refused.
     pub fn delete(&self, collection: &str, key: JsValue) -> js_sys::Promise {
         self.submit(|| {
@@ -246,14 +287,8 @@ impl BrowserTab {
     /// The visible rows, as `[{key, value}]` in key order.
     pub fn rows(&self, collection: &str) -> Result<js_sys::Array, JsValue> {
         let collection = collection_id(collection)?;
-        let array = js_sys::Array::new();
-        for (key, row) in self.inner.state.borrow().runtime.snapshot(&collection) {
-            let object = js_sys::Object::new();
-            set(&object, "key", &key_to_js(&key));
-            set(&object, "value", &row_to_js(&row));
-            array.push(&object);
-        }
-        Ok(array)
+        let snapshot = self.inner.state.borrow().runtime.snapshot(&collection);
+        Ok(rows_to_js(snapshot.iter().map(|(key, row)| (key, &**row))).unchecked_into())
     }
 
     /// `{ tabId, leader, isLeader, term, applied, pending, health, error, warning }`.
@@ -314,16 +349,14 @@ impl BrowserTab {
     }
 
     fn submit(&self, op: impl FnOnce() -> Result<Op, JsValue>) -> js_sys::Promise {
-        let op = match op() {
-            Ok(op) => op,
-            Err(e) => return js_sys::Promise::reject(&e),
-        };
-        let result = self
-            .inner
-            .state
-            .borrow_mut()
-            .runtime
-            .mutate(js::now(), vec![op]);
+        match op() {
+            Ok(op) => self.submit_ops(vec![op]),
+            Err(e) => js_sys::Promise::reject(&e),
+        }
+    }
+
+    fn submit_ops(&self, ops: Vec<Op>) -> js_sys::Promise {
+        let result = self.inner.state.borrow_mut().runtime.mutate(js::now(), ops);
         match result {
             Err(e) => js_sys::Promise::reject(&error(e)),
             Ok(id) => {
@@ -460,6 +493,15 @@ fn pump(inner: &Rc<Inner>) {
                             listener.clone(),
                             JsValue::from_str(collection.as_str()),
                             JsValue::from_f64(rows_loaded as f64),
+                        ));
+                    }
+                }
+                Event::Inspected { id, rows, .. } => {
+                    if let Some(resolve) = state.inspections.remove(&id) {
+                        calls.push((
+                            resolve,
+                            rows_to_js(rows.iter().map(|r| (&r.key, &r.value))),
+                            JsValue::UNDEFINED,
                         ));
                     }
                 }

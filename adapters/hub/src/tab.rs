@@ -188,6 +188,17 @@ impl TabHandle {
             .unwrap_or_default()
     }
 
+    /// Reads a collection straight from the live database through the leader,
+    /// whatever this tab holds (a debug console's view). `None` if the tab is
+    /// closed or no answer came within `timeout`.
+    pub fn inspect(&self, collection: &CollectionId, timeout: Duration) -> Option<Vec<(Key, Row)>> {
+        let (tx, rx) = mpsc::channel();
+        self.inbox
+            .send(Input::Command(Command::Inspect(collection.clone(), tx)))
+            .ok()?;
+        rx.recv_timeout(timeout).ok()
+    }
+
     /// Whether the collection is open and current in this tab.
     pub fn is_ready(&self, collection: &CollectionId) -> bool {
         self.ask(|reply| Command::IsReady(collection.clone(), reply))

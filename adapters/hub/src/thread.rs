@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use lockstep::protocol::Body;
 use lockstep::{
-    ChangeEvent, CollectionId, Coordinator, EnvelopeId, Event, Key, MutationError, Op,
-    PersistedCollectionRuntime, Rejection, SharedRow, Snapshot, Store, StreamPosition,
+    ChangeEvent, CollectionId, Coordinator, EnvelopeId, Event, InspectId, Key, MutationError, Op,
+    PersistedCollectionRuntime, Rejection, Row, SharedRow, Snapshot, Store, StreamPosition,
     SubscriptionId, TabId, Timestamp,
 };
 
@@ -45,6 +45,7 @@ pub(crate) enum Command {
         reply: Sender<SubscriptionId>,
     },
     Unsubscribe(SubscriptionId),
+    Inspect(CollectionId, Sender<Vec<(Key, Row)>>),
 }
 
 pub(crate) enum Input {
@@ -87,6 +88,7 @@ pub(crate) struct TabThread<S: Store + Send + 'static> {
     crash_after_commit: bool,
     subscriptions: HashMap<SubscriptionId, Callback>,
     outcomes: HashMap<EnvelopeId, Sender<Result<StreamPosition, Rejection>>>,
+    inspections: HashMap<InspectId, Sender<Vec<(Key, Row)>>>,
 }
 
 enum Flow {
@@ -124,6 +126,7 @@ impl<S: Store + Send + 'static> TabThread<S> {
             crash_after_commit: false,
             subscriptions: HashMap::new(),
             outcomes: HashMap::new(),
+            inspections: HashMap::new(),
         }
     }
 
@@ -274,6 +277,10 @@ impl<S: Store + Send + 'static> TabThread<S> {
                 self.subscriptions.insert(id, callback);
                 let _ = reply.send(id);
             }
+            Command::Inspect(collection, reply) => {
+                let id = self.runtime.inspect(now, collection);
+                self.inspections.insert(id, reply);
+            }
             Command::Unsubscribe(id) => {
                 self.runtime.unsubscribe(id);
                 self.subscriptions.remove(&id);
@@ -353,6 +360,11 @@ impl<S: Store + Send + 'static> TabThread<S> {
             } => {
                 if let Some(outcome) = self.outcomes.remove(&envelope_id) {
                     let _ = outcome.send(Err(rejection));
+                }
+            }
+            Event::Inspected { id, rows, .. } => {
+                if let Some(reply) = self.inspections.remove(&id) {
+                    let _ = reply.send(rows.into_iter().map(|r| (r.key, r.value)).collect());
                 }
             }
             Event::Progress { .. } | Event::Ready { .. } | Event::LeaderChanged { .. } => {}

@@ -62,6 +62,10 @@ impl Default for RuntimeConfig {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SubscriptionId(pub u64);
 
+/// Handle of one read made with [`PersistedCollectionRuntime::inspect`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct InspectId(pub u64);
+
 /// Something the driver should tell the app.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
@@ -106,6 +110,17 @@ pub enum Event {
         leader: TabId,
         /// Its term.
         term: Term,
+    },
+    /// A read made with [`PersistedCollectionRuntime::inspect`] finished.
+    Inspected {
+        /// The read.
+        id: InspectId,
+        /// Its collection.
+        collection: CollectionId,
+        /// Every row the database holds, in the store's key order.
+        rows: Vec<KeyedRow>,
+        /// The leader's position when the last page was read.
+        position: StreamPosition,
     },
 }
 
@@ -175,6 +190,16 @@ struct Fetch {
     sent_at: Timestamp,
 }
 
+/// A read of a collection straight from the live database, page by page.
+#[derive(Clone, Debug)]
+struct Inspection {
+    collection: CollectionId,
+    request: u64,
+    cursor: Option<Key>,
+    rows: Vec<KeyedRow>,
+    sent_at: Option<Timestamp>,
+}
+
 #[derive(Clone, Copy, Debug)]
 struct PullRequest {
     id: u64,
@@ -209,6 +234,7 @@ pub struct PersistedCollectionRuntime {
     pull: Option<PullRequest>,
     next_request: u64,
     subscriptions: BTreeMap<SubscriptionId, CollectionId>,
+    inspections: BTreeMap<InspectId, Inspection>,
     next_subscription: u64,
     transmits: VecDeque<Message>,
     events: VecDeque<Event>,
@@ -236,6 +262,7 @@ impl PersistedCollectionRuntime {
             pull: None,
             next_request: 1,
             subscriptions: BTreeMap::new(),
+            inspections: BTreeMap::new(),
             next_subscription: 1,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -358,6 +385,80 @@ impl PersistedCollectionRuntime {
     /// Ends a subscription.
     pub fn unsubscribe(&mut self, subscription: SubscriptionId) {
         self.subscriptions.remove(&subscription);
+    }
+
+    /// Reads a collection straight from the live database through the leader
+    /// (page by page), independent of what this tab holds; the rows arrive as
+    /// [`Event::Inspected`]. Any tab may inspect any collection, open or not.
+    pub fn inspect(&mut self, now: Timestamp, collection: CollectionId) -> InspectId {
+        let id = InspectId(self.next_request());
+        self.inspections.insert(
+            id,
+            Inspection {
+                collection,
+                request: 0,
+                cursor: None,
+                rows: Vec::new(),
+                sent_at: None,
+            },
+        );
+        self.send_inspect(now, id);
+        id
+    }
+
+    fn send_inspect(&mut self, now: Timestamp, id: InspectId) {
+        if self.leader.is_none() {
+            return;
+        }
+        let request = self.next_request();
+        let limit = self.config.hydrate_page_rows;
+        let Some(inspection) = self.inspections.get_mut(&id) else {
+            return;
+        };
+        inspection.request = request;
+        inspection.sent_at = Some(now);
+        let (collection, after) = (inspection.collection.clone(), inspection.cursor.clone());
+        self.send(Body::Hydrate {
+            request,
+            collection,
+            after,
+            limit,
+        });
+    }
+
+    /// Takes a page that answers an inspection; returns it back if it does not.
+    fn receive_inspect_page(
+        &mut self,
+        now: Timestamp,
+        request: u64,
+        position: StreamPosition,
+        rows: Vec<KeyedRow>,
+        more: bool,
+    ) -> Option<Vec<KeyedRow>> {
+        let Some((&id, inspection)) = self
+            .inspections
+            .iter_mut()
+            .find(|(_, i)| i.request == request && i.sent_at.is_some())
+        else {
+            return Some(rows);
+        };
+        inspection.cursor = rows
+            .last()
+            .map(|r| r.key.clone())
+            .or(inspection.cursor.take());
+        inspection.rows.extend(rows);
+        inspection.sent_at = None;
+        if more {
+            self.send_inspect(now, id);
+        } else if let Some(done) = self.inspections.remove(&id) {
+            self.events.push_back(Event::Inspected {
+                id,
+                collection: done.collection,
+                rows: done.rows,
+                position,
+            });
+        }
+        None
     }
 
     /// Applies `ops` optimistically and queues them as one envelope for the
@@ -548,7 +649,11 @@ impl PersistedCollectionRuntime {
                 position,
                 rows,
                 more,
-            } => self.receive_hydrate_page(now, request, collection, position, rows, more),
+            } => {
+                if let Some(rows) = self.receive_inspect_page(now, request, position, rows, more) {
+                    self.receive_hydrate_page(now, request, collection, position, rows, more)
+                }
+            }
             Body::TxPart {
                 request,
                 seq,
@@ -580,10 +685,12 @@ impl PersistedCollectionRuntime {
             .collections
             .values()
             .filter_map(|c| c.hydration.as_ref()?.sent_at);
+        let inspections = self.inspections.values().filter_map(|i| i.sent_at);
         pending
             .chain(pulls)
             .chain(fetch)
             .chain(hydrations)
+            .chain(inspections)
             .min()
             .map(|t| t.plus_millis(resend))
     }
@@ -623,6 +730,15 @@ impl PersistedCollectionRuntime {
             .collect();
         for collection in stalled {
             self.send_hydrate(now, &collection);
+        }
+        let waiting: Vec<InspectId> = self
+            .inspections
+            .iter()
+            .filter(|(_, i)| due(i.sent_at))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in waiting {
+            self.send_inspect(now, id);
         }
     }
 
@@ -682,6 +798,10 @@ impl PersistedCollectionRuntime {
                 .collect();
             for collection in hydrating {
                 self.send_hydrate(now, &collection);
+            }
+            let inspections: Vec<InspectId> = self.inspections.keys().copied().collect();
+            for id in inspections {
+                self.send_inspect(now, id);
             }
         }
         self.leader_heard_at = Some(now);

@@ -750,7 +750,8 @@ impl<S: SimStore> Sim<S> {
             Event::Changes { .. }
             | Event::Progress { .. }
             | Event::Ready { .. }
-            | Event::LeaderChanged { .. } => {}
+            | Event::LeaderChanged { .. }
+            | Event::Inspected { .. } => {}
         }
         Ok(())
     }

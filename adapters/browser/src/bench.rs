@@ -1,0 +1,66 @@
+//! The raw-SQLite baseline of the browser benchmark: the same rows inserted
+//! with plain rusqlite on the same OPFS `sahpool` VFS, in a dedicated worker,
+//! with no Lockstep in between. Only the benchmark page uses it.
+
+use rusqlite::{Connection, OpenFlags};
+use sqlite_wasm_vfs::sahpool::{install, OpfsSAHPoolCfgBuilder};
+use wasm_bindgen::prelude::*;
+
+use crate::convert::set;
+use crate::js;
+
+/// Inserts `rows` rows shaped like the benchmark's (`{title, done, n}`) into
+/// a fresh table in OPFS directory `directory`, `batch` rows per transaction,
+/// with `synchronous = FULL` like Lockstep's store. Resolves
+/// `{ totalMs, perTxMs: number[] }`. Dedicated workers only.
+#[wasm_bindgen(js_name = rawSqliteBench)]
+pub async fn raw_sqlite_bench(
+    directory: String,
+    rows: u32,
+    batch: u32,
+) -> Result<JsValue, JsError> {
+    let vfs = format!("bench-{directory}");
+    let config = OpfsSAHPoolCfgBuilder::new()
+        .vfs_name(&vfs)
+        .directory(&directory)
+        .build();
+    install::<sqlite_wasm_rs::WasmOsCallback>(&config, false)
+        .await
+        .map_err(|e| JsError::new(&format!("OPFS: {e}")))?;
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE;
+    let conn = Connection::open_with_flags_and_vfs("/bench.db", flags, vfs.as_str())
+        .map_err(|e| JsError::new(&e.to_string()))?;
+    let sql = |e: rusqlite::Error| JsError::new(&e.to_string());
+    conn.execute_batch("PRAGMA synchronous = FULL; DROP TABLE IF EXISTS rows; CREATE TABLE rows(key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID;")
+        .map_err(sql)?;
+    let per_tx = js_sys::Array::new();
+    let started = js::perf_now();
+    let batch = batch.max(1);
+    let mut n = 0;
+    while n < rows {
+        let t0 = js::perf_now();
+        let tx = conn.unchecked_transaction().map_err(sql)?;
+        {
+            let mut insert = tx
+                .prepare_cached("INSERT INTO rows(key, value) VALUES (?1, ?2)")
+                .map_err(sql)?;
+            for i in n..(n + batch).min(rows) {
+                let value = serde_json::json!({"title": format!("todo number {i}"), "done": i % 2 == 0, "n": i});
+                insert
+                    .execute((format!("\"k{i}\""), value.to_string()))
+                    .map_err(sql)?;
+            }
+        }
+        tx.commit().map_err(sql)?;
+        per_tx.push(&JsValue::from_f64(js::perf_now() - t0));
+        n += batch;
+    }
+    let result = js_sys::Object::new();
+    set(
+        &result,
+        "totalMs",
+        &JsValue::from_f64(js::perf_now() - started),
+    );
+    set(&result, "perTxMs", &per_tx);
+    Ok(result.into())
+}
