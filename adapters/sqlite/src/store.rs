@@ -186,14 +186,19 @@ impl SqliteStore {
     ) -> Result<SqliteStore, StoreError> {
         conn.busy_timeout(Duration::from_millis(5_000)).store()?;
         conn.set_prepared_statement_cache_capacity(128);
-        #[cfg(not(target_arch = "wasm32"))]
+        // Natively: WAL, so other processes can read and write alongside.
+        // In browsers the leader's worker is the file's only connection (one
+        // OPFS owner at a time): exclusive locking lets WAL work without
+        // shared memory, one sync per commit instead of a rollback journal's
+        // several (measured on OPFS: p50 0.8 ms against 3.3 ms per commit).
         if file {
+            #[cfg(target_arch = "wasm32")]
+            conn.pragma_update(None, "locking_mode", "EXCLUSIVE")
+                .store()?;
             let _mode: String = conn
                 .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
                 .store()?;
         }
-        #[cfg(target_arch = "wasm32")]
-        let _ = file;
         let synchronous = match options.durability {
             Durability::Full => "FULL",
             Durability::Normal => "NORMAL",
