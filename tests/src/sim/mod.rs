@@ -230,6 +230,9 @@ trait SimStore: Store + Sized {
     fn write_external(&mut self, collection: &CollectionId, key: &Key, value: Option<&Row>);
     /// Every row of a collection.
     fn all_rows(&mut self, collection: &CollectionId) -> Vec<(Key, Row)>;
+    /// Checks the names the store recorded for its collections are the ones
+    /// every tab derives (deterministic tracking, invariant 9).
+    fn check_derived_names(&mut self, collections: &[CollectionId]) -> Result<(), String>;
 }
 
 impl SimStore for MemoryStore {
@@ -238,6 +241,9 @@ impl SimStore for MemoryStore {
     }
     fn all_rows(&mut self, collection: &CollectionId) -> Vec<(Key, Row)> {
         self.rows(collection)
+    }
+    fn check_derived_names(&mut self, _collections: &[CollectionId]) -> Result<(), String> {
+        Ok(())
     }
 }
 
@@ -257,6 +263,23 @@ impl SimStore for SqliteStore {
     }
     fn all_rows(&mut self, collection: &CollectionId) -> Vec<(Key, Row)> {
         self.rows(collection).unwrap_or_default()
+    }
+    fn check_derived_names(&mut self, collections: &[CollectionId]) -> Result<(), String> {
+        use lockstep_sqlite::names;
+        for collection in collections {
+            let recorded = self.connection().query_row(
+                "SELECT row_table, tracking_table FROM __lockstep_collections WHERE name = ?1",
+                [collection.as_str()],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+            );
+            match recorded {
+                Ok(pair) if pair == (names::row_table(collection), names::tracking_table(collection)) => {}
+                Ok(pair) => return Err(format!("collection {collection} was recorded with tables {pair:?}, not the derived names")),
+                Err(rusqlite::Error::QueryReturnedNoRows) => {}
+                Err(e) => return Err(format!("cannot read the collection registry: {e}")),
+            }
+        }
+        Ok(())
     }
 }
 
@@ -440,7 +463,7 @@ impl<S: SimStore> Sim<S> {
                 return Err(format!("acknowledged envelope {id} is not in the store"));
             }
         }
-        Ok(())
+        self.observer.check_derived_names(&self.collections)
     }
 
     /// Why the system is not yet converged, if it is not.
