@@ -42,7 +42,7 @@ fn tests_dir() -> PathBuf {
 
 /// Cargo's target directory, as `cargo metadata` reports it (it honours
 /// `CARGO_TARGET_DIR` and `build.target-dir`).
-fn target_dir() -> Result<PathBuf, String> {
+pub(crate) fn target_dir() -> Result<PathBuf, String> {
     let metadata = output(
         "cargo",
         &[

@@ -19,6 +19,7 @@
 
 mod bench;
 mod browser;
+mod browser_bench;
 mod fuzz;
 mod setup;
 
@@ -218,6 +219,9 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("demo") => demo(&args[1..]),
         Some("serve") => browser::serve_command(&args[1..]),
+        Some("bench") if args[1..].iter().any(|a| a == "--browser") => {
+            browser_bench::bench_browser()
+        }
         Some("bench") => bench::bench(),
         Some("sim") => sim(&args[1..]),
         Some("fuzz") => match args.get(1).map(|s| s.parse::<u64>()) {

@@ -1,0 +1,39 @@
+//! `cargo xtask bench --browser`: the browser figures of TARGETS.md, measured
+//! by `tests/browser/bench.mjs` in real headless Chromium tabs (fresh on-disk
+//! profile, OPFS) on `examples/browser/bench.html`, with the raw-SQLite
+//! baseline (`rawSqliteBench` in `bench-worker.mjs`) in the same run.
+//! Progress on stderr, the figures as JSON on stdout and in
+//! `<target dir>/browser-bench.json`.
+
+use crate::browser::{build_browser_package, site_root, target_dir, workspace_root, StaticServer};
+use crate::run_command;
+use crate::setup;
+use std::process::Command;
+use std::time::Instant;
+
+pub fn bench_browser() -> Result<(), String> {
+    let started = Instant::now();
+    setup::ensure_wasm_target()?;
+    setup::ensure_clang()?;
+    setup::ensure_chromium()?;
+    setup::ensure_wasm_bindgen_cli()?;
+    build_browser_package()?;
+    let tests = workspace_root().join("tests").join("browser");
+    setup::ensure_npm_packages(&tests)?;
+    let out = target_dir()?.join("browser-bench.json");
+    let server = StaticServer::start(site_root(), 0)?;
+    eprintln!("serving {} at {}", site_root().display(), server.url());
+    run_command(
+        Command::new("node")
+            .arg(tests.join("bench.mjs"))
+            .arg(server.url())
+            .env("LOCKSTEP_BENCH_OUT", &out)
+            .current_dir(workspace_root()),
+    )?;
+    eprintln!(
+        "\nbrowser bench done in {:.0?}; figures in {}",
+        started.elapsed(),
+        out.display()
+    );
+    Ok(())
+}
