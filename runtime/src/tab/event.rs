@@ -1,0 +1,107 @@
+//! What a tab reports: the events it hands its driver, the handles of
+//! subscriptions and reads, its status and its counters.
+
+use std::sync::Arc;
+
+use crate::ids::{CollectionId, EnvelopeId, Seq, StreamPosition, TabId, Term, Timestamp};
+use crate::intake::DropCounts;
+use crate::protocol::{KeyedRow, Rejection};
+use crate::row::ChangeEvent;
+
+/// Handle of one subscription made with [`PersistedCollectionRuntime::subscribe`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SubscriptionId(pub u64);
+
+/// Handle of one read made with [`PersistedCollectionRuntime::inspect`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct InspectId(pub u64);
+
+/// Something the driver should tell the app.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// Visible rows of a subscribed collection changed.
+    Changes {
+        /// The subscription to notify.
+        subscription: SubscriptionId,
+        /// Its collection.
+        collection: CollectionId,
+        /// What changed, in order.
+        changes: Arc<[ChangeEvent]>,
+    },
+    /// Hydration progress of a collection.
+    Progress {
+        /// The collection.
+        collection: CollectionId,
+        /// Rows received so far.
+        rows_loaded: usize,
+    },
+    /// A collection finished hydrating and is current.
+    Ready {
+        /// The collection.
+        collection: CollectionId,
+    },
+    /// One of this tab's envelopes is durable in the database.
+    Committed {
+        /// The envelope.
+        envelope_id: EnvelopeId,
+        /// Where it was committed.
+        position: StreamPosition,
+    },
+    /// One of this tab's envelopes was refused and rolled back.
+    Rejected {
+        /// The envelope.
+        envelope_id: EnvelopeId,
+        /// Why.
+        rejection: Rejection,
+    },
+    /// A (new) leader serves the database.
+    LeaderChanged {
+        /// The leader's tab.
+        leader: TabId,
+        /// Its term.
+        term: Term,
+    },
+    /// A read made with [`PersistedCollectionRuntime::inspect`] finished.
+    Inspected {
+        /// The read.
+        id: InspectId,
+        /// Its collection.
+        collection: CollectionId,
+        /// Every row the database holds, in the store's key order.
+        rows: Vec<KeyedRow>,
+        /// The leader's position when the last page was read.
+        position: StreamPosition,
+    },
+}
+
+/// Counters a tab keeps for diagnostics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RuntimeStats {
+    /// Messages dropped, by reason.
+    pub dropped: DropCounts,
+    /// `TxCommitted` already applied (duplicates, own echo after a pull).
+    pub duplicate_txs: u64,
+    /// `PullSince` requests sent.
+    pub pulls: u64,
+    /// Full reloads after the change log no longer reached back far enough.
+    pub reloads: u64,
+    /// Envelopes re-sent (timeout or new leader).
+    pub resends: u64,
+}
+
+/// Where a tab stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuntimeStatus {
+    /// This tab.
+    pub tab: TabId,
+    /// The leader it follows, if it knows one.
+    pub leader: Option<TabId>,
+    /// The highest term it has seen.
+    pub term: Term,
+    /// The last applied seq, once known.
+    pub applied: Option<Seq>,
+    /// Envelopes not yet acknowledged.
+    pub pending: usize,
+    /// When the leader was last heard from (any message of its term).
+    pub leader_heard_at: Option<Timestamp>,
+}

@@ -1,0 +1,153 @@
+//! Hydration: loading a collection page by page from the leader, and
+//! declaring it ready once its rows are as recent as the newest page.
+
+use super::*;
+
+impl PersistedCollectionRuntime {
+    pub(super) fn start_hydration(&mut self, now: Timestamp, collection: &CollectionId) {
+        let request = self.next_request();
+        let Some(c) = self.collections.get_mut(collection) else {
+            return;
+        };
+        let before = match &c.hydration {
+            Some(h) => h.before.clone(),
+            None => c.rows.snapshot(),
+        };
+        c.hydration = Some(Hydration {
+            request,
+            sent_at: None,
+            cursor: None,
+            cleared: false,
+            pages_done: false,
+            upto: Seq(0),
+            loaded: 0,
+            before,
+        });
+        self.send_hydrate(now, collection);
+    }
+
+    pub(super) fn send_hydrate(&mut self, now: Timestamp, collection: &CollectionId) {
+        if self.leader.is_none() {
+            return;
+        }
+        let request = self.next_request();
+        let limit = self.config.hydrate_page_rows;
+        let Some(h) = self
+            .collections
+            .get_mut(collection)
+            .and_then(|c| c.hydration.as_mut())
+        else {
+            return;
+        };
+        h.request = request;
+        h.sent_at = Some(now);
+        let after = h.cursor.clone();
+        self.send(Body::Hydrate {
+            request,
+            collection: collection.clone(),
+            after,
+            limit,
+        });
+    }
+
+    pub(super) fn receive_hydrate_page(
+        &mut self,
+        now: Timestamp,
+        request: u64,
+        collection_id: CollectionId,
+        position: StreamPosition,
+        rows: Vec<KeyedRow>,
+        more: bool,
+    ) {
+        let Some(collection) = self.collections.get_mut(&collection_id) else {
+            return;
+        };
+        let Some(h) = collection
+            .hydration
+            .as_mut()
+            .filter(|h| h.request == request && !h.pages_done)
+        else {
+            return;
+        };
+        if !h.cleared {
+            collection.rows.synced = Snapshot::new();
+            h.cleared = true;
+        }
+        h.upto = h.upto.max(position.seq);
+        h.loaded += rows.len();
+        if let Some(last) = rows.last() {
+            h.cursor = Some(last.key.clone());
+        }
+        for row in rows {
+            collection.rows.synced.insert(row.key, Arc::new(row.value));
+        }
+        let loaded = h.loaded;
+        h.sent_at = None;
+        if more {
+            self.events.push_back(Event::Progress {
+                collection: collection_id.clone(),
+                rows_loaded: loaded,
+            });
+            self.send_hydrate(now, &collection_id);
+        } else {
+            h.pages_done = true;
+            self.events.push_back(Event::Progress {
+                collection: collection_id,
+                rows_loaded: loaded,
+            });
+        }
+        self.observe_position(now, position.seq);
+    }
+
+    /// Marks collections ready whose pages are all in and whose rows are at
+    /// least as recent as the newest page.
+    pub(super) fn finish_hydrations(&mut self) {
+        let Some(applied) = self.applied else { return };
+        let done: Vec<CollectionId> = self
+            .collections
+            .iter()
+            .filter(|(_, c)| {
+                c.hydration
+                    .as_ref()
+                    .is_some_and(|h| h.pages_done && applied >= h.upto)
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        for collection_id in done {
+            let collection = self
+                .collections
+                .get_mut(&collection_id)
+                .expect("listed above");
+            let hydration = collection.hydration.take().expect("listed above");
+            let now = collection.rows.snapshot();
+            let changes: Vec<ChangeEvent> = hydration
+                .before
+                .diff(&now)
+                .filter_map(|item| match item {
+                    im::ordmap::DiffItem::Add(k, v) => Some(ChangeEvent {
+                        key: k.clone(),
+                        before: None,
+                        after: Some(v.clone()),
+                    }),
+                    im::ordmap::DiffItem::Remove(k, v) => Some(ChangeEvent {
+                        key: k.clone(),
+                        before: Some(v.clone()),
+                        after: None,
+                    }),
+                    im::ordmap::DiffItem::Update {
+                        old: (k, a),
+                        new: (_, b),
+                    } => (a != b).then(|| ChangeEvent {
+                        key: k.clone(),
+                        before: Some(a.clone()),
+                        after: Some(b.clone()),
+                    }),
+                })
+                .collect();
+            self.events.push_back(Event::Ready {
+                collection: collection_id.clone(),
+            });
+            self.notify(&collection_id, changes);
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! Reads of a collection straight from the live database through the
+//! leader, page by page, independent of what this tab holds.
+
+use super::*;
+
+impl PersistedCollectionRuntime {
+    /// Reads a collection straight from the live database through the leader
+    /// (page by page), independent of what this tab holds; the rows arrive as
+    /// [`Event::Inspected`]. Any tab may inspect any collection, open or not.
+    pub fn inspect(&mut self, now: Timestamp, collection: CollectionId) -> InspectId {
+        let id = InspectId(self.next_request());
+        self.inspections.insert(
+            id,
+            Inspection {
+                collection,
+                request: 0,
+                cursor: None,
+                rows: Vec::new(),
+                sent_at: None,
+            },
+        );
+        self.send_inspect(now, id);
+        id
+    }
+
+    pub(super) fn send_inspect(&mut self, now: Timestamp, id: InspectId) {
+        if self.leader.is_none() {
+            return;
+        }
+        let request = self.next_request();
+        let limit = self.config.hydrate_page_rows;
+        let Some(inspection) = self.inspections.get_mut(&id) else {
+            return;
+        };
+        inspection.request = request;
+        inspection.sent_at = Some(now);
+        let (collection, after) = (inspection.collection.clone(), inspection.cursor.clone());
+        self.send(Body::Hydrate {
+            request,
+            collection,
+            after,
+            limit,
+        });
+    }
+
+    /// Takes a page that answers an inspection; returns it back if it does not.
+    pub(super) fn receive_inspect_page(
+        &mut self,
+        now: Timestamp,
+        request: u64,
+        position: StreamPosition,
+        rows: Vec<KeyedRow>,
+        more: bool,
+    ) -> Option<Vec<KeyedRow>> {
+        let Some((&id, inspection)) = self
+            .inspections
+            .iter_mut()
+            .find(|(_, i)| i.request == request && i.sent_at.is_some())
+        else {
+            return Some(rows);
+        };
+        inspection.cursor = rows
+            .last()
+            .map(|r| r.key.clone())
+            .or(inspection.cursor.take());
+        inspection.rows.extend(rows);
+        inspection.sent_at = None;
+        if more {
+            self.send_inspect(now, id);
+        } else if let Some(done) = self.inspections.remove(&id) {
+            self.events.push_back(Event::Inspected {
+                id,
+                collection: done.collection,
+                rows: done.rows,
+                position,
+            });
+        }
+        None
+    }
+}

@@ -1,0 +1,207 @@
+//! Ordered, gap-free application of committed transactions: the early
+//! buffer, `PullSince` for gaps, `PullTx` fetches of `requires_pull`
+//! headers, and full reloads when the change log no longer reaches back.
+
+use super::*;
+
+impl PersistedCollectionRuntime {
+    pub(super) fn receive_tx(&mut self, now: Timestamp, tx: TxCommitted) {
+        self.known_seq = self.known_seq.max(tx.seq);
+        if self.applied.is_some_and(|applied| tx.seq <= applied) {
+            self.stats.duplicate_txs += 1;
+            return;
+        }
+        // A full copy (from a pull) replaces a header; a header never replaces a full copy.
+        if !tx.requires_pull || !self.early.contains_key(&tx.seq) {
+            self.early.insert(tx.seq, tx);
+        }
+        self.advance(now);
+    }
+
+    /// Applies buffered transactions strictly in seq order: starts a fetch for
+    /// a `requires_pull` header, a pull for a gap, and waits for either.
+    pub(super) fn advance(&mut self, now: Timestamp) {
+        while let Some(applied) = self.applied {
+            if self.fetch.is_some() {
+                break;
+            }
+            let Some(entry) = self.early.first_entry() else {
+                break;
+            };
+            if *entry.key() <= applied {
+                entry.remove();
+                self.stats.duplicate_txs += 1;
+            } else if *entry.key() != applied.next() {
+                self.request_pull(now);
+                break;
+            } else {
+                let tx = entry.remove();
+                if tx.requires_pull {
+                    let request = self.next_request();
+                    self.fetch = Some(Fetch {
+                        request,
+                        header: tx,
+                        changes: Vec::new(),
+                        sent_at: now,
+                    });
+                    self.send_fetch(now);
+                    break;
+                }
+                self.apply_tx(tx);
+            }
+        }
+        if self.fetch.is_none() && self.applied.is_some_and(|applied| applied < self.known_seq) {
+            self.request_pull(now);
+        }
+        self.finish_hydrations();
+    }
+
+    /// Asks the leader for the next part of the transaction being fetched.
+    pub(super) fn send_fetch(&mut self, now: Timestamp) {
+        let request = self.next_request();
+        let Some(fetch) = self.fetch.as_mut() else {
+            return;
+        };
+        fetch.request = request;
+        fetch.sent_at = now;
+        let (seq, offset) = (fetch.header.seq, fetch.changes.len() as u32);
+        self.send(Body::PullTx {
+            request,
+            seq,
+            offset,
+        });
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn receive_tx_part(
+        &mut self,
+        now: Timestamp,
+        request: u64,
+        seq: Seq,
+        offset: u32,
+        changes: Vec<Change>,
+        total: u32,
+        position: StreamPosition,
+        missing: bool,
+    ) {
+        let Some(fetch) = self
+            .fetch
+            .as_mut()
+            .filter(|f| f.request == request && f.header.seq == seq)
+        else {
+            return;
+        };
+        if missing {
+            self.fetch = None;
+            self.reload_all(now, position.seq);
+            return;
+        }
+        if offset as usize != fetch.changes.len()
+            || (changes.is_empty() && fetch.changes.len() < total as usize)
+        {
+            return;
+        }
+        fetch.changes.extend(changes);
+        if fetch.changes.len() < total as usize {
+            self.send_fetch(now);
+            return;
+        }
+        let fetch = self.fetch.take().expect("checked above");
+        self.apply_tx(TxCommitted {
+            changes: fetch.changes,
+            requires_pull: false,
+            ..fetch.header
+        });
+        self.advance(now);
+    }
+
+    /// Applies the next transaction in seq order.
+    pub(super) fn apply_tx(&mut self, tx: TxCommitted) {
+        let mut touched = Touched::default();
+        for change in tx.changes {
+            if let Some(collection) = self.collections.get_mut(&change.collection) {
+                touched.before(&change.collection, &change.key, &collection.rows);
+                collection
+                    .rows
+                    .set_synced(change.key, change.value.map(Arc::new));
+            }
+        }
+        self.applied = Some(tx.seq);
+        if let Some(envelope_id) = tx.envelope_id {
+            if let Some(pending) = self.pending.shift_remove(&envelope_id) {
+                self.drop_overlay(&pending.envelope, &mut touched);
+                self.events.push_back(Event::Committed {
+                    envelope_id,
+                    position: StreamPosition {
+                        term: tx.term,
+                        seq: tx.seq,
+                    },
+                });
+            }
+        }
+        self.emit_changes(touched);
+        self.settle_acknowledged();
+    }
+
+    pub(super) fn request_pull(&mut self, now: Timestamp) {
+        let (Some(applied), Some(_)) = (self.applied, self.leader) else {
+            return;
+        };
+        // One request at a time; a fetch in progress comes first, then `advance` resumes.
+        if self.pull.is_some() || self.fetch.is_some() {
+            return;
+        }
+        let id = self.next_request();
+        self.pull = Some(PullRequest { id, sent_at: now });
+        self.stats.pulls += 1;
+        self.send(Body::PullSince {
+            request: id,
+            after: applied,
+            limit: self.config.pull_page_txs,
+        });
+    }
+
+    pub(super) fn receive_pull_page(
+        &mut self,
+        now: Timestamp,
+        request: u64,
+        txs: Vec<TxCommitted>,
+        position: StreamPosition,
+        truncated: bool,
+    ) {
+        if self.pull.is_none_or(|p| p.id != request) {
+            return;
+        }
+        self.pull = None;
+        // The leader's answer is authoritative: a higher seq seen elsewhere
+        // (a forged message) must not keep this tab pulling.
+        self.known_seq = position.seq;
+        if truncated {
+            self.reload_all(now, position.seq);
+            return;
+        }
+        let progressed = txs
+            .iter()
+            .any(|tx| self.applied.is_none_or(|applied| tx.seq > applied));
+        for tx in txs {
+            self.receive_tx(now, tx);
+        }
+        if progressed {
+            self.observe_position(now, position.seq);
+        }
+    }
+
+    /// The change log no longer reaches back to this tab's position: jump to
+    /// the leader's position and re-hydrate every open collection.
+    pub(super) fn reload_all(&mut self, now: Timestamp, leader_seq: Seq) {
+        self.stats.reloads += 1;
+        self.applied = Some(leader_seq);
+        self.early = self.early.split_off(&leader_seq.next());
+        self.fetch = None;
+        let open: Vec<CollectionId> = self.collections.keys().cloned().collect();
+        for collection in open {
+            self.start_hydration(now, &collection);
+        }
+        self.advance(now);
+    }
+}

@@ -1,0 +1,173 @@
+//! The optimistic overlay: local mutations shown at once, queued as
+//! envelopes, and dropped when the leader commits or refuses them.
+
+use super::*;
+
+impl PersistedCollectionRuntime {
+    /// Applies `ops` optimistically and queues them as one envelope for the
+    /// leader. Checked against the visible view first; nothing changes on error.
+    pub fn mutate(&mut self, now: Timestamp, ops: Vec<Op>) -> Result<EnvelopeId, MutationError> {
+        if ops.is_empty() {
+            return Err(MutationError::Empty);
+        }
+        check_ops(&ops, &self.config.limits)?;
+        let mut scratch: BTreeMap<(&CollectionId, &Key), bool> = BTreeMap::new();
+        for op in &ops {
+            let collection = self
+                .collections
+                .get(op.collection())
+                .ok_or_else(|| MutationError::CollectionNotOpen(op.collection().clone()))?;
+            if collection.hydration.is_some() {
+                return Err(MutationError::NotReady(op.collection().clone()));
+            }
+            let exists = *scratch
+                .entry((op.collection(), op.key()))
+                .or_insert_with(|| collection.rows.visible(op.key()).is_some());
+            let (collection_id, key) = (op.collection().clone(), op.key().clone());
+            match op {
+                Op::Insert { .. } if exists => {
+                    return Err(MutationError::KeyExists {
+                        collection: collection_id,
+                        key,
+                    })
+                }
+                Op::Update { .. } | Op::Delete { .. } if !exists => {
+                    return Err(MutationError::KeyMissing {
+                        collection: collection_id,
+                        key,
+                    })
+                }
+                _ => {}
+            }
+            scratch.insert((op.collection(), op.key()), op.value().is_some());
+        }
+        let envelope_id = EnvelopeId::new_v7(now.0, self.rng.bytes10());
+        if self.pending.contains_key(&envelope_id) {
+            return Err(InvalidInput::DuplicateEnvelope(envelope_id).into());
+        }
+        let mut touched = Touched::default();
+        for op in &ops {
+            let collection = self
+                .collections
+                .get_mut(op.collection())
+                .expect("checked above");
+            touched.before(op.collection(), op.key(), &collection.rows);
+            collection.rows.push_optimistic(
+                op.key().clone(),
+                envelope_id,
+                op.value().cloned().map(Arc::new),
+            );
+        }
+        let envelope = Envelope {
+            envelope_id,
+            origin: self.me,
+            ops,
+        };
+        let sent_at = self.leader.map(|_| now);
+        if sent_at.is_some() {
+            self.send(Body::Envelope(envelope.clone()));
+        }
+        self.pending.insert(
+            envelope_id,
+            Pending {
+                envelope,
+                sent_at,
+                committed_at: None,
+            },
+        );
+        self.emit_changes(touched);
+        Ok(envelope_id)
+    }
+
+    /// Inserts one row. See [`mutate`](Self::mutate).
+    pub fn insert(
+        &mut self,
+        now: Timestamp,
+        collection: CollectionId,
+        key: Key,
+        value: Row,
+    ) -> Result<EnvelopeId, MutationError> {
+        self.mutate(
+            now,
+            vec![Op::Insert {
+                collection,
+                key,
+                value,
+            }],
+        )
+    }
+
+    /// Replaces one row. See [`mutate`](Self::mutate).
+    pub fn update(
+        &mut self,
+        now: Timestamp,
+        collection: CollectionId,
+        key: Key,
+        value: Row,
+    ) -> Result<EnvelopeId, MutationError> {
+        self.mutate(
+            now,
+            vec![Op::Update {
+                collection,
+                key,
+                value,
+            }],
+        )
+    }
+
+    /// Deletes one row. See [`mutate`](Self::mutate).
+    pub fn delete(
+        &mut self,
+        now: Timestamp,
+        collection: CollectionId,
+        key: Key,
+    ) -> Result<EnvelopeId, MutationError> {
+        self.mutate(now, vec![Op::Delete { collection, key }])
+    }
+
+    /// Removes pending envelopes known to be committed at or before `applied`.
+    pub(super) fn settle_acknowledged(&mut self) {
+        let Some(applied) = self.applied else { return };
+        let done: Vec<EnvelopeId> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.committed_at.is_some_and(|c| c.seq <= applied))
+            .map(|(id, _)| *id)
+            .collect();
+        let mut touched = Touched::default();
+        for id in done {
+            let pending = self.pending.shift_remove(&id).expect("listed above");
+            self.drop_overlay(&pending.envelope, &mut touched);
+            let position = pending.committed_at.unwrap_or_default();
+            self.events.push_back(Event::Committed {
+                envelope_id: id,
+                position,
+            });
+        }
+        self.emit_changes(touched);
+    }
+
+    pub(super) fn reject(&mut self, envelope_id: EnvelopeId, rejection: Rejection) {
+        let Some(pending) = self.pending.shift_remove(&envelope_id) else {
+            return;
+        };
+        let mut touched = Touched::default();
+        self.drop_overlay(&pending.envelope, &mut touched);
+        self.emit_changes(touched);
+        self.events.push_back(Event::Rejected {
+            envelope_id,
+            rejection,
+        });
+    }
+
+    pub(super) fn drop_overlay(&mut self, envelope: &Envelope, touched: &mut Touched) {
+        for op in &envelope.ops {
+            if let Some(collection) = self.collections.get_mut(op.collection()) {
+                touched.before(op.collection(), op.key(), &collection.rows);
+                collection
+                    .rows
+                    .drop_optimistic(op.key(), envelope.envelope_id);
+            }
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! Subscriptions: who is told about visible changes, and the change events
+//! computed from the values of touched keys before and after a change.
+
+use super::*;
+
+impl PersistedCollectionRuntime {
+    /// Subscribes to the visible changes of a collection. With `include_current`,
+    /// the first event lists every current row as an insert (once ready).
+    pub fn subscribe(&mut self, collection: CollectionId, include_current: bool) -> SubscriptionId {
+        let id = SubscriptionId(self.next_subscription);
+        self.next_subscription += 1;
+        if include_current && self.is_ready(&collection) {
+            let changes: Vec<ChangeEvent> = self
+                .snapshot(&collection)
+                .into_iter()
+                .map(|(key, row)| ChangeEvent {
+                    key,
+                    before: None,
+                    after: Some(row),
+                })
+                .collect();
+            if !changes.is_empty() {
+                self.events.push_back(Event::Changes {
+                    subscription: id,
+                    collection: collection.clone(),
+                    changes: changes.into(),
+                });
+            }
+        }
+        self.subscriptions.insert(id, collection);
+        id
+    }
+
+    /// Ends a subscription.
+    pub fn unsubscribe(&mut self, subscription: SubscriptionId) {
+        self.subscriptions.remove(&subscription);
+    }
+
+    /// Queues change events for the keys in `touched` whose visible value changed.
+    pub(super) fn emit_changes(&mut self, touched: Touched) {
+        for (collection_id, keys) in touched.0 {
+            let Some(collection) = self.collections.get(&collection_id) else {
+                continue;
+            };
+            if collection.hydration.is_some() {
+                continue;
+            }
+            let changes: Vec<ChangeEvent> = keys
+                .into_iter()
+                .filter_map(|(key, before)| {
+                    let after = collection.rows.visible(&key);
+                    differs(&before, &after).then_some(ChangeEvent { key, before, after })
+                })
+                .collect();
+            self.notify(&collection_id, changes);
+        }
+    }
+
+    pub(super) fn notify(&mut self, collection: &CollectionId, changes: Vec<ChangeEvent>) {
+        if changes.is_empty() {
+            return;
+        }
+        let changes: Arc<[ChangeEvent]> = changes.into();
+        for (subscription, subscribed) in &self.subscriptions {
+            if subscribed == collection {
+                self.events.push_back(Event::Changes {
+                    subscription: *subscription,
+                    collection: collection.clone(),
+                    changes: changes.clone(),
+                });
+            }
+        }
+    }
+}
+
+/// Visible values of keys before a change, grouped by collection, so events
+/// can report `before` and `after` once per key.
+#[derive(Default)]
+pub(super) struct Touched(BTreeMap<CollectionId, IndexMap<Key, Option<SharedRow>>>);
+
+impl Touched {
+    pub(super) fn before(&mut self, collection: &CollectionId, key: &Key, rows: &Rows) {
+        let keys = self.0.entry(collection.clone()).or_default();
+        if !keys.contains_key(key) {
+            keys.insert(key.clone(), rows.visible(key));
+        }
+    }
+}
