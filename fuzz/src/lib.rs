@@ -7,11 +7,12 @@
 
 use arbitrary::{Arbitrary, Unstructured};
 use lockstep::protocol::{
-    Body, Envelope, KeyedRow, Message, Rejection, TxCommitted, PROTOCOL_VERSION,
+    Body, Envelope, KeyedRow, LeaderInfo, Message, Rejection, Storage, TxCommitted,
+    PROTOCOL_VERSION,
 };
 use lockstep::{
-    Change, CollectionId, DatabaseId, EnvelopeId, Key, Op, Row, Seq, StreamPosition, TabId, Term,
-    MAX_SAFE_INTEGER,
+    Change, CollectionId, DatabaseEpoch, DatabaseId, EnvelopeId, Key, Op, Row, Seq, StreamPosition,
+    TabId, Term, MAX_SAFE_INTEGER,
 };
 
 /// The database every target speaks for.
@@ -277,15 +278,43 @@ impl FuzzRejection {
     }
 }
 
+/// What a (possibly forged) leader says about itself: an epoch from a small
+/// pool, memory or persistent storage, and an error count.
+#[derive(Arbitrary, Debug, Clone)]
+pub struct FuzzLeader {
+    /// Epoch from a pool of four.
+    pub epoch: u8,
+    /// Memory-only storage.
+    pub memory: bool,
+    /// Store errors reported.
+    pub store_errors: u8,
+}
+
+impl FuzzLeader {
+    /// The leader info.
+    pub fn info(&self) -> LeaderInfo {
+        LeaderInfo {
+            epoch: DatabaseEpoch::from_u128(u128::from(self.epoch % 4)),
+            storage: if self.memory {
+                Storage::Memory
+            } else {
+                Storage::Persistent
+            },
+            store_errors: u64::from(self.store_errors),
+            last_store_error: (self.store_errors > 0).then(|| "disk I/O error".to_owned()),
+        }
+    }
+}
+
 /// Every message body, with fuzzed but well-formed contents.
 #[derive(Arbitrary, Debug, Clone)]
 pub enum FuzzBody {
     /// Join.
     Join,
     /// LeaderHello.
-    LeaderHello(FuzzPosition),
+    LeaderHello(FuzzPosition, FuzzLeader),
     /// Heartbeat.
-    Heartbeat(FuzzPosition),
+    Heartbeat(FuzzPosition, FuzzLeader),
     /// Envelope: id from the pool, origin tab, ops.
     Envelope(u8, u8, Vec<FuzzOp>),
     /// TxCommitted.
@@ -313,11 +342,13 @@ impl FuzzBody {
     pub fn body(&self) -> Body {
         match self {
             FuzzBody::Join => Body::Join,
-            FuzzBody::LeaderHello(p) => Body::LeaderHello {
+            FuzzBody::LeaderHello(p, l) => Body::LeaderHello {
                 position: p.position(),
+                leader: l.info(),
             },
-            FuzzBody::Heartbeat(p) => Body::Heartbeat {
+            FuzzBody::Heartbeat(p, l) => Body::Heartbeat {
                 position: p.position(),
+                leader: l.info(),
             },
             FuzzBody::Envelope(id, origin, o) => Body::Envelope(Envelope {
                 envelope_id: envelope_id(*id),

@@ -14,11 +14,14 @@ use std::collections::VecDeque;
 use indexmap::IndexMap;
 
 use crate::bugs::BugSwitches;
-use crate::ids::{CollectionId, DatabaseId, Seq, StreamPosition, TabId, Term, Timestamp};
+use crate::ids::{
+    CollectionId, DatabaseEpoch, DatabaseId, Seq, StreamPosition, TabId, Term, Timestamp,
+};
 use crate::intake::{intake, DropCounts};
 use crate::key::Key;
 use crate::protocol::{
-    json_bytes, Body, Envelope, Limits, Message, Rejection, TxCommitted, PROTOCOL_VERSION,
+    json_bytes, Body, Envelope, LeaderInfo, Limits, Message, Rejection, Storage, TxCommitted,
+    PROTOCOL_VERSION,
 };
 use crate::row::{Change, Op};
 use crate::store::{OutboxEntry, Store, StoreError, StoreMeta, StoreTx};
@@ -157,6 +160,9 @@ pub struct Coordinator<S: Store> {
     deposed: Option<Deposed>,
     transmits: VecDeque<Message>,
     stats: CoordinatorStats,
+    epoch: DatabaseEpoch,
+    storage: Storage,
+    last_store_error: Option<String>,
 }
 
 impl<S: Store> Coordinator<S> {
@@ -179,6 +185,7 @@ impl<S: Store> Coordinator<S> {
             tx.commit()?;
             StoreMeta { term, ..meta }
         };
+        let store_kind = store.storage();
         let mut coordinator = Coordinator {
             db,
             me,
@@ -200,9 +207,13 @@ impl<S: Store> Coordinator<S> {
             deposed: None,
             transmits: VecDeque::new(),
             stats: CoordinatorStats::default(),
+            epoch: meta.epoch,
+            storage: store_kind,
+            last_store_error: None,
         };
         coordinator.broadcast(Body::LeaderHello {
             position: coordinator.position,
+            leader: coordinator.leader_info(),
         });
         coordinator.drain_external_writes(now);
         Ok(coordinator)
@@ -268,6 +279,7 @@ impl<S: Store> Coordinator<S> {
                 message.from,
                 Body::LeaderHello {
                     position: self.position,
+                    leader: self.leader_info(),
                 },
             ),
             Body::Envelope(envelope) => self.apply_envelope(envelope),
@@ -294,7 +306,7 @@ impl<S: Store> Coordinator<S> {
                             },
                         )
                     }
-                    Err(_) => self.stats.store_errors += 1,
+                    Err(e) => self.store_failed(&e),
                 }
             }
             Body::Hydrate {
@@ -324,7 +336,7 @@ impl<S: Store> Coordinator<S> {
                             },
                         )
                     }
-                    Err(_) => self.stats.store_errors += 1,
+                    Err(e) => self.store_failed(&e),
                 }
             }
             Body::PullTx {
@@ -372,6 +384,7 @@ impl<S: Store> Coordinator<S> {
             self.next_heartbeat = now.plus_millis(self.config.heartbeat_ms);
             self.broadcast(Body::Heartbeat {
                 position: self.position,
+                leader: self.leader_info(),
             });
         }
         if now >= self.next_external_poll {
@@ -397,8 +410,8 @@ impl<S: Store> Coordinator<S> {
         let entries = match self.store.outbox(self.config.upload_batch) {
             Ok(entries) if !entries.is_empty() => entries,
             Ok(_) => return None,
-            Err(_) => {
-                self.stats.store_errors += 1;
+            Err(e) => {
+                self.store_failed(&e);
                 self.upload.retry_at = now.plus_millis(self.config.upload_retry_ms);
                 return None;
             }
@@ -438,8 +451,8 @@ impl<S: Store> Coordinator<S> {
     fn serve_tx_part(&mut self, to: TabId, request: u64, seq: Seq, offset: u32) {
         let page = match self.store.pull_since(Seq(seq.0.saturating_sub(1)), 1) {
             Ok(page) => page,
-            Err(_) => {
-                self.stats.store_errors += 1;
+            Err(e) => {
+                self.store_failed(&e);
                 return;
             }
         };
@@ -471,6 +484,23 @@ impl<S: Store> Coordinator<S> {
                 missing: false,
             },
         );
+    }
+
+    /// Counts a store failure outside an envelope and keeps its message for
+    /// the status every tab shows.
+    fn store_failed(&mut self, error: &dyn std::fmt::Display) {
+        self.stats.store_errors += 1;
+        self.last_store_error = Some(error.to_string());
+    }
+
+    /// What this leader tells tabs about itself.
+    fn leader_info(&self) -> LeaderInfo {
+        LeaderInfo {
+            epoch: self.epoch,
+            storage: self.storage,
+            store_errors: self.stats.store_errors,
+            last_store_error: self.last_store_error.clone(),
+        }
     }
 
     fn depose(&mut self, newer: Term) {
@@ -619,8 +649,8 @@ impl<S: Store> Coordinator<S> {
         match self.store.external_writes_pending() {
             Ok(true) => {}
             Ok(false) => return,
-            Err(_) => {
-                self.stats.store_errors += 1;
+            Err(e) => {
+                self.store_failed(&e);
                 return;
             }
         }
@@ -632,7 +662,7 @@ impl<S: Store> Coordinator<S> {
             }
             Ok(None) => {}
             Err(Refusal::Fenced(newer)) => self.depose(newer),
-            Err(Refusal::Rejected(_)) => self.stats.store_errors += 1,
+            Err(Refusal::Rejected(rejection)) => self.store_failed(&rejection),
         }
     }
 

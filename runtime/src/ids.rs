@@ -135,6 +135,36 @@ impl fmt::Display for EnvelopeId {
     }
 }
 
+/// Identity of one incarnation of a database's storage, made when the file
+/// (or the in-memory database) is created and kept for its whole life.
+///
+/// A leader whose epoch differs from the one a tab knew serves another
+/// incarnation (say, a new in-memory database after the last one died with
+/// its tab): the tab then reloads from it and re-sends what is pending.
+///
+/// ```
+/// use lockstep::DatabaseEpoch;
+/// assert_ne!(DatabaseEpoch::from_u128(1), DatabaseEpoch::from_u128(2));
+/// ```
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct DatabaseEpoch(pub Uuid);
+
+impl DatabaseEpoch {
+    /// An epoch from 128 random bits supplied by the store.
+    pub fn from_u128(bits: u128) -> DatabaseEpoch {
+        DatabaseEpoch(uuid::Builder::from_random_bytes(bits.to_le_bytes()).into_uuid())
+    }
+}
+
+impl fmt::Display for DatabaseEpoch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
 /// Longest app name, scope or collection name accepted, in bytes.
 pub const MAX_NAME_BYTES: usize = 256;
 

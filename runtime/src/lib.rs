@@ -62,8 +62,8 @@ pub use bugs::BugSwitches;
 pub use coordinator::{Coordinator, CoordinatorConfig, CoordinatorStats, Deposed, UploadBatch};
 pub use error::{InvalidInput, InvalidName, MutationError};
 pub use ids::{
-    CollectionId, DatabaseId, EnvelopeId, Seq, StreamPosition, TabId, Term, Timestamp,
-    MAX_NAME_BYTES,
+    CollectionId, DatabaseEpoch, DatabaseId, EnvelopeId, Seq, StreamPosition, TabId, Term,
+    Timestamp, MAX_NAME_BYTES,
 };
 pub use intake::DropCounts;
 pub use key::{InvalidKey, Key, MAX_KEY_BYTES, MAX_SAFE_INTEGER};

@@ -3,11 +3,12 @@
 //! dropped transaction leaves nothing behind, exactly like SQLite's rollback.
 
 use std::ops::Bound;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::ids::{CollectionId, EnvelopeId, Seq, StreamPosition, Term};
+use crate::ids::{CollectionId, DatabaseEpoch, EnvelopeId, Seq, StreamPosition, Term};
 use crate::key::Key;
-use crate::protocol::{KeyedRow, TxCommitted};
+use crate::protocol::{KeyedRow, Storage, TxCommitted};
 use crate::row::{Op, Row};
 use crate::store::{LogPage, OutboxEntry, RowPage, Store, StoreError, StoreMeta, StoreTx};
 
@@ -33,7 +34,12 @@ struct State {
 pub struct MemoryStore {
     state: Arc<Mutex<State>>,
     log_retention: u64,
+    storage: Storage,
 }
+
+/// Epochs of memory stores made in this process, so that each store is its
+/// own incarnation (deterministic: the n-th store made gets epoch n).
+static EPOCHS: AtomicU64 = AtomicU64::new(1);
 
 impl Default for MemoryStore {
     fn default() -> Self {
@@ -49,9 +55,33 @@ impl MemoryStore {
 
     /// An empty store keeping the last `transactions` in its change log.
     pub fn with_log_retention(transactions: u64) -> Self {
+        let epoch = DatabaseEpoch::from_u128(u128::from(EPOCHS.fetch_add(1, Ordering::Relaxed)));
+        let state = State {
+            meta: StoreMeta {
+                epoch,
+                ..StoreMeta::default()
+            },
+            ..State::default()
+        };
         MemoryStore {
-            state: Arc::default(),
+            state: Arc::new(Mutex::new(state)),
             log_retention: transactions.max(1),
+            storage: Storage::Persistent,
+        }
+    }
+
+    /// Reports the store as [`Storage::Memory`]: a database that lives only as
+    /// long as its leader (the browser's fallback without OPFS). Clones still
+    /// share data; a new leader given a *new* store starts a new epoch.
+    ///
+    /// ```
+    /// use lockstep::{MemoryStore, Store, protocol::Storage};
+    /// assert_eq!(MemoryStore::new().volatile().storage(), Storage::Memory);
+    /// ```
+    pub fn volatile(self) -> Self {
+        MemoryStore {
+            storage: Storage::Memory,
+            ..self
         }
     }
 
@@ -97,6 +127,10 @@ pub struct MemoryTx<'a> {
 
 impl Store for MemoryStore {
     type Tx<'a> = MemoryTx<'a>;
+
+    fn storage(&self) -> Storage {
+        self.storage
+    }
 
     fn begin(&mut self) -> Result<MemoryTx<'_>, StoreError> {
         let live = self.lock();

@@ -8,7 +8,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::InvalidInput;
-use crate::ids::{CollectionId, DatabaseId, EnvelopeId, Seq, StreamPosition, TabId, Term};
+use crate::ids::{
+    CollectionId, DatabaseEpoch, DatabaseId, EnvelopeId, Seq, StreamPosition, TabId, Term,
+};
 use crate::key::Key;
 use crate::row::{Change, Op, Row};
 
@@ -144,6 +146,38 @@ pub enum Rejection {
     },
 }
 
+/// Where the leader keeps the database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Storage {
+    /// A file that survives the leader (OPFS in browsers, a file natively).
+    Persistent,
+    /// Memory only: the data lives as long as the leading tab.
+    Memory,
+}
+
+/// What a leader says about itself in every hello and heartbeat.
+///
+/// ```
+/// use lockstep::protocol::{LeaderInfo, Storage};
+/// use lockstep::DatabaseEpoch;
+/// let info = LeaderInfo { epoch: DatabaseEpoch::from_u128(1), storage: Storage::Memory, store_errors: 0, last_store_error: None };
+/// assert_eq!(info.storage, Storage::Memory);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaderInfo {
+    /// The incarnation of the database it serves.
+    pub epoch: DatabaseEpoch,
+    /// Where it keeps the database.
+    pub storage: Storage,
+    /// Store failures outside envelopes (serving pulls, pages, captures,
+    /// uploads) since it took leadership.
+    pub store_errors: u64,
+    /// The last of those failures.
+    pub last_store_error: Option<String>,
+}
+
 /// What a message says.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -154,11 +188,15 @@ pub enum Body {
     LeaderHello {
         /// The leader's stream position.
         position: StreamPosition,
+        /// The leader's database and health.
+        leader: LeaderInfo,
     },
     /// The leader is alive; carries its position so tabs notice missed commits.
     Heartbeat {
         /// The leader's stream position.
         position: StreamPosition,
+        /// The leader's database and health.
+        leader: LeaderInfo,
     },
     /// Tab → leader: apply these ops.
     Envelope(Envelope),

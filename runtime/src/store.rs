@@ -6,9 +6,9 @@
 //! Implementations: [`MemoryStore`](crate::MemoryStore) here, `SqliteStore` in
 //! `lockstep-sqlite`.
 
-use crate::ids::{CollectionId, EnvelopeId, Seq, StreamPosition, Term};
+use crate::ids::{CollectionId, DatabaseEpoch, EnvelopeId, Seq, StreamPosition, Term};
 use crate::key::Key;
-use crate::protocol::{KeyedRow, TxCommitted};
+use crate::protocol::{KeyedRow, Storage, TxCommitted};
 use crate::row::{Op, Row};
 
 /// Why the store failed. The transaction in progress is rolled back.
@@ -48,6 +48,8 @@ pub struct StoreMeta {
     pub term: Term,
     /// The last committed transaction.
     pub position: StreamPosition,
+    /// The incarnation of the database, fixed when it was created.
+    pub epoch: DatabaseEpoch,
 }
 
 /// One page of a collection's rows.
@@ -87,6 +89,9 @@ pub trait Store {
     type Tx<'a>: StoreTx
     where
         Self: 'a;
+
+    /// Where this store keeps its data.
+    fn storage(&self) -> Storage;
 
     /// Starts a write transaction.
     fn begin(&mut self) -> Result<Self::Tx<'_>, StoreError>;

@@ -1,7 +1,7 @@
 //! Invariant 11: different scopes use different files, locks and channels.
 
-use lockstep::protocol::{Body, Message, PROTOCOL_VERSION};
-use lockstep::{Key, StoreError, TabId, Term};
+use lockstep::protocol::{Body, LeaderInfo, Message, Storage, PROTOCOL_VERSION};
+use lockstep::{DatabaseEpoch, Key, StoreError, TabId, Term};
 use lockstep_hub::HubConfig;
 use lockstep_sqlite::{SqliteOptions, SqliteStore};
 use lockstep_tests::*;
@@ -37,6 +37,12 @@ fn two_scopes_never_see_each_others_rows() {
         to: None,
         body: Body::Heartbeat {
             position: Default::default(),
+            leader: LeaderInfo {
+                epoch: DatabaseEpoch::from_u128(99),
+                storage: Storage::Persistent,
+                store_errors: 0,
+                last_store_error: None,
+            },
         },
     };
     b.inject(forged.encode());

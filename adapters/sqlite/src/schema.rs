@@ -7,7 +7,7 @@
 //! | table | holds |
 //! |---|---|
 //! | `__lockstep_migrations` | applied schema versions |
-//! | `__lockstep_meta` | one row: app, scope, term, stream position |
+//! | `__lockstep_meta` | one row: app, scope, term, stream position, epoch |
 //! | `__lockstep_collections` | registry: collection name → row and tracking tables |
 //! | `__lockstep_envelopes` | durable dedup: envelope id → `(term, seq)` |
 //! | `__lockstep_changelog` | recent `TxCommitted`s for `pull_since` |
@@ -24,12 +24,12 @@ use crate::names::{self, quote_ident, TableNames};
 /// refused with [`StoreError::NewerSchema`].
 ///
 /// ```
-/// assert_eq!(lockstep_sqlite::schema::SCHEMA_VERSION, 1);
+/// assert_eq!(lockstep_sqlite::schema::SCHEMA_VERSION, 2);
 /// ```
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Migration `i` brings the schema to version `i + 1`.
-const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1];
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1, V2];
 
 const V1: &str = "
 CREATE TABLE __lockstep_meta (
@@ -67,6 +67,13 @@ CREATE TABLE __lockstep_capture (
     suppress INTEGER NOT NULL
 );
 INSERT INTO __lockstep_capture (id, suppress) VALUES (1, 0);
+";
+
+/// Version 2: the database's epoch, a random id fixed when the file is made
+/// (or first migrated), so tabs can tell one incarnation from another.
+const V2: &str = "
+ALTER TABLE __lockstep_meta ADD COLUMN epoch BLOB;
+UPDATE __lockstep_meta SET epoch = randomblob(16) WHERE epoch IS NULL;
 ";
 
 /// Applies pending migrations and checks (or creates) the meta row. Runs
@@ -123,7 +130,7 @@ fn check_meta(conn: &Connection, db: &DatabaseId) -> Result<(), StoreError> {
     match found {
         None => {
             conn.execute(
-                "INSERT INTO __lockstep_meta (id, app, scope, term, position_term, seq) VALUES (1, ?1, ?2, 0, 0, 0)",
+                "INSERT INTO __lockstep_meta (id, app, scope, term, position_term, seq, epoch) VALUES (1, ?1, ?2, 0, 0, 0, randomblob(16))",
                 params![db.app(), db.scope()],
             )
             .store()?;
@@ -242,7 +249,7 @@ mod tests {
                 r.get(0)
             })
             .unwrap();
-        assert_eq!(n, 1);
+        assert_eq!(n, i64::from(SCHEMA_VERSION));
     }
 
     #[test]

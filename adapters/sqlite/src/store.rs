@@ -13,10 +13,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lockstep::protocol::{KeyedRow, TxCommitted};
+use lockstep::protocol::{KeyedRow, Storage, TxCommitted};
 use lockstep::{
-    CollectionId, DatabaseId, EnvelopeId, Key, LogPage, Op, OutboxEntry, Row, RowPage, Seq, Store,
-    StoreError, StoreMeta, StoreTx, StreamPosition, Term,
+    CollectionId, DatabaseEpoch, DatabaseId, EnvelopeId, Key, LogPage, Op, OutboxEntry, Row,
+    RowPage, Seq, Store, StoreError, StoreMeta, StoreTx, StreamPosition, Term,
 };
 use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
@@ -132,6 +132,7 @@ struct State {
 pub struct SqliteStore {
     conn: Connection,
     state: State,
+    storage: Storage,
 }
 
 impl SqliteStore {
@@ -232,6 +233,11 @@ impl SqliteStore {
                 options,
                 collections,
                 watch,
+            },
+            storage: if file {
+                Storage::Persistent
+            } else {
+                Storage::Memory
             },
         })
     }
@@ -361,18 +367,18 @@ fn envelope_blob(id: &EnvelopeId) -> &[u8] {
 }
 
 fn envelope_from_blob(row: &rusqlite::Row<'_>, index: usize) -> Result<EnvelopeId, StoreError> {
-    let bytes = match row.get_ref(index).store()? {
-        ValueRef::Blob(bytes) if bytes.len() == 16 => bytes,
-        _ => return Err(corrupt("envelope id is not a 16-byte blob")),
-    };
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    serde_json::from_value(serde_json::Value::String(hex))
-        .map_err(|e| corrupt(format!("envelope id: {e}")))
+    match row.get_ref(index).store()? {
+        ValueRef::Blob(bytes) => bytes
+            .try_into()
+            .map(|bytes: [u8; 16]| EnvelopeId(uuid::Uuid::from_bytes(bytes)))
+            .map_err(|_| corrupt("envelope id is not 16 bytes")),
+        _ => Err(corrupt("envelope id is not a blob")),
+    }
 }
 
 fn read_meta(conn: &Connection) -> Result<StoreMeta, StoreError> {
     let mut stmt = conn
-        .prepare_cached("SELECT term, position_term, seq FROM __lockstep_meta WHERE id = 1")
+        .prepare_cached("SELECT term, position_term, seq, epoch FROM __lockstep_meta WHERE id = 1")
         .store()?;
     let mut rows = stmt.query([]).store()?;
     let row = rows
@@ -384,6 +390,13 @@ fn read_meta(conn: &Connection) -> Result<StoreMeta, StoreError> {
         position: StreamPosition {
             term: Term(int(row, 1, "position term")?),
             seq: Seq(int(row, 2, "seq")?),
+        },
+        epoch: match row.get_ref(3).store()? {
+            ValueRef::Blob(bytes) => bytes
+                .try_into()
+                .map(|bytes: [u8; 16]| DatabaseEpoch(uuid::Uuid::from_bytes(bytes)))
+                .map_err(|_| corrupt("epoch is not 16 bytes"))?,
+            _ => return Err(corrupt("epoch is not a blob")),
         },
     })
 }
@@ -439,6 +452,10 @@ fn trim_due(seq: u64, retention: u64) -> bool {
 
 impl Store for SqliteStore {
     type Tx<'a> = SqliteTx<'a>;
+
+    fn storage(&self) -> Storage {
+        self.storage
+    }
 
     fn begin(&mut self) -> Result<SqliteTx<'_>, StoreError> {
         let tx = self

@@ -6,6 +6,7 @@ use lockstep::{
     Seq, Store, StoreError, StoreTx, StreamPosition, TabId, Term, Timestamp,
 };
 use lockstep_sqlite::names::{quote_ident, row_table, tracking_table};
+use lockstep_sqlite::schema::SCHEMA_VERSION;
 use lockstep_sqlite::{SqliteOptions, SqliteStore};
 use std::path::Path;
 
@@ -461,17 +462,17 @@ fn newer_schema_is_refused() {
     rusqlite::Connection::open(&path)
         .unwrap()
         .execute(
-            "INSERT INTO __lockstep_migrations (version, applied_at) VALUES (2, 0)",
-            [],
+            "INSERT INTO __lockstep_migrations (version, applied_at) VALUES (?1, 0)",
+            [SCHEMA_VERSION + 1],
         )
         .unwrap();
-    assert!(matches!(
-        SqliteStore::open(&path, &db(), SqliteOptions::default()),
+    assert_eq!(
+        SqliteStore::open(&path, &db(), SqliteOptions::default()).map(|_| ()),
         Err(StoreError::NewerSchema {
-            found: 2,
-            supported: 1
+            found: SCHEMA_VERSION + 1,
+            supported: SCHEMA_VERSION
         })
-    ));
+    );
 }
 
 #[test]
@@ -709,4 +710,67 @@ fn store_and_coordinator_can_move_to_a_worker_thread() {
     fn assert_send<T: Send>() {}
     assert_send::<SqliteStore>();
     assert_send::<Coordinator<SqliteStore>>();
+}
+
+#[test]
+fn epoch_is_fixed_when_the_file_is_made_and_survives_reopen() {
+    use lockstep::protocol::Storage;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let epoch_a = open(&a).meta().unwrap().epoch;
+    assert_eq!(
+        open(&a).meta().unwrap().epoch,
+        epoch_a,
+        "same file, same epoch"
+    );
+    assert_ne!(
+        open(&b).meta().unwrap().epoch,
+        epoch_a,
+        "another file, another epoch"
+    );
+    assert_eq!(open(&a).storage(), Storage::Persistent);
+    let memory = SqliteStore::open_in_memory(&db(), SqliteOptions::default()).unwrap();
+    assert_eq!(memory.storage(), Storage::Memory);
+}
+
+#[test]
+fn a_version_1_file_gets_an_epoch_when_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.db");
+    {
+        // The schema as version 1 left it.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE __lockstep_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER);
+             INSERT INTO __lockstep_migrations VALUES (1, 0);
+             CREATE TABLE __lockstep_meta (id INTEGER PRIMARY KEY CHECK (id = 1), app TEXT NOT NULL, scope TEXT NOT NULL, term INTEGER NOT NULL, position_term INTEGER NOT NULL, seq INTEGER NOT NULL);
+             INSERT INTO __lockstep_meta VALUES (1, 'app', 'u', 3, 3, 7);
+             CREATE TABLE __lockstep_collections (name TEXT PRIMARY KEY, row_table TEXT NOT NULL UNIQUE, tracking_table TEXT NOT NULL UNIQUE);
+             CREATE TABLE __lockstep_envelopes (envelope_id BLOB PRIMARY KEY, term INTEGER NOT NULL, seq INTEGER NOT NULL) WITHOUT ROWID;
+             CREATE TABLE __lockstep_changelog (seq INTEGER PRIMARY KEY, term INTEGER NOT NULL, tx TEXT NOT NULL);
+             CREATE TABLE __lockstep_outbox (seq INTEGER PRIMARY KEY, term INTEGER NOT NULL, envelope_id BLOB NOT NULL, ops TEXT NOT NULL);
+             CREATE TABLE __lockstep_capture (id INTEGER PRIMARY KEY CHECK (id = 1), suppress INTEGER NOT NULL);
+             INSERT INTO __lockstep_capture VALUES (1, 0);",
+        )
+        .unwrap();
+    }
+    let meta = SqliteStore::open(
+        &path,
+        &DatabaseId::new("app", "u").unwrap(),
+        SqliteOptions::default(),
+    )
+    .unwrap()
+    .meta()
+    .unwrap();
+    assert_eq!(
+        (meta.term, meta.position.seq),
+        (Term(3), Seq(7)),
+        "position kept"
+    );
+    assert_ne!(
+        meta.epoch,
+        lockstep::DatabaseEpoch::default(),
+        "an epoch was made"
+    );
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::ids::{CollectionId, EnvelopeId, Seq, StreamPosition, TabId, Term, Timestamp};
 use crate::intake::DropCounts;
-use crate::protocol::{KeyedRow, Rejection};
+use crate::protocol::{KeyedRow, LeaderInfo, Rejection};
 use crate::row::ChangeEvent;
 
 /// Handle of one subscription made with [`PersistedCollectionRuntime::subscribe`].
@@ -104,4 +104,6 @@ pub struct RuntimeStatus {
     pub pending: usize,
     /// When the leader was last heard from (any message of its term).
     pub leader_heard_at: Option<Timestamp>,
+    /// What the leader last said about itself (database epoch, storage, store errors).
+    pub leader_info: Option<LeaderInfo>,
 }

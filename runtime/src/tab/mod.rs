@@ -33,7 +33,8 @@ use crate::ids::{
 use crate::intake::intake;
 use crate::key::Key;
 use crate::protocol::{
-    check_ops, Body, Envelope, KeyedRow, Limits, Message, Rejection, TxCommitted, PROTOCOL_VERSION,
+    check_ops, Body, Envelope, KeyedRow, LeaderInfo, Limits, Message, Rejection, TxCommitted,
+    PROTOCOL_VERSION,
 };
 use crate::rng::SplitMix64;
 use crate::row::{Change, ChangeEvent, Op, Row, SharedRow};
@@ -135,6 +136,7 @@ pub struct PersistedCollectionRuntime {
     term: Term,
     leader: Option<TabId>,
     leader_heard_at: Option<Timestamp>,
+    leader_info: Option<LeaderInfo>,
     applied: Option<Seq>,
     collections: BTreeMap<CollectionId, Collection>,
     pending: IndexMap<EnvelopeId, Pending>,
@@ -164,6 +166,7 @@ impl PersistedCollectionRuntime {
             term: Term(0),
             leader: None,
             leader_heard_at: None,
+            leader_info: None,
             applied: None,
             collections: BTreeMap::new(),
             pending: IndexMap::new(),
@@ -202,6 +205,7 @@ impl PersistedCollectionRuntime {
             applied: self.applied,
             pending: self.pending.len(),
             leader_heard_at: self.leader_heard_at,
+            leader_info: self.leader_info.clone(),
         }
     }
 
@@ -303,7 +307,8 @@ impl PersistedCollectionRuntime {
             return;
         }
         match message.body {
-            Body::LeaderHello { position } | Body::Heartbeat { position } => {
+            Body::LeaderHello { position, leader } | Body::Heartbeat { position, leader } => {
+                self.leader_info = Some(leader);
                 self.observe_position(now, position.seq)
             }
             Body::TxCommitted(tx) => self.receive_tx(now, tx),
