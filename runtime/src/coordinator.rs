@@ -9,7 +9,7 @@
 //! serves `PullSince` and hydration pages. It broadcasts every commit to all
 //! tabs, its own tab included, by the same path (3).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
 use indexmap::IndexMap;
 
@@ -23,7 +23,7 @@ use crate::protocol::{
     json_bytes, Body, Envelope, LeaderInfo, Limits, Message, Rejection, Storage, TxCommitted,
     PROTOCOL_VERSION,
 };
-use crate::row::{Change, Op};
+use crate::row::{merge, Change, Op, Row};
 use crate::store::{OutboxEntry, Store, StoreError, StoreMeta, StoreTx};
 
 /// Settings of the leader's coordinator.
@@ -588,6 +588,9 @@ impl<S: Store> Coordinator<S> {
             }
         }
         let mut ops = envelope.ops;
+        // The rows patches produced, by op index: a patch is merged into the
+        // row as it is inside this transaction.
+        let mut patched: HashMap<usize, Row> = HashMap::new();
         // Per row touched, in first-touch order, the index of the last op on it.
         let last_ops: Vec<usize> = {
             let mut last: IndexMap<(&CollectionId, &Key), usize> =
@@ -597,13 +600,22 @@ impl<S: Store> Coordinator<S> {
                 let applied = match op {
                     Op::Insert { value, .. } => tx.insert_row(collection, key, value)?,
                     Op::Update { value, .. } => tx.update_row(collection, key, value)?,
+                    Op::Patch { fields, .. } => match tx.get_row(collection, key)? {
+                        Some(row) => {
+                            let row = merge(row, fields);
+                            let applied = tx.update_row(collection, key, &row)?;
+                            patched.insert(index, row);
+                            applied
+                        }
+                        None => false,
+                    },
                     Op::Delete { .. } => tx.delete_row(collection, key)?,
                 };
                 if !applied {
                     let (collection, key) = (collection.clone(), key.clone());
                     return Err(Refusal::Rejected(match op {
                         Op::Insert { .. } => Rejection::KeyExists { collection, key },
-                        Op::Update { .. } | Op::Delete { .. } => {
+                        Op::Update { .. } | Op::Patch { .. } | Op::Delete { .. } => {
                             Rejection::KeyMissing { collection, key }
                         }
                     }));
@@ -615,13 +627,13 @@ impl<S: Store> Coordinator<S> {
         let changes = last_ops
             .into_iter()
             .map(|index| {
-                let op = &mut ops[index];
-                // The ops are kept for the outbox; otherwise their rows move into the changes.
-                let value = if outbox {
-                    op.value().cloned()
-                } else {
-                    op.take_value()
+                let value = match patched.remove(&index) {
+                    Some(row) => Some(row),
+                    // The ops are kept for the outbox; otherwise their rows move into the changes.
+                    None if outbox => ops[index].value().cloned(),
+                    None => ops[index].take_value(),
                 };
+                let op = &ops[index];
                 Change {
                     collection: op.collection().clone(),
                     key: op.key().clone(),

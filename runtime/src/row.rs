@@ -6,8 +6,8 @@ use std::sync::Arc;
 use crate::ids::CollectionId;
 use crate::key::Key;
 
-/// A row: a JSON object. Rows travel whole: every op and every committed change
-/// carries the full value, never a patch.
+/// A row: a JSON object. Every committed change carries the full value of
+/// the row; only a tab's [`Op::Patch`] carries just the fields it changes.
 pub type Row = serde_json::Map<String, serde_json::Value>;
 
 /// A row shared between the synced state, the optimistic layer, snapshots and
@@ -43,6 +43,26 @@ pub enum Op {
         /// Full new row value.
         value: Row,
     },
+    /// Set some top-level fields of a row and keep the others; refused if
+    /// the key is missing. The leader merges `fields` into the row as it is
+    /// inside the commit transaction, so two tabs that change different fields
+    /// of one row at the same moment keep both changes; the committed change
+    /// carries the full resulting row.
+    ///
+    /// ```
+    /// use lockstep::{Op, CollectionId, Key};
+    /// let fields = serde_json::json!({"done": true}).as_object().unwrap().clone();
+    /// let op = Op::Patch { collection: CollectionId::new("todos").unwrap(), key: Key::from("a"), fields };
+    /// assert_eq!(serde_json::to_string(&op).unwrap(), r#"{"op":"patch","collection":"todos","key":"a","fields":{"done":true}}"#);
+    /// ```
+    Patch {
+        /// Target collection.
+        collection: CollectionId,
+        /// Row key.
+        key: Key,
+        /// The fields to set, with their new values.
+        fields: Row,
+    },
     /// Remove a row; refused if the key is missing.
     Delete {
         /// Target collection.
@@ -58,6 +78,7 @@ impl Op {
         match self {
             Op::Insert { collection, .. }
             | Op::Update { collection, .. }
+            | Op::Patch { collection, .. }
             | Op::Delete { collection, .. } => collection,
         }
     }
@@ -65,25 +86,59 @@ impl Op {
     /// The key the op targets.
     pub fn key(&self) -> &Key {
         match self {
-            Op::Insert { key, .. } | Op::Update { key, .. } | Op::Delete { key, .. } => key,
+            Op::Insert { key, .. }
+            | Op::Update { key, .. }
+            | Op::Patch { key, .. }
+            | Op::Delete { key, .. } => key,
         }
     }
 
-    /// Moves the row value out of the op (`None` for a delete).
+    /// Moves the row the op carries out of it (see [`Op::value`]).
     pub(crate) fn take_value(&mut self) -> Option<Row> {
         match self {
             Op::Insert { value, .. } | Op::Update { value, .. } => Some(std::mem::take(value)),
+            Op::Patch { fields, .. } => Some(std::mem::take(fields)),
             Op::Delete { .. } => None,
         }
     }
 
-    /// The row value after the op (`None` for a delete).
+    /// The row the op carries: the full value of an insert or update, the
+    /// changed fields of a patch, `None` for a delete.
     pub fn value(&self) -> Option<&Row> {
         match self {
             Op::Insert { value, .. } | Op::Update { value, .. } => Some(value),
+            Op::Patch { fields, .. } => Some(fields),
             Op::Delete { .. } => None,
         }
     }
+
+    /// The row after the op, given the row before it: the value of an insert
+    /// or update, `before` with the fields of a patch set (`None` when there
+    /// is no row to patch), `None` for a delete.
+    ///
+    /// ```
+    /// use lockstep::{Op, CollectionId, Key, Row};
+    /// let row = |v: serde_json::Value| v.as_object().unwrap().clone();
+    /// let op = Op::Patch { collection: CollectionId::new("t").unwrap(), key: Key::from("a"), fields: row(serde_json::json!({"done": true})) };
+    /// let before = row(serde_json::json!({"title": "x", "done": false}));
+    /// assert_eq!(op.apply(Some(&before)), Some(row(serde_json::json!({"title": "x", "done": true}))));
+    /// assert_eq!(op.apply(None), None);
+    /// ```
+    pub fn apply(&self, before: Option<&Row>) -> Option<Row> {
+        match self {
+            Op::Insert { value, .. } | Op::Update { value, .. } => Some(value.clone()),
+            Op::Patch { fields, .. } => before.map(|row| merge(row.clone(), fields)),
+            Op::Delete { .. } => None,
+        }
+    }
+}
+
+/// `row` with every field of `fields` set (a shallow merge of top-level fields).
+pub(crate) fn merge(mut row: Row, fields: &Row) -> Row {
+    for (name, value) in fields {
+        row.insert(name.clone(), value.clone());
+    }
+    row
 }
 
 /// One committed change: the full row value after the transaction, or a

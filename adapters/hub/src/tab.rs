@@ -168,6 +168,22 @@ impl TabHandle {
         }])
     }
 
+    /// Sets some fields of one row and keeps the others; the leader merges
+    /// them into the row as it is when it commits, so concurrent patches of
+    /// different fields from different windows both survive.
+    pub fn patch(
+        &self,
+        collection: &CollectionId,
+        key: Key,
+        fields: Row,
+    ) -> Result<Receipt, MutationError> {
+        self.mutate(vec![Op::Patch {
+            collection: collection.clone(),
+            key,
+            fields,
+        }])
+    }
+
     /// Deletes one row.
     pub fn delete(&self, collection: &CollectionId, key: Key) -> Result<Receipt, MutationError> {
         self.mutate(vec![Op::Delete {

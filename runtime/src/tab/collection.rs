@@ -9,9 +9,11 @@
 
 use std::collections::BTreeMap;
 
+use std::sync::Arc;
+
 use crate::ids::EnvelopeId;
 use crate::key::Key;
-use crate::row::SharedRow;
+use crate::row::{merge, Op, Row, SharedRow};
 
 /// The rows of a collection in the tab's visible view.
 pub type Snapshot = im::OrdMap<Key, SharedRow>;
@@ -22,15 +24,51 @@ pub(crate) struct Rows {
     /// Rows as committed by the leader (as far as this tab has applied).
     pub synced: Snapshot,
     /// Per key, the pending ops of this tab's unacknowledged envelopes, oldest
-    /// first; the last one is what the tab shows.
-    pub optimistic: BTreeMap<Key, Vec<(EnvelopeId, Option<SharedRow>)>>,
+    /// first; the last one's value is what the tab shows.
+    pub optimistic: BTreeMap<Key, Vec<Layer>>,
+}
+
+/// One pending op on one key.
+#[derive(Clone, Debug)]
+pub(crate) struct Layer {
+    envelope: EnvelopeId,
+    op: LayerOp,
+    /// The row after this op, given the synced row and the layers below.
+    value: Option<SharedRow>,
+}
+
+/// What a pending op does to the row below it.
+#[derive(Clone, Debug)]
+pub(crate) enum LayerOp {
+    /// Sets the row (insert, update) or removes it (delete).
+    Set(Option<SharedRow>),
+    /// Sets some fields of the row below (a patch): recomputed whenever the
+    /// row below changes, so another tab's change to other fields shows at once.
+    Patch(Row),
+}
+
+impl LayerOp {
+    /// The pending effect of `op`.
+    pub fn of(op: &Op) -> LayerOp {
+        match op {
+            Op::Patch { fields, .. } => LayerOp::Patch(fields.clone()),
+            other => LayerOp::Set(other.value().cloned().map(Arc::new)),
+        }
+    }
+
+    fn apply(&self, below: Option<&SharedRow>) -> Option<SharedRow> {
+        match self {
+            LayerOp::Set(value) => value.clone(),
+            LayerOp::Patch(fields) => below.map(|row| Arc::new(merge((**row).clone(), fields))),
+        }
+    }
 }
 
 impl Rows {
     /// The visible value of `key`.
     pub fn visible(&self, key: &Key) -> Option<SharedRow> {
         match self.optimistic.get(key).and_then(|stack| stack.last()) {
-            Some((_, value)) => value.clone(),
+            Some(layer) => layer.value.clone(),
             None => self.synced.get(key).cloned(),
         }
     }
@@ -39,8 +77,8 @@ impl Rows {
     pub fn visible_len(&self) -> usize {
         let mut len = self.synced.len() as isize;
         for (key, stack) in &self.optimistic {
-            if let Some((_, value)) = stack.last() {
-                len += value.is_some() as isize - self.synced.contains_key(key) as isize;
+            if let Some(layer) = stack.last() {
+                len += layer.value.is_some() as isize - self.synced.contains_key(key) as isize;
             }
         }
         len.max(0) as usize
@@ -50,11 +88,11 @@ impl Rows {
     pub fn snapshot(&self) -> Snapshot {
         let mut view = self.synced.clone();
         for (key, stack) in &self.optimistic {
-            match stack.last() {
-                Some((_, Some(row))) => {
+            match stack.last().map(|layer| &layer.value) {
+                Some(Some(row)) => {
                     view.insert(key.clone(), row.clone());
                 }
-                Some((_, None)) => {
+                Some(None) => {
                     view.remove(key);
                 }
                 None => {}
@@ -63,33 +101,53 @@ impl Rows {
         view
     }
 
-    /// Writes a committed value into the synced rows.
+    /// Writes a committed value into the synced rows (and recomputes the
+    /// pending patches above it).
     pub fn set_synced(&mut self, key: Key, value: Option<SharedRow>) {
         match value {
             Some(row) => {
-                self.synced.insert(key, row);
+                self.synced.insert(key.clone(), row);
             }
             None => {
                 self.synced.remove(&key);
             }
         }
+        self.restack(&key);
     }
 
     /// Adds a pending op on top of the overlay.
-    pub fn push_optimistic(&mut self, key: Key, envelope: EnvelopeId, value: Option<SharedRow>) {
-        self.optimistic
-            .entry(key)
-            .or_default()
-            .push((envelope, value));
+    pub fn push_optimistic(&mut self, key: Key, envelope: EnvelopeId, op: LayerOp) {
+        let value = op.apply(self.visible(&key).as_ref());
+        self.optimistic.entry(key).or_default().push(Layer {
+            envelope,
+            op,
+            value,
+        });
     }
 
     /// Removes the pending ops of `envelope` on `key`.
     pub fn drop_optimistic(&mut self, key: &Key, envelope: EnvelopeId) {
         if let Some(stack) = self.optimistic.get_mut(key) {
-            stack.retain(|(id, _)| *id != envelope);
+            stack.retain(|layer| layer.envelope != envelope);
             if stack.is_empty() {
                 self.optimistic.remove(key);
+            } else {
+                self.restack(key);
             }
+        }
+    }
+
+    /// Recomputes the values of the pending ops on `key` from the synced row up.
+    fn restack(&mut self, key: &Key) {
+        let Some(stack) = self.optimistic.get_mut(key) else {
+            return;
+        };
+        let mut below = self.synced.get(key).cloned();
+        for layer in stack {
+            if matches!(layer.op, LayerOp::Patch(_)) {
+                layer.value = layer.op.apply(below.as_ref());
+            }
+            below = layer.value.clone();
         }
     }
 }

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 
 pub use collection::Snapshot;
-use collection::{differs, Rows};
+use collection::{differs, LayerOp, Rows};
 pub use event::{Event, InspectId, RuntimeStats, RuntimeStatus, SubscriptionId};
 use subscriptions::Touched;
 

@@ -31,7 +31,7 @@ impl PersistedCollectionRuntime {
                         key,
                     })
                 }
-                Op::Update { .. } | Op::Delete { .. } if !exists => {
+                Op::Update { .. } | Op::Patch { .. } | Op::Delete { .. } if !exists => {
                     return Err(MutationError::KeyMissing {
                         collection: collection_id,
                         key,
@@ -39,7 +39,10 @@ impl PersistedCollectionRuntime {
                 }
                 _ => {}
             }
-            scratch.insert((op.collection(), op.key()), op.value().is_some());
+            scratch.insert(
+                (op.collection(), op.key()),
+                !matches!(op, Op::Delete { .. }),
+            );
         }
         let envelope_id = EnvelopeId::new_v7(now.0, self.rng.bytes10());
         if self.pending.contains_key(&envelope_id) {
@@ -52,11 +55,9 @@ impl PersistedCollectionRuntime {
                 .get_mut(op.collection())
                 .expect("checked above");
             touched.before(op.collection(), op.key(), &collection.rows);
-            collection.rows.push_optimistic(
-                op.key().clone(),
-                envelope_id,
-                op.value().cloned().map(Arc::new),
-            );
+            collection
+                .rows
+                .push_optimistic(op.key().clone(), envelope_id, LayerOp::of(op));
         }
         let envelope = Envelope {
             envelope_id,
@@ -111,6 +112,25 @@ impl PersistedCollectionRuntime {
                 collection,
                 key,
                 value,
+            }],
+        )
+    }
+
+    /// Sets some fields of one row, keeping the others; the leader merges them
+    /// into the row as it is when it commits. See [`mutate`](Self::mutate).
+    pub fn patch(
+        &mut self,
+        now: Timestamp,
+        collection: CollectionId,
+        key: Key,
+        fields: Row,
+    ) -> Result<EnvelopeId, MutationError> {
+        self.mutate(
+            now,
+            vec![Op::Patch {
+                collection,
+                key,
+                fields,
             }],
         )
     }
