@@ -40,6 +40,10 @@ pub enum MutationError {
     /// The collection is still loading; its rows are not known yet.
     #[error("collection {0} is still hydrating; wait for it to be ready before writing")]
     NotReady(CollectionId),
+    /// The collection is open in stream mode: the app keeps its rows and
+    /// optimistic state, so its writes go through `submit`.
+    #[error("collection {0} is open in stream mode: the app keeps its rows, so send its writes with submit")]
+    Streamed(CollectionId),
     /// The batch holds no ops.
     #[error("an envelope needs at least one op")]
     Empty,

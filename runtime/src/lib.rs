@@ -72,6 +72,6 @@ pub use protocol::{Envelope, Rejection, TxCommitted};
 pub use row::{Change, ChangeEvent, Op, Row, SharedRow};
 pub use store::{LogPage, OutboxEntry, RowPage, Store, StoreError, StoreMeta, StoreTx};
 pub use tab::{
-    Event, InspectId, PersistedCollectionRuntime, RuntimeConfig, RuntimeStats, RuntimeStatus,
-    Snapshot, SubscriptionId,
+    CollectionMode, Event, InspectId, PersistedCollectionRuntime, RuntimeConfig, RuntimeStats,
+    RuntimeStatus, Snapshot, SubscriptionId, SyncBatch,
 };

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use lockstep::protocol::{decode, Limits, Message};
 use lockstep::{
-    CollectionId, Coordinator, CoordinatorConfig, DatabaseId, Key, PersistedCollectionRuntime, Row,
-    RuntimeConfig, Store, StoreError, TabId, Timestamp,
+    CollectionId, Coordinator, CoordinatorConfig, DatabaseId, Event, Key,
+    PersistedCollectionRuntime, Row, RuntimeConfig, Store, StoreError, SyncBatch, TabId, Timestamp,
 };
 use lockstep_hub::{Hub, HubConfig, TabHandle};
 use lockstep_sqlite::{SqliteOptions, SqliteStore};
@@ -203,5 +203,55 @@ impl<S: Store> Net<S> {
             leader.handle_timeout(self.now);
         }
         self.run();
+    }
+}
+
+/// The rows an app-side store (TanStack DB) would hold for stream-mode
+/// collections, built only from [`Event::Synced`] batches, as the
+/// TypeScript bindings apply them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StreamSink {
+    /// Per collection, the rows in key order.
+    pub rows: std::collections::BTreeMap<CollectionId, std::collections::BTreeMap<Key, Row>>,
+    /// Collections that reported ready.
+    pub ready: std::collections::BTreeSet<CollectionId>,
+}
+
+impl StreamSink {
+    /// Applies one event; events other than `Synced` and `Ready` are ignored.
+    pub fn apply(&mut self, event: &Event) {
+        match event {
+            Event::Synced { collection, batch } => {
+                let rows = self.rows.entry(collection.clone()).or_default();
+                match batch {
+                    SyncBatch::Rows { rows: page } => {
+                        for r in page {
+                            rows.insert(r.key.clone(), r.value.clone());
+                        }
+                    }
+                    SyncBatch::Commit { changes, .. } => {
+                        for (key, value) in changes {
+                            match value {
+                                Some(v) => rows.insert(key.clone(), v.clone()),
+                                None => rows.remove(key),
+                            };
+                        }
+                    }
+                    SyncBatch::Retain { keys } => rows.retain(|key, _| keys.contains(key)),
+                }
+            }
+            Event::Ready { collection } => {
+                self.ready.insert(collection.clone());
+            }
+            _ => {}
+        }
+    }
+
+    /// The rows held for `collection` as `(key, row)` pairs in key order.
+    pub fn pairs(&self, collection: &CollectionId) -> Vec<(Key, Row)> {
+        self.rows
+            .get(collection)
+            .map(|rows| rows.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default()
     }
 }

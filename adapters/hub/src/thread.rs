@@ -367,7 +367,11 @@ impl<S: Store + Send + 'static> TabThread<S> {
                     let _ = reply.send(rows.into_iter().map(|r| (r.key, r.value)).collect());
                 }
             }
-            Event::Progress { .. } | Event::Ready { .. } | Event::LeaderChanged { .. } => {}
+            // The hub opens collections in rows mode only: no `Synced` batches.
+            Event::Progress { .. }
+            | Event::Ready { .. }
+            | Event::LeaderChanged { .. }
+            | Event::Synced { .. } => {}
         }
     }
 }

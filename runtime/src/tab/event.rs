@@ -1,12 +1,14 @@
 //! What a tab reports: the events it hands its driver, the handles of
 //! subscriptions and reads, its status and its counters.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use crate::ids::{CollectionId, EnvelopeId, Seq, StreamPosition, TabId, Term, Timestamp};
 use crate::intake::DropCounts;
+use crate::key::Key;
 use crate::protocol::{KeyedRow, LeaderInfo, Rejection};
-use crate::row::ChangeEvent;
+use crate::row::{ChangeEvent, Row};
 
 /// Handle of one subscription made with [`PersistedCollectionRuntime::subscribe`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -27,6 +29,14 @@ pub enum Event {
         collection: CollectionId,
         /// What changed, in order.
         changes: Arc<[ChangeEvent]>,
+    },
+    /// Committed rows of a [`CollectionMode::Stream`](super::CollectionMode)
+    /// collection, to apply in the order they come.
+    Synced {
+        /// The collection.
+        collection: CollectionId,
+        /// What to apply.
+        batch: SyncBatch,
     },
     /// Hydration progress of a collection.
     Progress {
@@ -71,6 +81,33 @@ pub enum Event {
         rows: Vec<KeyedRow>,
         /// The leader's position when the last page was read.
         position: StreamPosition,
+    },
+}
+
+/// Committed rows of a stream-mode collection, for the app's store.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SyncBatch {
+    /// A page of rows as the database holds them, in key order: insert each,
+    /// or replace the row held under its key.
+    Rows {
+        /// The rows.
+        rows: Vec<KeyedRow>,
+    },
+    /// What one committed transaction did to the collection: the full row
+    /// after it, or `None` for a deleted row.
+    Commit {
+        /// The transaction's position.
+        position: StreamPosition,
+        /// Keys and their rows after the transaction.
+        changes: Vec<(Key, Option<Row>)>,
+    },
+    /// A reload is complete (this tab fell behind the change log, or the
+    /// database is a new incarnation): forget every row whose key is not in
+    /// `keys`. Its pages and commits were upserted in place before this, so
+    /// no row that still exists ever went missing.
+    Retain {
+        /// The keys that exist.
+        keys: BTreeSet<Key>,
     },
 }
 

@@ -13,6 +13,7 @@ impl PersistedCollectionRuntime {
             Some(h) => h.before.clone(),
             None => c.rows.snapshot(),
         };
+        let seen = (c.mode == CollectionMode::Stream && c.streamed).then(BTreeSet::new);
         c.hydration = Some(Hydration {
             request,
             sent_at: None,
@@ -22,6 +23,7 @@ impl PersistedCollectionRuntime {
             upto: Seq(0),
             loaded: 0,
             before,
+            seen,
         });
         self.send_hydrate(now, collection);
     }
@@ -78,8 +80,22 @@ impl PersistedCollectionRuntime {
         if let Some(last) = rows.last() {
             h.cursor = Some(last.key.clone());
         }
-        for row in rows {
-            collection.rows.synced.insert(row.key, Arc::new(row.value));
+        match collection.mode {
+            CollectionMode::Rows => {
+                for row in rows {
+                    collection.rows.synced.insert(row.key, Arc::new(row.value));
+                }
+            }
+            CollectionMode::Stream => {
+                if let Some(seen) = h.seen.as_mut() {
+                    seen.extend(rows.iter().map(|row| row.key.clone()));
+                }
+                collection.streamed = true;
+                self.events.push_back(Event::Synced {
+                    collection: collection_id.clone(),
+                    batch: SyncBatch::Rows { rows },
+                });
+            }
         }
         let loaded = h.loaded;
         h.sent_at = None;
@@ -113,12 +129,27 @@ impl PersistedCollectionRuntime {
             })
             .map(|(id, _)| id.clone())
             .collect();
+        if done.is_empty() {
+            return;
+        }
         for collection_id in done {
             let collection = self
                 .collections
                 .get_mut(&collection_id)
                 .expect("listed above");
             let hydration = collection.hydration.take().expect("listed above");
+            if collection.mode == CollectionMode::Stream {
+                if let Some(keys) = hydration.seen {
+                    self.events.push_back(Event::Synced {
+                        collection: collection_id.clone(),
+                        batch: SyncBatch::Retain { keys },
+                    });
+                }
+                self.events.push_back(Event::Ready {
+                    collection: collection_id,
+                });
+                continue;
+            }
             let now = collection.rows.snapshot();
             let changes: Vec<ChangeEvent> = hydration
                 .before
@@ -149,5 +180,6 @@ impl PersistedCollectionRuntime {
             });
             self.notify(&collection_id, changes);
         }
+        self.settle_acknowledged();
     }
 }

@@ -16,14 +16,14 @@ mod ordering;
 mod overlay;
 mod subscriptions;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use indexmap::IndexMap;
 
 pub use collection::Snapshot;
 use collection::{differs, LayerOp, Rows};
-pub use event::{Event, InspectId, RuntimeStats, RuntimeStatus, SubscriptionId};
+pub use event::{Event, InspectId, RuntimeStats, RuntimeStatus, SubscriptionId, SyncBatch};
 use subscriptions::Touched;
 
 use crate::error::{InvalidInput, MutationError};
@@ -85,12 +85,39 @@ struct Hydration {
     upto: Seq,
     loaded: usize,
     before: Snapshot,
+    /// Stream mode, when the app already holds rows of the collection: the
+    /// keys this load delivered (pages and commits). Rows are upserted in
+    /// place, so none is ever missing; at the end the app forgets every
+    /// other key (rows deleted while this tab was behind).
+    seen: Option<BTreeSet<Key>>,
 }
 
 #[derive(Clone, Debug)]
 struct Collection {
+    mode: CollectionMode,
+    /// Rows mode: the synced rows and this tab's pending writes on top.
     rows: Rows,
     hydration: Option<Hydration>,
+    /// Stream mode: rows were handed to the app, so a reload must replace them.
+    streamed: bool,
+}
+
+/// How a tab keeps an open collection.
+///
+/// ```
+/// assert_eq!(lockstep::CollectionMode::default(), lockstep::CollectionMode::Rows);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum CollectionMode {
+    /// The tab keeps every row, with its own pending writes on top: reads,
+    /// snapshots and change events come from the runtime (the Rust API, Leptos).
+    #[default]
+    Rows,
+    /// The tab keeps no rows. Every committed change of the collection goes
+    /// to the driver in seq order as [`Event::Synced`], for a store of the
+    /// app's that holds the rows and its own optimistic state (TanStack DB).
+    /// Writes go through [`PersistedCollectionRuntime::submit`].
+    Stream,
 }
 
 /// A transaction broadcast as a `requires_pull` header, being fetched in parts.
@@ -217,17 +244,50 @@ impl PersistedCollectionRuntime {
     /// Starts keeping `collection` in this tab: it hydrates from the leader and
     /// then follows every commit. Opening twice is harmless.
     pub fn open_collection(&mut self, now: Timestamp, collection: CollectionId) {
+        self.open_collection_as(now, collection, CollectionMode::Rows);
+    }
+
+    /// Starts following `collection` in `mode` (see [`CollectionMode`]).
+    /// Opening an open collection again does nothing, whatever the mode.
+    ///
+    /// ```
+    /// use lockstep::*;
+    /// let db = DatabaseId::new("app", "u").unwrap();
+    /// let todos = CollectionId::new("todos").unwrap();
+    /// let mut tab = PersistedCollectionRuntime::new(db, TabId::from_u128(1), RuntimeConfig::default(), Timestamp(0));
+    /// tab.open_collection_as(Timestamp(0), todos.clone(), CollectionMode::Stream);
+    /// assert_eq!(tab.mode(&todos), Some(CollectionMode::Stream));
+    /// ```
+    pub fn open_collection_as(
+        &mut self,
+        now: Timestamp,
+        collection: CollectionId,
+        mode: CollectionMode,
+    ) {
         if self.collections.contains_key(&collection) {
             return;
         }
         self.collections.insert(
             collection.clone(),
             Collection {
+                mode,
                 rows: Rows::default(),
                 hydration: None,
+                streamed: false,
             },
         );
         self.start_hydration(now, &collection);
+    }
+
+    /// Stops following `collection` and forgets its rows. Pending writes to
+    /// it stay pending and still settle.
+    pub fn close_collection(&mut self, collection: &CollectionId) {
+        self.collections.remove(collection);
+    }
+
+    /// How `collection` is open in this tab, if it is.
+    pub fn mode(&self, collection: &CollectionId) -> Option<CollectionMode> {
+        self.collections.get(collection).map(|c| c.mode)
     }
 
     /// Whether `collection` is open and current.

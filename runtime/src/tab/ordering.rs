@@ -117,16 +117,42 @@ impl PersistedCollectionRuntime {
 
     /// Applies the next transaction in seq order.
     pub(super) fn apply_tx(&mut self, tx: TxCommitted) {
+        let position = tx.position();
         let mut touched = Touched::default();
+        let mut streamed: BTreeMap<CollectionId, Vec<(Key, Option<Row>)>> = BTreeMap::new();
         for change in tx.changes {
-            if let Some(collection) = self.collections.get_mut(&change.collection) {
-                touched.before(&change.collection, &change.key, &collection.rows);
-                collection
-                    .rows
-                    .set_synced(change.key, change.value.map(Arc::new));
+            let Some(collection) = self.collections.get_mut(&change.collection) else {
+                continue;
+            };
+            match collection.mode {
+                CollectionMode::Rows => {
+                    touched.before(&change.collection, &change.key, &collection.rows);
+                    collection
+                        .rows
+                        .set_synced(change.key, change.value.map(Arc::new));
+                }
+                CollectionMode::Stream => streamed
+                    .entry(change.collection)
+                    .or_default()
+                    .push((change.key, change.value)),
             }
         }
         self.applied = Some(tx.seq);
+        // The app's store gets the rows before the writer hears "committed".
+        for (collection_id, changes) in streamed {
+            let collection = self
+                .collections
+                .get_mut(&collection_id)
+                .expect("listed above");
+            if let Some(seen) = collection.hydration.as_mut().and_then(|h| h.seen.as_mut()) {
+                seen.extend(changes.iter().map(|(key, _)| key.clone()));
+            }
+            collection.streamed = true;
+            self.events.push_back(Event::Synced {
+                collection: collection_id,
+                batch: SyncBatch::Commit { position, changes },
+            });
+        }
         if let Some(envelope_id) = tx.envelope_id {
             if let Some(pending) = self.pending.shift_remove(&envelope_id) {
                 self.drop_overlay(&pending.envelope, &mut touched);

@@ -17,6 +17,9 @@ impl PersistedCollectionRuntime {
                 .collections
                 .get(op.collection())
                 .ok_or_else(|| MutationError::CollectionNotOpen(op.collection().clone()))?;
+            if collection.mode == CollectionMode::Stream {
+                return Err(MutationError::Streamed(op.collection().clone()));
+            }
             if collection.hydration.is_some() {
                 return Err(MutationError::NotReady(op.collection().clone()));
             }
@@ -44,10 +47,7 @@ impl PersistedCollectionRuntime {
                 !matches!(op, Op::Delete { .. }),
             );
         }
-        let envelope_id = EnvelopeId::new_v7(now.0, self.rng.bytes10());
-        if self.pending.contains_key(&envelope_id) {
-            return Err(InvalidInput::DuplicateEnvelope(envelope_id).into());
-        }
+        let envelope_id = self.new_envelope_id(now)?;
         let mut touched = Touched::default();
         for op in &ops {
             let collection = self
@@ -59,6 +59,37 @@ impl PersistedCollectionRuntime {
                 .rows
                 .push_optimistic(op.key().clone(), envelope_id, LayerOp::of(op));
         }
+        self.queue_envelope(now, envelope_id, ops);
+        self.emit_changes(touched);
+        Ok(envelope_id)
+    }
+
+    /// Queues `ops` as one envelope for the leader without applying them in
+    /// this tab: for stream-mode collections, whose rows and optimistic state
+    /// the app keeps itself. Only limits are checked here; the leader checks
+    /// the rest and the answer comes as [`Event::Committed`] (once this tab
+    /// has applied the commit, so the app's store already holds its rows) or
+    /// [`Event::Rejected`].
+    pub fn submit(&mut self, now: Timestamp, ops: Vec<Op>) -> Result<EnvelopeId, MutationError> {
+        if ops.is_empty() {
+            return Err(MutationError::Empty);
+        }
+        check_ops(&ops, &self.config.limits)?;
+        let envelope_id = self.new_envelope_id(now)?;
+        self.queue_envelope(now, envelope_id, ops);
+        Ok(envelope_id)
+    }
+
+    fn new_envelope_id(&mut self, now: Timestamp) -> Result<EnvelopeId, MutationError> {
+        let envelope_id = EnvelopeId::new_v7(now.0, self.rng.bytes10());
+        if self.pending.contains_key(&envelope_id) {
+            return Err(InvalidInput::DuplicateEnvelope(envelope_id).into());
+        }
+        Ok(envelope_id)
+    }
+
+    /// Sends the envelope now if a leader is known, and keeps it pending.
+    fn queue_envelope(&mut self, now: Timestamp, envelope_id: EnvelopeId, ops: Vec<Op>) {
         let envelope = Envelope {
             envelope_id,
             origin: self.me,
@@ -76,8 +107,6 @@ impl PersistedCollectionRuntime {
                 committed_at: None,
             },
         );
-        self.emit_changes(touched);
-        Ok(envelope_id)
     }
 
     /// Inserts one row. See [`mutate`](Self::mutate).
@@ -152,6 +181,15 @@ impl PersistedCollectionRuntime {
             .pending
             .iter()
             .filter(|(_, p)| p.committed_at.is_some_and(|c| c.seq <= applied))
+            // Until a reloading collection holds the commit's rows, the
+            // pending change stays on top (no moment where the row is missing).
+            .filter(|(_, p)| {
+                p.envelope.ops.iter().all(|op| {
+                    self.collections
+                        .get(op.collection())
+                        .is_none_or(|c| c.hydration.is_none())
+                })
+            })
             .map(|(id, _)| *id)
             .collect();
         let mut touched = Touched::default();

@@ -774,7 +774,8 @@ impl<S: SimStore> Sim<S> {
             | Event::Progress { .. }
             | Event::Ready { .. }
             | Event::LeaderChanged { .. }
-            | Event::Inspected { .. } => {}
+            | Event::Inspected { .. }
+            | Event::Synced { .. } => {}
         }
         Ok(())
     }
