@@ -20,9 +20,10 @@ use crate::ids::{
 use crate::intake::{intake, DropCounts};
 use crate::key::Key;
 use crate::protocol::{
-    json_bytes, Body, Envelope, LeaderInfo, Limits, Message, Rejection, Storage, TxCommitted,
-    PROTOCOL_VERSION,
+    json_bytes, Body, Envelope, LeaderInfo, Limits, Message, QueryOutcome, Rejection, Storage,
+    TxCommitted, PROTOCOL_VERSION,
 };
+use crate::query::{DatabaseReport, LeaderCounters, QueryError, QueryLimits, QueryRows};
 use crate::row::{merge, Change, Op, Row};
 use crate::store::{OutboxEntry, Store, StoreError, StoreMeta, StoreTx};
 
@@ -50,6 +51,8 @@ pub struct CoordinatorConfig {
     pub upload_retry_ms: u64,
     /// Limits applied to received messages.
     pub limits: Limits,
+    /// Bounds on the read-only queries tabs ask for.
+    pub query_limits: QueryLimits,
     /// Known bugs to re-introduce (simulator only; see [`BugSwitches`]).
     #[cfg(feature = "bug-switches")]
     pub bugs: BugSwitches,
@@ -66,6 +69,7 @@ impl Default for CoordinatorConfig {
             upload_batch: 100,
             upload_retry_ms: 1_000,
             limits: Limits::default(),
+            query_limits: QueryLimits::default(),
             #[cfg(feature = "bug-switches")]
             bugs: BugSwitches::NONE,
         }
@@ -344,6 +348,38 @@ impl<S: Store> Coordinator<S> {
                 seq,
                 offset,
             } => self.serve_tx_part(message.from, request, seq, offset),
+            Body::Query {
+                request,
+                sql,
+                params,
+            } => {
+                let outcome = match self.run_query(&sql, &params) {
+                    Ok(rows) => QueryOutcome::Rows(rows),
+                    Err(error) => QueryOutcome::Failed { error },
+                };
+                self.reply(message.from, Body::QueryResult { request, outcome });
+            }
+            Body::Describe { request } => match self.store.collections() {
+                Ok(collections) => {
+                    let report = DatabaseReport {
+                        leader: self.me,
+                        term: self.term,
+                        position: self.position,
+                        info: self.leader_info(),
+                        collections,
+                        counters: LeaderCounters {
+                            committed: self.stats.committed,
+                            duplicates: self.stats.duplicates,
+                            rejected: self.stats.rejected,
+                            external_txs: self.stats.external_txs,
+                            invalid_rows_skipped: self.stats.invalid_rows_skipped,
+                            dropped: self.stats.dropped.total(),
+                        },
+                    };
+                    self.reply(message.from, Body::Description { request, report });
+                }
+                Err(e) => self.store_failed(&e),
+            },
             Body::LeaderHello { .. }
             | Body::Heartbeat { .. }
             | Body::TxCommitted(_)
@@ -351,7 +387,9 @@ impl<S: Store> Coordinator<S> {
             | Body::Rejected { .. }
             | Body::PullPage { .. }
             | Body::TxPart { .. }
-            | Body::HydratePage { .. } => {}
+            | Body::HydratePage { .. }
+            | Body::QueryResult { .. }
+            | Body::Description { .. } => {}
         }
         if now >= self.next_external_poll {
             self.drain_external_writes(now);
@@ -484,6 +522,34 @@ impl<S: Store> Coordinator<S> {
                 missing: false,
             },
         );
+    }
+
+    /// Runs a tab's read-only query within the configured limits.
+    fn run_query(
+        &mut self,
+        sql: &str,
+        params: &[serde_json::Value],
+    ) -> Result<QueryRows, QueryError> {
+        let limits = self.config.query_limits;
+        if sql.len() > limits.max_sql_bytes {
+            return Err(QueryError::TooLarge {
+                detail: format!(
+                    "{} bytes of SQL, more than {}",
+                    sql.len(),
+                    limits.max_sql_bytes
+                ),
+            });
+        }
+        if params.len() > limits.max_params {
+            return Err(QueryError::TooLarge {
+                detail: format!(
+                    "{} parameters, more than {}",
+                    params.len(),
+                    limits.max_params
+                ),
+            });
+        }
+        self.store.query(sql, params, &limits)
     }
 
     /// Counts a store failure outside an envelope and keeps its message for

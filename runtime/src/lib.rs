@@ -53,6 +53,7 @@ mod intake;
 mod key;
 mod memory_store;
 pub mod protocol;
+mod query;
 mod rng;
 mod row;
 mod store;
@@ -69,9 +70,12 @@ pub use intake::DropCounts;
 pub use key::{InvalidKey, Key, MAX_KEY_BYTES, MAX_SAFE_INTEGER};
 pub use memory_store::{MemoryStore, MemoryTx};
 pub use protocol::{Envelope, Rejection, TxCommitted};
+pub use query::{
+    CollectionReport, DatabaseReport, LeaderCounters, QueryError, QueryLimits, QueryRows,
+};
 pub use row::{Change, ChangeEvent, Op, Row, SharedRow};
 pub use store::{LogPage, OutboxEntry, RowPage, Store, StoreError, StoreMeta, StoreTx};
 pub use tab::{
-    CollectionMode, Event, InspectId, PersistedCollectionRuntime, RuntimeConfig, RuntimeStats,
-    RuntimeStatus, Snapshot, SubscriptionId, SyncBatch,
+    CollectionMode, Event, InspectId, PersistedCollectionRuntime, ReadId, RuntimeConfig,
+    RuntimeStats, RuntimeStatus, Snapshot, SubscriptionId, SyncBatch,
 };

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::ids::{CollectionId, DatabaseEpoch, EnvelopeId, Seq, StreamPosition, Term};
 use crate::key::Key;
 use crate::protocol::{KeyedRow, Storage, TxCommitted};
+use crate::query::{CollectionReport, QueryError, QueryLimits, QueryRows};
 use crate::row::{Op, Row};
 use crate::store::{LogPage, OutboxEntry, RowPage, Store, StoreError, StoreMeta, StoreTx};
 
@@ -199,6 +200,29 @@ impl Store for MemoryStore {
         let mut state = self.lock();
         state.outbox = state.outbox.split(&seq).1;
         Ok(())
+    }
+
+    fn collections(&mut self) -> Result<Vec<CollectionReport>, StoreError> {
+        Ok(self
+            .lock()
+            .rows
+            .iter()
+            .map(|(collection, rows)| CollectionReport {
+                collection: collection.clone(),
+                rows: rows.len() as u64,
+                table: None,
+            })
+            .collect())
+    }
+
+    /// A memory store has no SQL engine: always [`QueryError::Unsupported`].
+    fn query(
+        &mut self,
+        _sql: &str,
+        _params: &[serde_json::Value],
+        _limits: &QueryLimits,
+    ) -> Result<QueryRows, QueryError> {
+        Err(QueryError::Unsupported)
     }
 }
 

@@ -12,6 +12,7 @@ use crate::ids::{
     CollectionId, DatabaseEpoch, DatabaseId, EnvelopeId, Seq, StreamPosition, TabId, Term,
 };
 use crate::key::Key;
+use crate::query::{DatabaseReport, QueryError, QueryRows};
 use crate::row::{Change, Op, Row};
 
 /// The protocol version this build speaks. Messages of any other version are
@@ -178,6 +179,19 @@ pub struct LeaderInfo {
     pub last_store_error: Option<String>,
 }
 
+/// The answer to a query: rows, or why there are none.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum QueryOutcome {
+    /// The statement ran.
+    Rows(QueryRows),
+    /// It did not.
+    Failed {
+        /// Why.
+        error: QueryError,
+    },
+}
+
 /// What a message says.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -273,6 +287,34 @@ pub enum Body {
         after: Option<Key>,
         /// Most rows wanted in one page.
         limit: u32,
+    },
+    /// Tab → leader: run a read-only SQL statement on the live database.
+    Query {
+        /// Request id chosen by the tab.
+        request: u64,
+        /// One SQL statement; collections are visible as views named after them.
+        sql: String,
+        /// Values for its `?` parameters.
+        params: Vec<serde_json::Value>,
+    },
+    /// Leader → tab: the answer to a `Query`.
+    QueryResult {
+        /// The request answered.
+        request: u64,
+        /// The rows, or why there are none.
+        outcome: QueryOutcome,
+    },
+    /// Tab → leader: describe the database (collections, counts, health).
+    Describe {
+        /// Request id chosen by the tab.
+        request: u64,
+    },
+    /// Leader → tab: the answer to a `Describe`.
+    Description {
+        /// The request answered.
+        request: u64,
+        /// The description.
+        report: DatabaseReport,
     },
     /// Leader → tab: a page of rows.
     HydratePage {

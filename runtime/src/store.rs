@@ -9,6 +9,7 @@
 use crate::ids::{CollectionId, DatabaseEpoch, EnvelopeId, Seq, StreamPosition, Term};
 use crate::key::Key;
 use crate::protocol::{KeyedRow, Storage, TxCommitted};
+use crate::query::{CollectionReport, QueryError, QueryLimits, QueryRows};
 use crate::row::{Op, Row};
 
 /// Why the store failed. The transaction in progress is rolled back.
@@ -121,6 +122,19 @@ pub trait Store {
 
     /// Removes outbox entries up to and including `seq` once uploaded.
     fn ack_outbox(&mut self, seq: Seq) -> Result<(), StoreError>;
+
+    /// Every collection with tables, in registration order, with its row count.
+    fn collections(&mut self) -> Result<Vec<CollectionReport>, StoreError>;
+
+    /// Runs one read-only SQL statement on the live database, with each
+    /// collection visible as a view named after it (see the store's docs),
+    /// within `limits`. Anything that would write is refused.
+    fn query(
+        &mut self,
+        sql: &str,
+        params: &[serde_json::Value],
+        limits: &QueryLimits,
+    ) -> Result<QueryRows, QueryError>;
 }
 
 /// The operations available inside one store transaction.

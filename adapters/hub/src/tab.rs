@@ -6,8 +6,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use lockstep::{
-    ChangeEvent, CollectionId, EnvelopeId, Key, MutationError, Op, Rejection, Row, RuntimeStats,
-    Seq, SharedRow, Snapshot, Store, StreamPosition, SubscriptionId, TabId, Term,
+    ChangeEvent, CollectionId, DatabaseReport, EnvelopeId, Key, MutationError, Op, QueryError,
+    QueryRows, Rejection, Row, RuntimeStats, Seq, SharedRow, Snapshot, Store, StreamPosition,
+    SubscriptionId, TabId, Term,
 };
 
 use crate::hub::{HubConfig, Shared, StoreFactory};
@@ -211,6 +212,36 @@ impl TabHandle {
         let (tx, rx) = mpsc::channel();
         self.inbox
             .send(Input::Command(Command::Inspect(collection.clone(), tx)))
+            .ok()?;
+        rx.recv_timeout(timeout).ok()
+    }
+
+    /// Runs one read-only SQL statement on the live database through the
+    /// leader (collections are views named after them). `None` if the tab is
+    /// closed or no answer came within `timeout`.
+    pub fn query(
+        &self,
+        sql: &str,
+        params: Vec<serde_json::Value>,
+        timeout: Duration,
+    ) -> Option<Result<QueryRows, QueryError>> {
+        let (reply, rx) = mpsc::channel();
+        let command = Command::Query {
+            sql: sql.to_owned(),
+            params,
+            reply,
+        };
+        self.inbox.send(Input::Command(command)).ok()?;
+        rx.recv_timeout(timeout).ok()
+    }
+
+    /// The leader's description of the database (collections and their row
+    /// counts, position, storage, counters). `None` if the tab is closed or no
+    /// answer came within `timeout`.
+    pub fn describe(&self, timeout: Duration) -> Option<DatabaseReport> {
+        let (reply, rx) = mpsc::channel();
+        self.inbox
+            .send(Input::Command(Command::Describe(reply)))
             .ok()?;
         rx.recv_timeout(timeout).ok()
     }

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use lockstep::protocol::Body;
 use lockstep::{
-    ChangeEvent, CollectionId, Coordinator, EnvelopeId, Event, InspectId, Key, MutationError, Op,
-    PersistedCollectionRuntime, Rejection, Row, SharedRow, Snapshot, Store, StreamPosition,
-    SubscriptionId, TabId, Timestamp,
+    ChangeEvent, CollectionId, Coordinator, DatabaseReport, EnvelopeId, Event, InspectId, Key,
+    MutationError, Op, PersistedCollectionRuntime, QueryError, QueryRows, ReadId, Rejection, Row,
+    SharedRow, Snapshot, Store, StreamPosition, SubscriptionId, TabId, Timestamp,
 };
 
 use crate::hub::{HubConfig, Shared, StoreFactory};
@@ -46,6 +46,12 @@ pub(crate) enum Command {
     },
     Unsubscribe(SubscriptionId),
     Inspect(CollectionId, Sender<Vec<(Key, Row)>>),
+    Query {
+        sql: String,
+        params: Vec<serde_json::Value>,
+        reply: Sender<Result<QueryRows, QueryError>>,
+    },
+    Describe(Sender<DatabaseReport>),
 }
 
 pub(crate) enum Input {
@@ -89,6 +95,8 @@ pub(crate) struct TabThread<S: Store + Send + 'static> {
     subscriptions: HashMap<SubscriptionId, Callback>,
     outcomes: HashMap<EnvelopeId, Sender<Result<StreamPosition, Rejection>>>,
     inspections: HashMap<InspectId, Sender<Vec<(Key, Row)>>>,
+    queries: HashMap<ReadId, Sender<Result<QueryRows, QueryError>>>,
+    descriptions: HashMap<ReadId, Sender<DatabaseReport>>,
 }
 
 enum Flow {
@@ -127,6 +135,8 @@ impl<S: Store + Send + 'static> TabThread<S> {
             subscriptions: HashMap::new(),
             outcomes: HashMap::new(),
             inspections: HashMap::new(),
+            queries: HashMap::new(),
+            descriptions: HashMap::new(),
         }
     }
 
@@ -281,6 +291,14 @@ impl<S: Store + Send + 'static> TabThread<S> {
                 let id = self.runtime.inspect(now, collection);
                 self.inspections.insert(id, reply);
             }
+            Command::Query { sql, params, reply } => {
+                let id = self.runtime.query(now, sql, params);
+                self.queries.insert(id, reply);
+            }
+            Command::Describe(reply) => {
+                let id = self.runtime.describe(now);
+                self.descriptions.insert(id, reply);
+            }
             Command::Unsubscribe(id) => {
                 self.runtime.unsubscribe(id);
                 self.subscriptions.remove(&id);
@@ -365,6 +383,16 @@ impl<S: Store + Send + 'static> TabThread<S> {
             Event::Inspected { id, rows, .. } => {
                 if let Some(reply) = self.inspections.remove(&id) {
                     let _ = reply.send(rows.into_iter().map(|r| (r.key, r.value)).collect());
+                }
+            }
+            Event::Queried { id, outcome } => {
+                if let Some(reply) = self.queries.remove(&id) {
+                    let _ = reply.send(outcome);
+                }
+            }
+            Event::Described { id, report } => {
+                if let Some(reply) = self.descriptions.remove(&id) {
+                    let _ = reply.send(report);
                 }
             }
             // The hub opens collections in rows mode only: no `Synced` batches.

@@ -29,8 +29,10 @@
 
 mod error;
 pub mod names;
+mod query;
 pub mod schema;
 mod store;
+pub mod views;
 
 pub use error::to_store_error;
 pub use store::{Durability, SqliteOptions, SqliteStore, SqliteTx};

@@ -13,6 +13,7 @@
 //! | `__lockstep_changelog` | recent `TxCommitted`s for `pull_since` |
 //! | `__lockstep_outbox` | committed envelopes waiting for upload |
 //! | `__lockstep_capture` | one row: `suppress`, set while Lockstep itself writes |
+//! | `__lockstep_fields` | top-level field names seen per collection (the columns of query views) |
 
 use lockstep::{CollectionId, DatabaseId, StoreError};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -70,10 +71,17 @@ INSERT INTO __lockstep_capture (id, suppress) VALUES (1, 0);
 ";
 
 /// Version 2: the database's epoch, a random id fixed when the file is made
-/// (or first migrated), so tabs can tell one incarnation from another.
+/// (or first migrated), so tabs can tell one incarnation from another; and
+/// the top-level field names seen in each collection, the columns of the
+/// views read-only queries see (filled for existing rows by [`backfill_fields`]).
 const V2: &str = "
 ALTER TABLE __lockstep_meta ADD COLUMN epoch BLOB;
 UPDATE __lockstep_meta SET epoch = randomblob(16) WHERE epoch IS NULL;
+CREATE TABLE __lockstep_fields (
+    collection TEXT NOT NULL,
+    field TEXT NOT NULL,
+    PRIMARY KEY (collection, field)
+);
 ";
 
 /// Applies pending migrations and checks (or creates) the meta row. Runs
@@ -101,6 +109,9 @@ pub(crate) fn migrate(conn: &Connection, db: &DatabaseId) -> Result<(), StoreErr
     }
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         conn.execute_batch(sql).store()?;
+        if index + 1 == 2 {
+            backfill_fields(conn)?;
+        }
         conn.execute(
             "INSERT INTO __lockstep_migrations (version, applied_at) VALUES (?1, CAST(strftime('%s', 'now') AS INTEGER))",
             params![index as i64 + 1],
@@ -108,6 +119,40 @@ pub(crate) fn migrate(conn: &Connection, db: &DatabaseId) -> Result<(), StoreErr
         .store()?;
     }
     check_meta(conn, db)
+}
+
+/// Records the top-level fields of every existing row of every collection
+/// (the upgrade to version 2; later writes record their own fields).
+fn backfill_fields(conn: &Connection) -> Result<(), StoreError> {
+    for (collection, tables) in all_registered(conn)? {
+        record_fields_of(conn, &collection, &tables.row_table, None)?;
+    }
+    Ok(())
+}
+
+/// Records the top-level fields of the rows of `row_table` (only those whose
+/// keys are listed in `tracking_table`, when given) as fields of `collection`.
+/// Rows that are not JSON objects are skipped.
+pub(crate) fn record_fields_of(
+    conn: &Connection,
+    collection: &CollectionId,
+    row_table: &str,
+    tracking_table: Option<&str>,
+) -> Result<(), StoreError> {
+    let rows = quote_ident(row_table);
+    let only = match tracking_table {
+        Some(track) => format!("AND r.key IN (SELECT key FROM {})", quote_ident(track)),
+        None => String::new(),
+    };
+    conn.prepare_cached(&format!(
+        "INSERT OR IGNORE INTO __lockstep_fields (collection, field)
+         SELECT ?1, j.key FROM {rows} AS r, json_each(r.value) AS j
+         WHERE json_valid(r.value) AND json_type(r.value) = 'object' {only}"
+    ))
+    .store()?
+    .execute([collection.as_str()])
+    .store()?;
+    Ok(())
 }
 
 /// Creates the meta row for `db`, or refuses a file that belongs to another

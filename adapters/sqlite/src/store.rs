@@ -8,15 +8,16 @@
 //! the length of the transaction, so the capture triggers record only writes
 //! made by other code (invariant 9).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use lockstep::protocol::{KeyedRow, Storage, TxCommitted};
 use lockstep::{
-    CollectionId, DatabaseEpoch, DatabaseId, EnvelopeId, Key, LogPage, Op, OutboxEntry, Row,
-    RowPage, Seq, Store, StoreError, StoreMeta, StoreTx, StreamPosition, Term,
+    CollectionId, CollectionReport, DatabaseEpoch, DatabaseId, EnvelopeId, Key, LogPage, Op,
+    OutboxEntry, QueryError, QueryLimits, QueryRows, Row, RowPage, Seq, Store, StoreError,
+    StoreMeta, StoreTx, StreamPosition, Term,
 };
 use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
@@ -24,6 +25,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 use crate::error::{corrupt, SqlResultExt};
 use crate::names::{quote_ident, TableNames};
 use crate::schema;
+use crate::views::Views;
 
 /// How hard SQLite works to make each commit survive a power loss.
 ///
@@ -115,6 +117,10 @@ struct State {
     options: SqliteOptions,
     collections: Collections,
     watch: Watch,
+    /// Per collection, the fields known to be in `__lockstep_fields`
+    /// (loaded on first write), so a write records only new field names.
+    fields: HashMap<CollectionId, HashSet<String>>,
+    views: Views,
 }
 
 /// A [`Store`] on SQLite. One per leader; open it after taking leadership.
@@ -233,6 +239,8 @@ impl SqliteStore {
                 options,
                 collections,
                 watch,
+                fields: HashMap::new(),
+                views: Views::default(),
             },
             storage: if file {
                 Storage::Persistent
@@ -477,6 +485,8 @@ impl Store for SqliteStore {
             tx,
             state: &mut self.state,
             created: Collections::new(),
+            new_fields: Vec::new(),
+            drained_fields: false,
             begin_data_version,
             drained: false,
             done: false,
@@ -587,6 +597,44 @@ impl Store for SqliteStore {
         }
         Ok(())
     }
+
+    fn collections(&mut self) -> Result<Vec<CollectionReport>, StoreError> {
+        let mut out = Vec::new();
+        for (collection, tables) in schema::all_registered(&self.conn)? {
+            let rows: i64 = self
+                .conn
+                .prepare_cached(&format!(
+                    "SELECT count(*) FROM {}",
+                    quote_ident(&tables.row_table)
+                ))
+                .store()?
+                .query_row([], |r| r.get(0))
+                .store()?;
+            out.push(CollectionReport {
+                collection,
+                rows: from_sql(rows, "row count")?,
+                table: Some(tables.row_table),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Runs a read-only statement; see [`crate::views`] for the collection
+    /// views it can use and [`crate::query`] for how writes are refused.
+    fn query(
+        &mut self,
+        sql: &str,
+        params: &[serde_json::Value],
+        limits: &QueryLimits,
+    ) -> Result<QueryRows, QueryError> {
+        self.state
+            .views
+            .refresh(&self.conn)
+            .map_err(|e| QueryError::Storage {
+                detail: e.to_string(),
+            })?;
+        crate::query::run(&mut self.conn, sql, params, limits)
+    }
 }
 
 /// One write transaction on a [`SqliteStore`] (`BEGIN IMMEDIATE`); dropping
@@ -609,6 +657,10 @@ pub struct SqliteTx<'a> {
     state: &'a mut State,
     /// Collections whose tables this transaction created (cached on commit).
     created: Collections,
+    /// Field names this transaction recorded (known to the cache on commit).
+    new_fields: Vec<(CollectionId, String)>,
+    /// Writes by other code were drained, maybe with fields not seen before.
+    drained_fields: bool,
     begin_data_version: i64,
     drained: bool,
     /// Committed; `Drop` has nothing to roll back.
@@ -653,6 +705,41 @@ impl SqliteTx<'_> {
             return Ok(Some(sql.clone()));
         }
         find(&self.tx, &mut self.state.collections, collection)
+    }
+
+    /// Records the field names of `row` that `__lockstep_fields` lacks.
+    fn note_fields(&mut self, collection: &CollectionId, row: &Row) -> Result<(), StoreError> {
+        if !self.state.fields.contains_key(collection) {
+            let known: HashSet<String> = self
+                .tx
+                .prepare_cached("SELECT field FROM __lockstep_fields WHERE collection = ?1")
+                .store()?
+                .query_map([collection.as_str()], |r| r.get(0))
+                .store()?
+                .collect::<Result<_, _>>()
+                .store()?;
+            self.state.fields.insert(collection.clone(), known);
+        }
+        let known = &self.state.fields[collection];
+        for field in row.keys() {
+            if known.contains(field)
+                || self
+                    .new_fields
+                    .iter()
+                    .any(|(c, f)| c == collection && f == field)
+            {
+                continue;
+            }
+            self.tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO __lockstep_fields (collection, field) VALUES (?1, ?2)",
+                )
+                .store()?
+                .execute(params![collection.as_str(), field])
+                .store()?;
+            self.new_fields.push((collection.clone(), field.clone()));
+        }
+        Ok(())
     }
 
     fn ensure(&mut self, collection: &CollectionId) -> Result<Arc<CollectionSql>, StoreError> {
@@ -721,6 +808,9 @@ impl StoreTx for SqliteTx<'_> {
             .store()?
             .execute(params![key.to_json(), row_json(value)?])
             .store()?;
+        if changed == 1 {
+            self.note_fields(collection, value)?;
+        }
         Ok(changed == 1)
     }
 
@@ -739,6 +829,9 @@ impl StoreTx for SqliteTx<'_> {
             .store()?
             .execute(params![key.to_json(), row_json(value)?])
             .store()?;
+        if changed == 1 {
+            self.note_fields(collection, value)?;
+        }
         Ok(changed == 1)
     }
 
@@ -776,6 +869,13 @@ impl StoreTx for SqliteTx<'_> {
             drop(rows);
             drop(stmt);
             if any {
+                schema::record_fields_of(
+                    &self.tx,
+                    &collection,
+                    &tables.row_table,
+                    Some(&tables.tracking_table),
+                )?;
+                self.drained_fields = true;
                 self.tx
                     .prepare_cached(&format!("DELETE FROM {track}"))
                     .store()?
@@ -852,7 +952,20 @@ impl StoreTx for SqliteTx<'_> {
         self.tx.execute_batch("COMMIT").store()?;
         self.done = true;
         let created = std::mem::take(&mut self.created);
+        let views = &mut self.state.views;
+        views.stale |= !created.is_empty() || !self.new_fields.is_empty() || self.drained_fields;
         self.state.collections.extend(created);
+        for (collection, field) in std::mem::take(&mut self.new_fields) {
+            self.state
+                .fields
+                .entry(collection)
+                .or_default()
+                .insert(field);
+        }
+        if self.drained_fields {
+            // Other code's rows may have added fields: reload on next write.
+            self.state.fields.clear();
+        }
         if self.drained {
             self.state.watch.dirty = false;
         }

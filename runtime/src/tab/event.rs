@@ -8,6 +8,7 @@ use crate::ids::{CollectionId, EnvelopeId, Seq, StreamPosition, TabId, Term, Tim
 use crate::intake::DropCounts;
 use crate::key::Key;
 use crate::protocol::{KeyedRow, LeaderInfo, Rejection};
+use crate::query::{DatabaseReport, QueryError, QueryRows};
 use crate::row::{ChangeEvent, Row};
 
 /// Handle of one subscription made with [`PersistedCollectionRuntime::subscribe`].
@@ -17,6 +18,11 @@ pub struct SubscriptionId(pub u64);
 /// Handle of one read made with [`PersistedCollectionRuntime::inspect`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct InspectId(pub u64);
+
+/// Handle of one query or description asked with
+/// [`PersistedCollectionRuntime::query`] or [`PersistedCollectionRuntime::describe`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ReadId(pub u64);
 
 /// Something the driver should tell the app.
 #[derive(Clone, Debug, PartialEq)]
@@ -29,6 +35,20 @@ pub enum Event {
         collection: CollectionId,
         /// What changed, in order.
         changes: Arc<[ChangeEvent]>,
+    },
+    /// A query made with [`PersistedCollectionRuntime::query`] was answered.
+    Queried {
+        /// The query.
+        id: ReadId,
+        /// Its rows, or why there are none.
+        outcome: Result<QueryRows, QueryError>,
+    },
+    /// A description asked with [`PersistedCollectionRuntime::describe`] arrived.
+    Described {
+        /// The request.
+        id: ReadId,
+        /// The leader's description of the database.
+        report: DatabaseReport,
     },
     /// Committed rows of a [`CollectionMode::Stream`](super::CollectionMode)
     /// collection, to apply in the order they come.

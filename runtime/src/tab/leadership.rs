@@ -40,6 +40,10 @@ impl PersistedCollectionRuntime {
             for collection in hydrating {
                 self.send_hydrate(now, &collection);
             }
+            let reads: Vec<ReadId> = self.reads.keys().copied().collect();
+            for id in reads {
+                self.send_read(now, id);
+            }
             let inspections: Vec<InspectId> = self.inspections.keys().copied().collect();
             for id in inspections {
                 self.send_inspect(now, id);

@@ -14,6 +14,7 @@ mod inspection;
 mod leadership;
 mod ordering;
 mod overlay;
+mod reads;
 mod subscriptions;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -23,7 +24,7 @@ use indexmap::IndexMap;
 
 pub use collection::Snapshot;
 use collection::{differs, LayerOp, Rows};
-pub use event::{Event, InspectId, RuntimeStats, RuntimeStatus, SubscriptionId, SyncBatch};
+pub use event::{Event, InspectId, ReadId, RuntimeStats, RuntimeStatus, SubscriptionId, SyncBatch};
 use subscriptions::Touched;
 
 use crate::error::{InvalidInput, MutationError};
@@ -33,9 +34,10 @@ use crate::ids::{
 use crate::intake::intake;
 use crate::key::Key;
 use crate::protocol::{
-    check_ops, Body, Envelope, KeyedRow, LeaderInfo, Limits, Message, Rejection, TxCommitted,
-    PROTOCOL_VERSION,
+    check_ops, Body, Envelope, KeyedRow, LeaderInfo, Limits, Message, QueryOutcome, Rejection,
+    TxCommitted, PROTOCOL_VERSION,
 };
+use crate::query::DatabaseReport;
 use crate::rng::SplitMix64;
 use crate::row::{Change, ChangeEvent, Op, Row, SharedRow};
 
@@ -175,6 +177,7 @@ pub struct PersistedCollectionRuntime {
     next_request: u64,
     subscriptions: BTreeMap<SubscriptionId, CollectionId>,
     inspections: BTreeMap<InspectId, Inspection>,
+    reads: BTreeMap<ReadId, reads::Read>,
     next_subscription: u64,
     transmits: VecDeque<Message>,
     events: VecDeque<Event>,
@@ -204,6 +207,7 @@ impl PersistedCollectionRuntime {
             next_request: 1,
             subscriptions: BTreeMap::new(),
             inspections: BTreeMap::new(),
+            reads: BTreeMap::new(),
             next_subscription: 1,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -359,6 +363,8 @@ impl PersistedCollectionRuntime {
                 | Body::PullSince { .. }
                 | Body::PullTx { .. }
                 | Body::Hydrate { .. }
+                | Body::Query { .. }
+                | Body::Describe { .. }
         );
         if !from_leader {
             return;
@@ -412,11 +418,15 @@ impl PersistedCollectionRuntime {
                 position,
                 missing,
             } => self.receive_tx_part(now, request, seq, offset, changes, total, position, missing),
+            Body::QueryResult { request, outcome } => self.receive_query_result(request, outcome),
+            Body::Description { request, report } => self.receive_description(request, report),
             Body::Join
             | Body::Envelope(_)
             | Body::PullSince { .. }
             | Body::PullTx { .. }
-            | Body::Hydrate { .. } => {}
+            | Body::Hydrate { .. }
+            | Body::Query { .. }
+            | Body::Describe { .. } => {}
         }
     }
 
@@ -435,11 +445,13 @@ impl PersistedCollectionRuntime {
             .values()
             .filter_map(|c| c.hydration.as_ref()?.sent_at);
         let inspections = self.inspections.values().filter_map(|i| i.sent_at);
+        let reads = self.reads.values().filter_map(|r| r.sent_at());
         pending
             .chain(pulls)
             .chain(fetch)
             .chain(hydrations)
             .chain(inspections)
+            .chain(reads)
             .min()
             .map(|t| t.plus_millis(resend))
     }
@@ -488,6 +500,15 @@ impl PersistedCollectionRuntime {
             .collect();
         for id in waiting {
             self.send_inspect(now, id);
+        }
+        let reads: Vec<ReadId> = self
+            .reads
+            .iter()
+            .filter(|(_, r)| due(r.sent_at()))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in reads {
+            self.send_read(now, id);
         }
     }
 

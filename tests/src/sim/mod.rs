@@ -775,7 +775,9 @@ impl<S: SimStore> Sim<S> {
             | Event::Ready { .. }
             | Event::LeaderChanged { .. }
             | Event::Inspected { .. }
-            | Event::Synced { .. } => {}
+            | Event::Synced { .. }
+            | Event::Queried { .. }
+            | Event::Described { .. } => {}
         }
         Ok(())
     }

@@ -1,0 +1,122 @@
+//! One-shot reads a tab asks the leader for: read-only SQL queries and the
+//! database description. They are re-sent after a timeout and to a new
+//! leader (reading twice is harmless), and answered as events.
+
+use super::*;
+
+/// What a read asks for.
+#[derive(Clone, Debug)]
+pub(super) enum Ask {
+    Query {
+        sql: String,
+        params: Vec<serde_json::Value>,
+    },
+    Describe,
+}
+
+/// A read waiting for the leader's answer.
+#[derive(Clone, Debug)]
+pub(super) struct Read {
+    request: u64,
+    ask: Ask,
+    sent_at: Option<Timestamp>,
+}
+
+impl Read {
+    pub(super) fn sent_at(&self) -> Option<Timestamp> {
+        self.sent_at
+    }
+}
+
+impl PersistedCollectionRuntime {
+    /// Runs one read-only SQL statement on the live database through the
+    /// leader, from any tab; collections are visible as views named after
+    /// them. The answer arrives as [`Event::Queried`].
+    ///
+    /// ```
+    /// use lockstep::*;
+    /// let db = DatabaseId::new("app", "u").unwrap();
+    /// let mut tab = PersistedCollectionRuntime::new(db, TabId::from_u128(1), RuntimeConfig::default(), Timestamp(0));
+    /// let id = tab.query(Timestamp(0), "select count(*) from todos".into(), vec![]);
+    /// assert_eq!(tab.pending_reads(), 1);
+    /// # let _ = id;
+    /// ```
+    pub fn query(&mut self, now: Timestamp, sql: String, params: Vec<serde_json::Value>) -> ReadId {
+        self.start_read(now, Ask::Query { sql, params })
+    }
+
+    /// Asks the leader to describe the database (collections and their row
+    /// counts, position, storage, counters). The answer arrives as
+    /// [`Event::Described`].
+    pub fn describe(&mut self, now: Timestamp) -> ReadId {
+        self.start_read(now, Ask::Describe)
+    }
+
+    /// Reads (queries and descriptions) still waiting for an answer.
+    pub fn pending_reads(&self) -> usize {
+        self.reads.len()
+    }
+
+    fn start_read(&mut self, now: Timestamp, ask: Ask) -> ReadId {
+        let id = ReadId(self.next_request());
+        self.reads.insert(
+            id,
+            Read {
+                request: 0,
+                ask,
+                sent_at: None,
+            },
+        );
+        self.send_read(now, id);
+        id
+    }
+
+    /// Sends (or re-sends) a read to the leader, if one is known.
+    pub(super) fn send_read(&mut self, now: Timestamp, id: ReadId) {
+        if self.leader.is_none() {
+            return;
+        }
+        let request = self.next_request();
+        let Some(read) = self.reads.get_mut(&id) else {
+            return;
+        };
+        read.request = request;
+        read.sent_at = Some(now);
+        let body = match &read.ask {
+            Ask::Query { sql, params } => Body::Query {
+                request,
+                sql: sql.clone(),
+                params: params.clone(),
+            },
+            Ask::Describe => Body::Describe { request },
+        };
+        self.send(body);
+    }
+
+    /// The read a leader's answer belongs to, removed from the waiting list.
+    fn take_read(&mut self, request: u64) -> Option<ReadId> {
+        let id = self
+            .reads
+            .iter()
+            .find(|(_, read)| read.request == request && read.sent_at.is_some())
+            .map(|(id, _)| *id)?;
+        self.reads.remove(&id);
+        Some(id)
+    }
+
+    pub(super) fn receive_query_result(&mut self, request: u64, outcome: QueryOutcome) {
+        if let Some(id) = self.take_read(request) {
+            let outcome = match outcome {
+                QueryOutcome::Rows(rows) => Ok(rows),
+                QueryOutcome::Failed { error } => Err(error),
+            };
+            self.events.push_back(Event::Queried { id, outcome });
+        }
+    }
+
+    pub(super) fn receive_description(&mut self, request: u64, report: DatabaseReport) {
+        if let Some(id) = self.take_read(request) {
+            self.events.push_back(Event::Described { id, report });
+        }
+    }
+}
