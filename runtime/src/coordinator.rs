@@ -666,9 +666,9 @@ impl<S: Store> Coordinator<S> {
                 let applied = match op {
                     Op::Insert { value, .. } => tx.insert_row(collection, key, value)?,
                     Op::Update { value, .. } => tx.update_row(collection, key, value)?,
-                    Op::Patch { fields, .. } => match tx.get_row(collection, key)? {
+                    Op::Patch { fields, unset, .. } => match tx.get_row(collection, key)? {
                         Some(row) => {
-                            let row = merge(row, fields);
+                            let row = merge(row, fields, unset);
                             let applied = tx.update_row(collection, key, &row)?;
                             patched.insert(index, row);
                             applied

@@ -76,6 +76,6 @@ pub use query::{
 pub use row::{Change, ChangeEvent, Op, Row, SharedRow};
 pub use store::{LogPage, OutboxEntry, RowPage, Store, StoreError, StoreMeta, StoreTx};
 pub use tab::{
-    CollectionMode, Event, InspectId, PersistedCollectionRuntime, ReadId, RuntimeConfig,
-    RuntimeStats, RuntimeStatus, Snapshot, SubscriptionId, SyncBatch,
+    CollectionMode, Event, InspectId, PendingWrite, PersistedCollectionRuntime, ReadId,
+    RuntimeConfig, RuntimeStats, RuntimeStatus, Snapshot, SubscriptionId, SyncBatch,
 };

@@ -43,16 +43,16 @@ pub enum Op {
         /// Full new row value.
         value: Row,
     },
-    /// Set some top-level fields of a row and keep the others; refused if
-    /// the key is missing. The leader merges `fields` into the row as it is
-    /// inside the commit transaction, so two tabs that change different fields
-    /// of one row at the same moment keep both changes; the committed change
-    /// carries the full resulting row.
+    /// Set some top-level fields of a row, remove others, and keep the rest;
+    /// refused if the key is missing. The leader merges the change into the
+    /// row as it is inside the commit transaction, so two tabs that change
+    /// different fields of one row at the same moment keep both changes; the
+    /// committed change carries the full resulting row.
     ///
     /// ```
     /// use lockstep::{Op, CollectionId, Key};
     /// let fields = serde_json::json!({"done": true}).as_object().unwrap().clone();
-    /// let op = Op::Patch { collection: CollectionId::new("todos").unwrap(), key: Key::from("a"), fields };
+    /// let op = Op::Patch { collection: CollectionId::new("todos").unwrap(), key: Key::from("a"), fields, unset: vec![] };
     /// assert_eq!(serde_json::to_string(&op).unwrap(), r#"{"op":"patch","collection":"todos","key":"a","fields":{"done":true}}"#);
     /// ```
     Patch {
@@ -62,6 +62,9 @@ pub enum Op {
         key: Key,
         /// The fields to set, with their new values.
         fields: Row,
+        /// The fields to remove.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        unset: Vec<String>,
     },
     /// Remove a row; refused if the key is missing.
     Delete {
@@ -119,22 +122,26 @@ impl Op {
     /// ```
     /// use lockstep::{Op, CollectionId, Key, Row};
     /// let row = |v: serde_json::Value| v.as_object().unwrap().clone();
-    /// let op = Op::Patch { collection: CollectionId::new("t").unwrap(), key: Key::from("a"), fields: row(serde_json::json!({"done": true})) };
-    /// let before = row(serde_json::json!({"title": "x", "done": false}));
+    /// let op = Op::Patch { collection: CollectionId::new("t").unwrap(), key: Key::from("a"), fields: row(serde_json::json!({"done": true})), unset: vec!["note".into()] };
+    /// let before = row(serde_json::json!({"title": "x", "done": false, "note": "n"}));
     /// assert_eq!(op.apply(Some(&before)), Some(row(serde_json::json!({"title": "x", "done": true}))));
     /// assert_eq!(op.apply(None), None);
     /// ```
     pub fn apply(&self, before: Option<&Row>) -> Option<Row> {
         match self {
             Op::Insert { value, .. } | Op::Update { value, .. } => Some(value.clone()),
-            Op::Patch { fields, .. } => before.map(|row| merge(row.clone(), fields)),
+            Op::Patch { fields, unset, .. } => before.map(|row| merge(row.clone(), fields, unset)),
             Op::Delete { .. } => None,
         }
     }
 }
 
-/// `row` with every field of `fields` set (a shallow merge of top-level fields).
-pub(crate) fn merge(mut row: Row, fields: &Row) -> Row {
+/// `row` with every field of `fields` set and every field named in `unset`
+/// removed (a shallow merge of top-level fields).
+pub(crate) fn merge(mut row: Row, fields: &Row, unset: &[String]) -> Row {
+    for name in unset {
+        row.remove(name);
+    }
     for (name, value) in fields {
         row.insert(name.clone(), value.clone());
     }

@@ -151,6 +151,32 @@ fn a_pending_patch_shows_other_tabs_changes_to_other_fields_at_once() {
 }
 
 #[test]
+fn a_patch_removes_the_fields_it_unsets_and_keeps_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut net = two_tabs_with_one_row(dir.path());
+    let todos = collection("todos");
+    let key = Key::from("t1");
+    net.tabs[0]
+        .mutate(
+            net.now,
+            vec![Op::Patch {
+                collection: todos.clone(),
+                key: key.clone(),
+                fields: row(json!({"note": "later"})),
+                unset: vec!["done".into(), "never-there".into()],
+            }],
+        )
+        .unwrap();
+    net.run();
+    for tab in &net.tabs {
+        assert_eq!(
+            *tab.get(&todos, &key).unwrap(),
+            row(json!({"title": "write docs", "note": "later"}))
+        );
+    }
+}
+
+#[test]
 fn a_patch_of_a_row_another_tab_deleted_is_refused_and_rolled_back() {
     let dir = tempfile::tempdir().unwrap();
     let mut net = two_tabs_with_one_row(dir.path());
@@ -172,6 +198,7 @@ fn a_patch_of_a_row_another_tab_deleted_is_refused_and_rolled_back() {
                 collection: todos.clone(),
                 key: key.clone(),
                 fields: row(json!({"done": true})),
+                unset: Vec::new(),
             }],
         )
         .unwrap();

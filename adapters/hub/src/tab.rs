@@ -182,6 +182,7 @@ impl TabHandle {
             collection: collection.clone(),
             key,
             fields,
+            unset: Vec::new(),
         }])
     }
 

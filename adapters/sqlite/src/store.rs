@@ -168,6 +168,20 @@ impl SqliteStore {
         SqliteStore::setup(conn, db, options, true)
     }
 
+    /// Opens (creating if needed) the database file at `path` through the
+    /// SQLite VFS named `vfs` (in browsers, the OPFS pool of the database),
+    /// like [`open`](Self::open) otherwise.
+    pub fn open_with_vfs(
+        path: &str,
+        flags: rusqlite::OpenFlags,
+        vfs: &str,
+        db: &DatabaseId,
+        options: SqliteOptions,
+    ) -> Result<SqliteStore, StoreError> {
+        let conn = Connection::open_with_flags_and_vfs(path, flags, vfs).store()?;
+        SqliteStore::setup(conn, db, options, true)
+    }
+
     /// Opens a private in-memory database (tests, examples).
     ///
     /// ```

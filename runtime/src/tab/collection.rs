@@ -42,16 +42,17 @@ pub(crate) struct Layer {
 pub(crate) enum LayerOp {
     /// Sets the row (insert, update) or removes it (delete).
     Set(Option<SharedRow>),
-    /// Sets some fields of the row below (a patch): recomputed whenever the
-    /// row below changes, so another tab's change to other fields shows at once.
-    Patch(Row),
+    /// Sets and removes some fields of the row below (a patch): recomputed
+    /// whenever the row below changes, so another tab's change to other
+    /// fields shows at once.
+    Patch(Row, Vec<String>),
 }
 
 impl LayerOp {
     /// The pending effect of `op`.
     pub fn of(op: &Op) -> LayerOp {
         match op {
-            Op::Patch { fields, .. } => LayerOp::Patch(fields.clone()),
+            Op::Patch { fields, unset, .. } => LayerOp::Patch(fields.clone(), unset.clone()),
             other => LayerOp::Set(other.value().cloned().map(Arc::new)),
         }
     }
@@ -59,7 +60,9 @@ impl LayerOp {
     fn apply(&self, below: Option<&SharedRow>) -> Option<SharedRow> {
         match self {
             LayerOp::Set(value) => value.clone(),
-            LayerOp::Patch(fields) => below.map(|row| Arc::new(merge((**row).clone(), fields))),
+            LayerOp::Patch(fields, unset) => {
+                below.map(|row| Arc::new(merge((**row).clone(), fields, unset)))
+            }
         }
     }
 }
@@ -144,7 +147,7 @@ impl Rows {
         };
         let mut below = self.synced.get(key).cloned();
         for layer in stack {
-            if matches!(layer.op, LayerOp::Patch(_)) {
+            if matches!(layer.op, LayerOp::Patch(..)) {
                 layer.value = layer.op.apply(below.as_ref());
             }
             below = layer.value.clone();

@@ -131,6 +131,21 @@ pub enum SyncBatch {
     },
 }
 
+/// One of this tab's writes not yet confirmed, for inspectors.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingWrite {
+    /// Its envelope.
+    pub envelope_id: EnvelopeId,
+    /// The collections it writes, in first-op order.
+    pub collections: Vec<CollectionId>,
+    /// How many ops it holds.
+    pub ops: usize,
+    /// Whether it was sent to a leader (it waits for one otherwise).
+    pub sent: bool,
+    /// Where the leader said it was committed, while this tab catches up.
+    pub committed_at: Option<StreamPosition>,
+}
+
 /// Counters a tab keeps for diagnostics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RuntimeStats {

@@ -24,7 +24,9 @@ use indexmap::IndexMap;
 
 pub use collection::Snapshot;
 use collection::{differs, LayerOp, Rows};
-pub use event::{Event, InspectId, ReadId, RuntimeStats, RuntimeStatus, SubscriptionId, SyncBatch};
+pub use event::{
+    Event, InspectId, PendingWrite, ReadId, RuntimeStats, RuntimeStatus, SubscriptionId, SyncBatch,
+};
 use subscriptions::Touched;
 
 use crate::error::{InvalidInput, MutationError};

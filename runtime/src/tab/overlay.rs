@@ -80,6 +80,28 @@ impl PersistedCollectionRuntime {
         Ok(envelope_id)
     }
 
+    /// This tab's writes not yet confirmed, oldest first.
+    pub fn pending_writes(&self) -> Vec<PendingWrite> {
+        self.pending
+            .iter()
+            .map(|(id, pending)| {
+                let mut collections: Vec<CollectionId> = Vec::new();
+                for op in &pending.envelope.ops {
+                    if !collections.contains(op.collection()) {
+                        collections.push(op.collection().clone());
+                    }
+                }
+                PendingWrite {
+                    envelope_id: *id,
+                    collections,
+                    ops: pending.envelope.ops.len(),
+                    sent: pending.sent_at.is_some(),
+                    committed_at: pending.committed_at,
+                }
+            })
+            .collect()
+    }
+
     fn new_envelope_id(&mut self, now: Timestamp) -> Result<EnvelopeId, MutationError> {
         let envelope_id = EnvelopeId::new_v7(now.0, self.rng.bytes10());
         if self.pending.contains_key(&envelope_id) {
@@ -160,6 +182,7 @@ impl PersistedCollectionRuntime {
                 collection,
                 key,
                 fields,
+                unset: Vec::new(),
             }],
         )
     }
