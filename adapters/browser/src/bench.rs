@@ -4,36 +4,37 @@
 
 use rusqlite::{Connection, OpenFlags};
 use sqlite_wasm_vfs::sahpool::{install, OpfsSAHPoolCfgBuilder};
-use wasm_bindgen::prelude::*;
 
-use crate::convert::set;
 use crate::js;
+
+/// Timings of one [`raw_sqlite_bench`] run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RawBench {
+    /// Milliseconds for every row.
+    pub total_ms: f64,
+    /// Milliseconds of each transaction.
+    pub per_tx_ms: Vec<f64>,
+}
 
 /// Inserts `rows` rows shaped like the benchmark's (`{title, done, n}`) into
 /// a fresh table in OPFS directory `directory`, `batch` rows per transaction,
-/// with `synchronous = FULL` like Lockstep's store. Resolves
-/// `{ totalMs, perTxMs: number[] }`. Dedicated workers only.
-#[wasm_bindgen(js_name = rawSqliteBench)]
-pub async fn raw_sqlite_bench(
-    directory: String,
-    rows: u32,
-    batch: u32,
-) -> Result<JsValue, JsError> {
+/// with `synchronous = FULL` like Lockstep's store. Dedicated workers only.
+pub async fn raw_sqlite_bench(directory: &str, rows: u32, batch: u32) -> Result<RawBench, String> {
     let vfs = format!("bench-{directory}");
     let config = OpfsSAHPoolCfgBuilder::new()
         .vfs_name(&vfs)
-        .directory(&directory)
+        .directory(directory)
         .build();
     install::<sqlite_wasm_rs::WasmOsCallback>(&config, false)
         .await
-        .map_err(|e| JsError::new(&format!("OPFS: {e}")))?;
+        .map_err(|e| format!("OPFS: {e}"))?;
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE;
     let conn = Connection::open_with_flags_and_vfs("/bench.db", flags, vfs.as_str())
-        .map_err(|e| JsError::new(&e.to_string()))?;
-    let sql = |e: rusqlite::Error| JsError::new(&e.to_string());
+        .map_err(|e| e.to_string())?;
+    let sql = |e: rusqlite::Error| e.to_string();
     conn.execute_batch("PRAGMA synchronous = FULL; DROP TABLE IF EXISTS rows; CREATE TABLE rows(key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID;")
         .map_err(sql)?;
-    let per_tx = js_sys::Array::new();
+    let mut per_tx = Vec::new();
     let started = js::perf_now();
     let batch = batch.max(1);
     let mut n = 0;
@@ -52,15 +53,11 @@ pub async fn raw_sqlite_bench(
             }
         }
         tx.commit().map_err(sql)?;
-        per_tx.push(&JsValue::from_f64(js::perf_now() - t0));
+        per_tx.push(js::perf_now() - t0);
         n += batch;
     }
-    let result = js_sys::Object::new();
-    set(
-        &result,
-        "totalMs",
-        &JsValue::from_f64(js::perf_now() - started),
-    );
-    set(&result, "perTxMs", &per_tx);
-    Ok(result.into())
+    Ok(RawBench {
+        total_ms: js::perf_now() - started,
+        per_tx_ms: per_tx,
+    })
 }

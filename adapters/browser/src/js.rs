@@ -1,5 +1,6 @@
 //! The JavaScript glue: Web Locks, timers, workers and random ids, the same in
-//! a page and in a worker. Everything else talks to these few functions.
+//! a page and in a worker. Everything else talks to these few functions; none
+//! of them is exported to JavaScript.
 
 use wasm_bindgen::prelude::*;
 
@@ -13,38 +14,39 @@ export function lock_request(name, onGranted) {
 export function set_timer(ms, callback) { return setTimeout(callback, ms); }
 export function clear_timer(id) { clearTimeout(id); }
 export function random_uuid() { return crypto.randomUUID(); }
-export function start_worker(url, init) {
-  const worker = new Worker(url, { type: 'module', name: 'lockstep-leader' });
-  worker.postMessage(init);
-  return worker;
+export function start_worker(url) {
+  return new Worker(url, { type: 'module', name: 'lockstep-leader' });
 }
 export function post_to_page(message) { globalThis.postMessage(message); }
 export function warn(message) { console.warn(message); }
 export function perf_now() { return performance.now(); }
+export function describe(value) {
+  if (value instanceof Error) return `${value.name}: ${value.message}`;
+  try { return String(value); } catch { return 'an unprintable value'; }
+}
 "#)]
 extern "C" {
     /// Queues for the exclusive Web Lock `name`; `on_granted` receives a
     /// function that releases it. Throws when Web Locks are missing.
     #[wasm_bindgen(catch)]
-    pub fn lock_request(
-        name: &str,
-        on_granted: &Closure<dyn FnMut(js_sys::Function)>,
-    ) -> Result<(), JsValue>;
+    pub fn lock_request(name: &str, on_granted: &js_sys::Function) -> Result<(), JsValue>;
     /// `setTimeout`; returns the timer id.
     pub fn set_timer(ms: f64, callback: &js_sys::Function) -> i32;
     /// `clearTimeout`.
     pub fn clear_timer(id: i32);
     /// `crypto.randomUUID()`.
     pub fn random_uuid() -> String;
-    /// Starts a module worker at `url` and posts it `init`.
+    /// Starts a module worker at `url`.
     #[wasm_bindgen(catch)]
-    pub fn start_worker(url: &str, init: &JsValue) -> Result<web_sys::Worker, JsValue>;
+    pub fn start_worker(url: &str) -> Result<web_sys::Worker, JsValue>;
     /// From a worker: posts `message` to the page that started it.
     pub fn post_to_page(message: &JsValue);
     /// `console.warn`.
     pub fn warn(message: &str);
     /// `performance.now()`: milliseconds with sub-millisecond precision.
     pub fn perf_now() -> f64;
+    /// A thrown value as text, for error messages.
+    pub fn describe(value: &JsValue) -> String;
 }
 
 /// Milliseconds since the Unix epoch (`Date.now()`).
@@ -61,4 +63,37 @@ pub fn new_tab_id() -> lockstep::TabId {
             (js_sys::Math::random() * u64::MAX as f64) as u128 ^ (now().0 as u128) << 64,
         ),
     }
+}
+
+fn set(object: &js_sys::Object, name: &str, value: &JsValue) {
+    let _ = js_sys::Reflect::set(object, &JsValue::from_str(name), value);
+}
+
+fn get_string(object: &JsValue, name: &str) -> Option<String> {
+    js_sys::Reflect::get(object, &JsValue::from_str(name))
+        .ok()?
+        .as_string()
+}
+
+/// The first message a page posts to its leader worker.
+pub fn worker_init(app: &str, scope: &str, tab_id: &str, memory_only: bool) -> JsValue {
+    let init = js_sys::Object::new();
+    set(&init, "app", &JsValue::from_str(app));
+    set(&init, "scope", &JsValue::from_str(scope));
+    set(&init, "tabId", &JsValue::from_str(tab_id));
+    set(&init, "memoryOnly", &JsValue::from_bool(memory_only));
+    init.into()
+}
+
+/// A report from the worker to its page: `{ type, message }`.
+pub fn report_to_page(kind: &str, message: &str) {
+    let object = js_sys::Object::new();
+    set(&object, "type", &JsValue::from_str(kind));
+    set(&object, "message", &JsValue::from_str(message));
+    post_to_page(&object);
+}
+
+/// A worker's report as `(type, message)`, if it is one.
+pub fn worker_note(data: &JsValue) -> Option<(String, String)> {
+    Some((get_string(data, "type")?, get_string(data, "message")?))
 }

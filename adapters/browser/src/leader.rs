@@ -4,8 +4,14 @@
 //! The coordinator exists only after the store opened and the new term was
 //! persisted; any failure before that releases the lock at once and queues
 //! again after a growing pause (seed 002: no stuck leadership, no busy loop).
+//!
+//! Stepping down (a newer term in the store, or a failure after the OPFS
+//! pool was taken) happens in this order: stop serving, close the SQLite
+//! connection, release the pool's access handles, and only then release the
+//! lock. So the next leader never finds the files still held, and nothing
+//! of a past term stays behind in this worker.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use lockstep::{Coordinator, CoordinatorConfig, DatabaseId, TabId};
@@ -13,63 +19,71 @@ use lockstep_sqlite::SqliteStore;
 use wasm_bindgen::prelude::*;
 use web_sys::{BroadcastChannel, MessageEvent};
 
-use crate::opfs::{self, OpenError, Opened};
+use crate::opfs::{self, OpenError, Opened, Pool};
 use crate::{js, names};
+
+/// What a page tells its leader worker in its first message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkerInit {
+    /// The app's name.
+    pub app: String,
+    /// The database's scope.
+    pub scope: String,
+    /// The page's tab id (the leader's id on the channel).
+    pub tab_id: TabId,
+    /// Keep the database in memory only (see `OpenOptions::memory_only`).
+    pub memory_only: bool,
+}
 
 struct Serving {
     coordinator: Coordinator<SqliteStore>,
+    pool: Option<Pool>,
     channel: BroadcastChannel,
     release: js_sys::Function,
     timer: Option<i32>,
     on_timer: Closure<dyn FnMut()>,
-    _on_message: Closure<dyn FnMut(MessageEvent)>,
+    on_message: Closure<dyn FnMut(MessageEvent)>,
 }
 
 struct Worker {
     db: DatabaseId,
     me: TabId,
+    memory_only: bool,
     serving: RefCell<Option<Serving>>,
-    /// A deposed term's state, kept because its closures may be running.
-    retired: RefCell<Vec<Serving>>,
-    pause_ms: std::cell::Cell<f64>,
+    pause_ms: Cell<f64>,
 }
 
-/// Runs this dedicated worker as the leader candidate of tab `tab_id` for
-/// database `(app, scope)`. Call it once, from the worker's `onmessage`.
-#[wasm_bindgen(js_name = runLeaderWorker)]
-pub fn run_leader_worker(app: String, scope: String, tab_id: String) -> Result<(), JsError> {
-    let db = DatabaseId::new(app, scope).map_err(|e| JsError::new(&e.to_string()))?;
-    let me = TabId(
-        tab_id
-            .parse()
-            .map_err(|_| JsError::new("tab id must be a UUID"))?,
-    );
+thread_local! {
+    /// The worker's state lives as long as the worker: its browser callbacks
+    /// hold only weak references to it.
+    static WORKER: RefCell<Option<Rc<Worker>>> = const { RefCell::new(None) };
+}
+
+/// Runs this dedicated worker as the leader candidate of one tab. Call it
+/// once, with the page's first message; a second call is refused.
+pub fn run_leader_worker(init: WorkerInit) -> Result<(), String> {
+    if WORKER.with(|w| w.borrow().is_some()) {
+        return Err("this worker already runs a leader candidate".into());
+    }
+    let db = DatabaseId::new(init.app, init.scope).map_err(|e| e.to_string())?;
     let worker = Rc::new(Worker {
         db,
-        me,
+        me: init.tab_id,
+        memory_only: init.memory_only,
         serving: RefCell::new(None),
-        retired: RefCell::new(Vec::new()),
-        pause_ms: std::cell::Cell::new(0.0),
+        pause_ms: Cell::new(0.0),
     });
-    queue_for_lock(&worker).map_err(|e| JsError::new(&format!("{e:?}")))
+    WORKER.with(|w| *w.borrow_mut() = Some(worker.clone()));
+    queue_for_lock(&worker).map_err(|e| js::describe(&e))
 }
 
 fn queue_for_lock(worker: &Rc<Worker>) -> Result<(), JsValue> {
     let me = worker.clone();
-    let on_granted = Closure::wrap(Box::new(move |release: js_sys::Function| {
-        let me = me.clone();
+    // Called once, whenever the browser grants the lock; freed after that call.
+    let on_granted = Closure::once_into_js(move |release: js_sys::Function| {
         wasm_bindgen_futures::spawn_local(async move { serve(&me, release).await });
-    }) as Box<dyn FnMut(js_sys::Function)>);
-    let result = js::lock_request(&names::leader_lock(&worker.db), &on_granted);
-    on_granted.forget();
-    result
-}
-
-fn report(kind: &str, message: &str) {
-    let object = js_sys::Object::new();
-    crate::convert::set(&object, "type", &JsValue::from_str(kind));
-    crate::convert::set(&object, "message", &JsValue::from_str(message));
-    js::post_to_page(&object);
+    });
+    js::lock_request(&names::leader_lock(&worker.db), on_granted.unchecked_ref())
 }
 
 /// Releases the lock and queues again after a pause growing from 100 ms to 5 s.
@@ -85,20 +99,20 @@ fn retry_later(worker: &Rc<Worker>, release: &js_sys::Function) {
 }
 
 async fn serve(worker: &Rc<Worker>, release: js_sys::Function) {
-    let store = match opfs::open(&worker.db).await {
-        Ok(Opened::Durable(store)) => store,
+    let (store, pool) = match opfs::open(&worker.db, worker.memory_only).await {
+        Ok(Opened::Durable(store, pool)) => (store, Some(pool)),
         Ok(Opened::MemoryOnly(store, why)) => {
             js::warn(&format!("Lockstep: {why}"));
-            report("warning", &why);
-            store
+            js::report_to_page("warning", &why);
+            (store, None)
         }
         Err(OpenError::Busy(why)) => {
-            report("waiting", &why);
+            js::report_to_page("waiting", &why);
             retry_later(worker, &release);
             return;
         }
         Err(OpenError::Failed(why)) => {
-            report("error", &why);
+            js::report_to_page("error", &why);
             retry_later(worker, &release);
             return;
         }
@@ -112,7 +126,9 @@ async fn serve(worker: &Rc<Worker>, release: js_sys::Function) {
     ) {
         Ok(coordinator) => coordinator,
         Err(e) => {
-            report("error", &format!("taking leadership failed: {e}"));
+            // The store is gone with the failed start: give the files back first.
+            release_pool(pool);
+            js::report_to_page("error", &format!("taking leadership failed: {e}"));
             retry_later(worker, &release);
             return;
         }
@@ -120,14 +136,17 @@ async fn serve(worker: &Rc<Worker>, release: js_sys::Function) {
     let channel = match BroadcastChannel::new(&names::channel(&worker.db)) {
         Ok(channel) => channel,
         Err(_) => {
-            report("error", "BroadcastChannel is unavailable in this browser");
+            drop(coordinator);
+            release_pool(pool);
+            js::report_to_page("error", "BroadcastChannel is unavailable in this browser");
             retry_later(worker, &release);
             return;
         }
     };
     worker.pause_ms.set(0.0);
-    let me = worker.clone();
-    let on_message = Closure::wrap(Box::new(move |event: MessageEvent| {
+    let me = Rc::downgrade(worker);
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+        let Some(me) = me.upgrade() else { return };
         if let Some(serving) = me.serving.borrow_mut().as_mut() {
             match event.data().as_string() {
                 Some(text) => serving.coordinator.handle_bytes(js::now(), text.as_bytes()),
@@ -137,26 +156,36 @@ async fn serve(worker: &Rc<Worker>, release: js_sys::Function) {
             }
         }
         pump(&me);
-    }) as Box<dyn FnMut(MessageEvent)>);
+    });
     channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-    let me = worker.clone();
-    let on_timer = Closure::wrap(Box::new(move || {
+    let me = Rc::downgrade(worker);
+    let on_timer = Closure::<dyn FnMut()>::new(move || {
+        let Some(me) = me.upgrade() else { return };
         if let Some(serving) = me.serving.borrow_mut().as_mut() {
             serving.timer = None;
             serving.coordinator.handle_timeout(js::now());
         }
         pump(&me);
-    }) as Box<dyn FnMut()>);
+    });
     *worker.serving.borrow_mut() = Some(Serving {
         coordinator,
+        pool,
         channel,
         release,
         timer: None,
         on_timer,
-        _on_message: on_message,
+        on_message,
     });
-    report("leader", "this tab's worker leads the database");
+    js::report_to_page("leader", "this tab's worker leads the database");
     pump(worker);
+}
+
+fn release_pool(pool: Option<Pool>) {
+    if let Some(pool) = pool {
+        if let Err(why) = pool.release() {
+            js::warn(&format!("Lockstep: {why}"));
+        }
+    }
 }
 
 /// Sends what the coordinator queued, steps down if deposed, re-arms the timer.
@@ -172,13 +201,7 @@ fn pump(worker: &Rc<Worker>) {
     if serving.coordinator.deposed().is_some() {
         let serving = guard.take().expect("checked above");
         drop(guard);
-        serving.channel.close();
-        if let Some(id) = serving.timer {
-            js::clear_timer(id);
-        }
-        report("deposed", "a newer leader exists; this worker queues again");
-        retry_later(worker, &serving.release);
-        worker.retired.borrow_mut().push(serving);
+        step_down(worker, serving);
         return;
     }
     if let Some(id) = serving.timer.take() {
@@ -191,4 +214,31 @@ fn pump(worker: &Rc<Worker>) {
             serving.on_timer.as_ref().unchecked_ref(),
         ));
     }
+}
+
+/// Stops serving: channel and timer off, connection closed, OPFS handles
+/// released, then the lock; the worker queues again.
+fn step_down(worker: &Rc<Worker>, serving: Serving) {
+    let Serving {
+        coordinator,
+        pool,
+        channel,
+        release,
+        timer,
+        on_timer,
+        on_message,
+    } = serving;
+    channel.set_onmessage(None);
+    channel.close();
+    if let Some(id) = timer {
+        js::clear_timer(id);
+    }
+    drop(coordinator);
+    release_pool(pool);
+    // The channel callback may be the one running now: drop the callbacks
+    // after this turn of the event loop rather than under its feet.
+    let later = Closure::once_into_js(move || drop((on_timer, on_message)));
+    js::set_timer(0.0, later.unchecked_ref());
+    js::report_to_page("deposed", "a newer leader exists; this worker queues again");
+    retry_later(worker, &release);
 }

@@ -7,18 +7,36 @@
 //! mean "no OPFS". Without OPFS at all (private browsing, an old browser) the
 //! leader falls back to an in-memory database and says so loudly: data then
 //! lives only as long as the leader's tab.
+//!
+//! A leader that steps down closes its connection and then [`Pool::release`]s
+//! the pool's access handles, before it lets go of the lock, so the next
+//! leader (in this tab or another) can take the files; if this worker leads
+//! again it resumes the same pool instead of installing a second one.
 
 use lockstep::DatabaseId;
 use lockstep_sqlite::{SqliteOptions, SqliteStore};
-use sqlite_wasm_vfs::sahpool::{install, OpfsSAHError, OpfsSAHPoolCfgBuilder};
+use sqlite_wasm_vfs::sahpool::{install, OpfsSAHError, OpfsSAHPoolCfgBuilder, OpfsSAHPoolUtil};
 
 use crate::names;
 
+/// The OPFS pool of one database, held by its leader worker.
+pub struct Pool(OpfsSAHPoolUtil);
+
+impl Pool {
+    /// Gives the pool's access handles back (the connection must be closed),
+    /// so another tab's worker can open the files.
+    pub fn release(&self) -> Result<(), String> {
+        self.0
+            .pause()
+            .map_err(|e| format!("releasing the OPFS files failed: {e}"))
+    }
+}
+
 /// What the leader got.
 pub enum Opened {
-    /// The durable file on OPFS.
-    Durable(SqliteStore),
-    /// OPFS is unavailable: an in-memory database, with the reason.
+    /// The durable file on OPFS, and its pool.
+    Durable(SqliteStore, Pool),
+    /// An in-memory database, with the reason to tell the user.
     MemoryOnly(SqliteStore, String),
 }
 
@@ -30,25 +48,70 @@ pub enum OpenError {
     Failed(String),
 }
 
-/// Opens (creating if needed) the database's file in its own OPFS pool.
-pub async fn open(db: &DatabaseId) -> Result<Opened, OpenError> {
+fn busy(error: &OpfsSAHError) -> bool {
+    let text = error.to_string();
+    text.contains("NoModificationAllowedError") || text.contains("InvalidStateError")
+}
+
+fn memory(db: &DatabaseId, why: String) -> Result<Opened, OpenError> {
+    SqliteStore::open_in_memory(db, SqliteOptions::default())
+        .map(|store| Opened::MemoryOnly(store, why))
+        .map_err(|e| OpenError::Failed(format!("opening an in-memory database failed: {e}")))
+}
+
+/// Opens (creating if needed) the database's file in its own OPFS pool, or
+/// an in-memory database when asked to or when OPFS is missing.
+pub async fn open(db: &DatabaseId, memory_only: bool) -> Result<Opened, OpenError> {
+    if memory_only {
+        return memory(
+            db,
+            "this database is kept in memory only (as the app asked): it is lost when the leading tab closes".into(),
+        );
+    }
     let config = OpfsSAHPoolCfgBuilder::new()
         .vfs_name(&names::vfs(db))
         .directory(&names::opfs_directory(db))
         .build();
-    match install::<sqlite_wasm_rs::WasmOsCallback>(&config, true).await {
-        Ok(_pool) => SqliteStore::open("/lockstep.db", db, SqliteOptions::default())
-            .map(Opened::Durable)
-            .map_err(|e| OpenError::Failed(format!("opening the database on OPFS failed: {e}"))),
+    let pool = match install::<sqlite_wasm_rs::WasmOsCallback>(&config, false).await {
+        Ok(pool) => pool,
         Err(OpfsSAHError::NotSupported) => {
-            let why = "OPFS is unavailable here (private browsing or an unsupported browser): Lockstep keeps this database in memory only, and it is lost when the leading tab closes".to_owned();
-            SqliteStore::open_in_memory(db, SqliteOptions::default())
-                .map(|store| Opened::MemoryOnly(store, why))
-                .map_err(|e| OpenError::Failed(format!("opening an in-memory database failed: {e}")))
+            return memory(db, "OPFS is unavailable here (private browsing or an unsupported browser): Lockstep keeps this database in memory only, and it is lost when the leading tab closes".into());
         }
-        Err(OpfsSAHError::Opfs { operation, message, .. }) if message.contains("NoModificationAllowedError") || message.contains("InvalidStateError") => {
-            Err(OpenError::Busy(format!("another tab still owns this database's files ({operation}); this tab will take over when it lets go")))
+        Err(e) if busy(&e) => {
+            return Err(OpenError::Busy(format!("another tab still owns this database's files ({e}); this tab will take over when it lets go")));
         }
-        Err(other) => Err(OpenError::Failed(format!("installing the OPFS pool failed: {other}"))),
+        Err(e) => {
+            return Err(OpenError::Failed(format!(
+                "installing the OPFS pool failed: {e}"
+            )))
+        }
+    };
+    // This worker led before and released the handles when it stepped down.
+    if pool.is_paused() {
+        if let Err(e) = pool.resume().await {
+            return Err(if busy(&e) {
+                OpenError::Busy(format!("another tab still owns this database's files ({e}); this tab will take over when it lets go"))
+            } else {
+                OpenError::Failed(format!("reopening the OPFS pool failed: {e}"))
+            });
+        }
+    }
+    let pool = Pool(pool);
+    let flags =
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_CREATE;
+    match SqliteStore::open_with_vfs(
+        "/lockstep.db",
+        flags,
+        &names::vfs(db),
+        db,
+        SqliteOptions::default(),
+    ) {
+        Ok(store) => Ok(Opened::Durable(store, pool)),
+        Err(e) => {
+            let _ = pool.release();
+            Err(OpenError::Failed(format!(
+                "opening the database on OPFS failed: {e}"
+            )))
+        }
     }
 }
