@@ -1,12 +1,15 @@
-// The Lockstep browser demo: one collection, `todos`, shared by every tab of
-// the same (app, scope). Vanilla JS on the wasm package, no build step.
+// The Lockstep browser demo without a framework or a bundler: one
+// collection, `todos`, shared by every tab of the same (app, scope), on the
+// raw path of @lockstep/db (`db.collection`), served as built into ./pkg.
 //   ?app=lockstep-demo&scope=demo-user   (the defaults)
-import init, { BrowserTab } from './pkg/lockstep_browser.js';
+//   &storage=memory                      keep the database in memory only
+import { openDatabase } from './pkg/dist/index.js';
 
 const COLLECTION = 'todos';
 const params = new URLSearchParams(location.search);
 const app = params.get('app') || 'lockstep-demo';
 const scope = params.get('scope') || 'demo-user';
+const memoryOnly = params.get('storage') === 'memory';
 
 const $ = (id) => document.getElementById(id);
 const list = $('rows');
@@ -33,26 +36,28 @@ function renderStatus(status) {
   $('tab-id').textContent = status.tabId;
   $('leader-badge').hidden = !status.isLeader;
   $('term').textContent = status.term;
-  $('seq').textContent = status.applied ?? '–';
+  $('seq').textContent = status.seq ?? '–';
   $('pending').textContent = status.pending;
-  $('health').textContent = status.error ? `${status.health}: ${status.error}` : status.health;
+  const note = status.error ?? status.warning;
+  $('health').textContent = note ? `${status.health}: ${note}` : status.health;
+  $('storage').textContent = status.storage ?? '–';
   document.title = `${status.isLeader ? '★ ' : ''}Lockstep demo · ${status.tabId}`;
 }
 
-function rowItem(tab, key) {
+function rowItem(todos, key) {
   const li = document.createElement('li');
   li.dataset.key = JSON.stringify(key);
   li.innerHTML = `<input type="checkbox" class="done" title="done">
     <input class="title" aria-label="title">
     <button class="delete" title="delete">Delete</button>`;
-  const value = () => tab.get(COLLECTION, key) ?? {};
+  const value = () => todos.get(key) ?? {};
   li.querySelector('.done').addEventListener('change', (event) =>
-    write(() => tab.update(COLLECTION, key, { ...value(), done: event.target.checked })));
+    write(() => todos.patch(key, { done: event.target.checked })));
   const title = li.querySelector('.title');
   const saveTitle = () => {
     const text = title.value.trim();
     if (text && text !== value().title) {
-      write(() => tab.update(COLLECTION, key, { ...value(), title: text }));
+      write(() => todos.patch(key, { title: text }));
     }
   };
   title.addEventListener('change', saveTitle);
@@ -61,14 +66,14 @@ function rowItem(tab, key) {
     if (event.key === 'Escape') { title.value = value().title ?? ''; title.blur(); }
   });
   li.querySelector('.delete').addEventListener('click', () =>
-    write(() => tab.delete(COLLECTION, key)));
+    write(() => todos.delete(key)));
   return li;
 }
 
 // Keyed re-render: existing items are updated in place, so a title being
 // edited keeps its focus while other tabs write.
-function renderRows(tab) {
-  const rows = tab.rows(COLLECTION);
+function renderRows(todos) {
+  const rows = todos.rows();
   const seen = new Set();
   let previous = null;
   for (const { key, value } of rows) {
@@ -76,7 +81,7 @@ function renderRows(tab) {
     seen.add(id);
     let li = items.get(id);
     if (!li) {
-      li = rowItem(tab, key);
+      li = rowItem(todos, key);
       items.set(id, li);
     }
     const title = li.querySelector('.title');
@@ -101,18 +106,13 @@ function newKey() {
 }
 
 async function main() {
-  await init();
-  const worker = new URL('./worker.mjs', import.meta.url).href;
-  const tab = await BrowserTab.open(app, scope, worker);
-  tab.onStatus(renderStatus);
-  tab.openCollection(COLLECTION);
-  await tab.ready(COLLECTION);
-  tab.subscribe(COLLECTION, () => {
-    renderRows(tab);
-    renderStatus(tab.status());
-  });
-  renderRows(tab);
-  renderStatus(tab.status());
+  const db = await openDatabase({ app, scope, memoryOnly });
+  renderStatus(db.status);
+  db.onStatus(renderStatus);
+  const todos = db.collection(COLLECTION);
+  await todos.ready();
+  todos.subscribe(() => renderRows(todos));
+  renderRows(todos);
 
   $('add-form').addEventListener('submit', (event) => {
     event.preventDefault();
@@ -120,11 +120,12 @@ async function main() {
     const title = input.value.trim();
     if (!title) return;
     input.value = '';
-    write(() => tab.insert(COLLECTION, newKey(), { title, done: false }));
+    write(() => todos.insert(newKey(), { title, done: false }));
   });
-  addEventListener('pagehide', () => tab.close());
+  addEventListener('pagehide', () => db.close());
 
-  window.lockstep = { ready: true, tab, app, scope };
+  // For the console and the browser tests.
+  window.lockstep = { ready: true, db, todos, app, scope };
 }
 
 main().catch((error) => {

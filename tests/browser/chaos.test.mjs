@@ -103,9 +103,9 @@ test(`chaos: ${SECONDS} s of random writes, closes, reloads and new tabs lose no
 
   const live = tabs.filter((p) => !p.isClosed());
   for (const tab of live) {
-    await h.waitFor(tab, () => window.lockstep.tab.status().pending === 0, 30_000, { what: 'nothing pending' });
+    await h.waitFor(tab, () => window.lockstep.db.status.pending === 0, 30_000, { what: 'nothing pending' });
   }
-  const database = await live[0].evaluate(() => window.lockstep.tab.inspect('todos'));
+  const database = await live[0].evaluate(() => window.lockstep.db.raw.inspectRows('todos'));
   const stored = new Map(database.map((r) => [r.key, r.value]));
   for (const [key, value] of acknowledged) {
     if (value === null) assert.ok(!stored.has(key), `acknowledged delete of ${key} holds`);
@@ -115,7 +115,7 @@ test(`chaos: ${SECONDS} s of random writes, closes, reloads and new tabs lose no
   for (const tab of live) {
     await h.waitFor(
       tab,
-      ([want]) => JSON.stringify([...window.lockstep.tab.rows('todos')].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))) === want,
+      ([want]) => JSON.stringify([...window.lockstep.todos.rows()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))) === want,
       30_000,
       { arg: [expected], what: `${tab.tabName} equals the database` },
     );

@@ -48,7 +48,7 @@ async function add(page, title) {
 }
 
 const item = async (page, title) => {
-  const key = await page.evaluate((t) => window.lockstep.tab.rows('todos').find((r) => r.value.title === t)?.key, title);
+  const key = await page.evaluate((t) => window.lockstep.todos.rows().find((r) => r.value.title === t)?.key, title);
   if (key === undefined) throw new Error(`${page.tabName} has no row "${title}"`);
   return page.locator(`#rows li[data-key=${JSON.stringify(JSON.stringify(key))}]`);
 };

@@ -55,11 +55,11 @@ test('failover: acknowledged inserts survive closing the leader tab, and the tab
   const ackedKeys = acked.map((a) => a.key);
   for (const tab of remaining) {
     await h.waitForAllKeys(tab, ackedKeys, 20_000);
-    await h.waitFor(tab, () => window.lockstep.tab.status().pending === 0, 20_000, { what: 'nothing pending' });
+    await h.waitFor(tab, () => window.lockstep.db.status.pending === 0, 20_000, { what: 'nothing pending' });
   }
   // Same rows everywhere, and nothing that was never written.
   const attempted = new Set(tabs.flatMap((tab) => Array.from({ length: perTab }, (_, i) => `${tab.tabName}-${String(i).padStart(2, '0')}`)));
-  await h.waitFor(remaining[1], ([a]) => JSON.stringify(window.lockstep.tab.rows('todos')) === a, 20_000, {
+  await h.waitFor(remaining[1], ([a]) => JSON.stringify(window.lockstep.todos.rows()) === a, 20_000, {
     arg: [JSON.stringify(await h.rows(remaining[0]))],
     what: `same rows as ${remaining[0].tabName}`,
   });

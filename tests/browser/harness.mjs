@@ -9,7 +9,7 @@ import { join } from 'node:path';
 
 export const CHROMIUM = process.env.LOCKSTEP_CHROMIUM || '/usr/bin/chromium';
 
-// From /work/shared/ENVIRONMENT.md: quiet and working as root.
+// Quiet, and working as root, in a container without a GPU or a sandbox.
 export const CHROMIUM_ARGS = [
   '--headless',
   '--no-sandbox',
@@ -145,22 +145,38 @@ const PLAIN = `(function plain(v) {
   return typeof v === 'bigint' ? Number(v) : v;
 })`;
 
+// Runs in the page: the LiveCollection of a collection (the demo opens `todos`).
+const COLLECTION_OF = `(function collectionOf(c) {
+  const l = window.lockstep;
+  if (c === 'todos' && l.todos) return l.todos;
+  l.collections ??= {};
+  return (l.collections[c] ??= l.db.collection(c));
+})`;
+
 /** The tab's rows of `collection`, in key order: `[{ key, value }]`. */
 export function rows(page, collection = COLLECTION) {
   return page.evaluate(
-    ([c, plain]) => (0, eval)(plain)(window.lockstep.tab.rows(c)),
+    ([c, plain, of]) => (0, eval)(plain)((0, eval)(of)(c).rows()),
+    [collection, PLAIN, COLLECTION_OF],
+  );
+}
+
+/** The tab's status: `{ tabId, leaderTabId, isLeader, term, seq, pending, health, storage, error, warning }`. */
+export function status(page) {
+  return page.evaluate((plain) => (0, eval)(plain)(window.lockstep.db.status), PLAIN);
+}
+
+/** Every row of `collection` in the live database, read through the leader (a debug page's view). */
+export function liveRows(page, collection = COLLECTION) {
+  return page.evaluate(
+    async ([c, plain]) => (0, eval)(plain)(await window.lockstep.db.raw.inspectRows(c)),
     [collection, PLAIN],
   );
 }
 
-/** The tab's status: `{ tabId, leader, isLeader, term, applied, pending, health, error }`. */
-export function status(page) {
-  return page.evaluate((plain) => (0, eval)(plain)(window.lockstep.tab.status()), PLAIN);
-}
-
 /**
  * Waits until `predicateSource` (a function, or the source of one, run in the
- * page with `arg`; `window.lockstep.tab` is the tab) returns a truthy value.
+ * page with `arg`; `window.lockstep.db` is the database, `window.lockstep.todos` its todos) returns a truthy value.
  * Returns as soon as it holds; fails after `timeoutMs` with `what` and the
  * tab's rows and status.
  */
@@ -189,14 +205,13 @@ export async function waitFor(page, predicateSource, timeoutMs = 15_000, { arg =
 export function waitForKeys(page, keys, timeoutMs = 15_000, collection = COLLECTION) {
   return waitFor(
     page,
-    ([c, want]) => {
-      const tab = window.lockstep.tab;
-      const have = tab.rows(c).map((r) => JSON.stringify(r.key));
-      return tab.status().pending === 0 && have.length === want.length &&
+    ([c, want, of]) => {
+      const have = (0, eval)(of)(c).rows().map((r) => JSON.stringify(r.key));
+      return window.lockstep.db.status.pending === 0 && have.length === want.length &&
         want.every((k) => have.includes(k));
     },
     timeoutMs,
-    { arg: [collection, keys.map((k) => JSON.stringify(k))], what: `${keys.length} expected rows` },
+    { arg: [collection, keys.map((k) => JSON.stringify(k)), COLLECTION_OF], what: `${keys.length} expected rows` },
   );
 }
 
@@ -204,34 +219,34 @@ export function waitForKeys(page, keys, timeoutMs = 15_000, collection = COLLECT
 export function waitForAllKeys(page, keys, timeoutMs = 15_000, collection = COLLECTION) {
   return waitFor(
     page,
-    ([c, want]) => {
-      const have = new Set(window.lockstep.tab.rows(c).map((r) => JSON.stringify(r.key)));
+    ([c, want, of]) => {
+      const have = new Set((0, eval)(of)(c).rows().map((r) => JSON.stringify(r.key)));
       return want.every((k) => have.has(k));
     },
     timeoutMs,
-    { arg: [collection, keys.map((k) => JSON.stringify(k))], what: `all ${keys.length} keys present` },
+    { arg: [collection, keys.map((k) => JSON.stringify(k)), COLLECTION_OF], what: `all ${keys.length} keys present` },
   );
 }
 
 /** Inserts a row from a tab; resolves `{ term, seq }` once durable. */
 export function insert(page, key, value, collection = COLLECTION) {
   return page.evaluate(
-    async ([c, k, v, plain]) => (0, eval)(plain)(await window.lockstep.tab.insert(c, k, v)),
-    [collection, key, value, PLAIN],
+    async ([c, k, v, plain, of]) => (0, eval)(plain)(await (0, eval)(of)(c).insert(k, v)),
+    [collection, key, value, PLAIN, COLLECTION_OF],
   );
 }
 
 export function update(page, key, value, collection = COLLECTION) {
   return page.evaluate(
-    async ([c, k, v]) => { await window.lockstep.tab.update(c, k, v); },
-    [collection, key, value],
+    async ([c, k, v, of]) => { await (0, eval)(of)(c).update(k, v); },
+    [collection, key, value, COLLECTION_OF],
   );
 }
 
 export function remove(page, key, collection = COLLECTION) {
   return page.evaluate(
-    async ([c, k]) => { await window.lockstep.tab.delete(c, k); },
-    [collection, key],
+    async ([c, k, of]) => { await (0, eval)(of)(c).delete(k); },
+    [collection, key, COLLECTION_OF],
   );
 }
 
@@ -251,7 +266,7 @@ export async function findLeader(pages, timeoutMs = 15_000) {
 export async function describe(page) {
   const [s, r] = await Promise.all([status(page), rows(page)]);
   const leader = s.isLeader ? ' LEADER' : '';
-  return `${page.tabName} (tab ${s.tabId}${leader}, term ${s.term}, seq ${s.applied}, pending ${s.pending}, ${s.health}${s.error ? `: ${s.error}` : ''}) ${r.length} rows: ${JSON.stringify(r)}`;
+  return `${page.tabName} (tab ${s.tabId}${leader}, term ${s.term}, seq ${s.seq}, pending ${s.pending}, ${s.health}${s.error ? `: ${s.error}` : ''}) ${r.length} rows: ${JSON.stringify(r)}`;
 }
 
 /** Rejects with `message` when `promise` takes longer than `ms`. */

@@ -30,11 +30,11 @@ test('liveness: a frozen leader is reported unresponsive, nobody steals, and wri
   });
   h.log(`the leader ${leader.tabName}'s worker stops answering`);
 
-  await h.waitFor(follower, () => window.lockstep.tab.status().health === 'leader-unresponsive', 15_000, { what: 'leader-unresponsive' });
+  await h.waitFor(follower, () => window.lockstep.db.status.health === 'leader-unresponsive', 15_000, { what: 'leader-unresponsive' });
   h.log(`${follower.tabName} reports leader-unresponsive after ${h.since(frozenAt)}`);
   // A write now is visible at once in the follower, and stays pending.
-  await follower.evaluate(() => { window.__write = window.lockstep.tab.insert('todos', 'while-frozen', { ok: true }).then((p) => (window.__done = p)); });
-  assert.deepEqual(await follower.evaluate(() => window.lockstep.tab.get('todos', 'while-frozen')), { ok: true });
+  await follower.evaluate(() => { window.__write = window.lockstep.todos.insert('while-frozen', { ok: true }).then((p) => (window.__done = p)); });
+  assert.deepEqual(await follower.evaluate(() => window.lockstep.todos.get('while-frozen')), { ok: true });
   await new Promise((resolve) => setTimeout(resolve, 1_500));
   const during = await h.status(follower);
   assert.equal(during.pending, 1, 'the write waits instead of going anywhere else');
@@ -44,8 +44,8 @@ test('liveness: a frozen leader is reported unresponsive, nobody steals, and wri
 
   await hang;
   h.log(`the leader ${leader.tabName}'s worker answers again after ${h.since(frozenAt)}`);
-  await h.waitFor(follower, () => window.__done && window.lockstep.tab.status().pending === 0, 15_000, { what: 'the write committed' });
-  await h.waitFor(follower, () => window.lockstep.tab.status().health === 'ok', 15_000, { what: 'health ok again' });
+  await h.waitFor(follower, () => window.__done && window.lockstep.db.status.pending === 0, 15_000, { what: 'the write committed' });
+  await h.waitFor(follower, () => window.lockstep.db.status.health === 'ok', 15_000, { what: 'health ok again' });
   await h.waitForKeys(leader, ['while-frozen'], 15_000);
   assert.equal((await h.status(follower)).term, term, 'still the same leader and term');
 });

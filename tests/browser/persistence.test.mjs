@@ -25,7 +25,7 @@ test('persistence: rows survive closing and relaunching the browser with the sam
   written[1].value = { title: 'persisted 2, edited', done: true };
   written.pop();
   await h.waitForKeys(a, written.map((r) => r.key));
-  const seqBefore = (await h.status(a)).applied;
+  const seqBefore = (await h.status(a)).seq;
 
   let start = performance.now();
   await first.close({ keepProfile: true });

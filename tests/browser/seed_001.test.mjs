@@ -25,7 +25,7 @@ test('seed 001: a tab opened later shows the earlier rows as soon as it is ready
   const b = await h.openTab(browser.context, url, { name: 'B' });
   assert.deepEqual(await h.rows(b), written, 'B shows the rows the moment it is ready');
   // A read-only query issued from B (a debug page) answers from the live database.
-  const live = await b.evaluate(() => window.lockstep.tab.inspect('todos'));
+  const live = await b.evaluate(() => window.lockstep.db.raw.inspectRows('todos'));
   assert.deepEqual(live, written, "B's query reads the live database through the leader");
   assert.deepEqual(a.consoleErrors.concat(b.consoleErrors), [], 'tabs logged errors');
 });

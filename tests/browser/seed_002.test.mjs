@@ -82,6 +82,6 @@ test('seed 002b: interleaved writes of the leader tab and two followers reach ev
   for (const tab of tabs) {
     assert.deepEqual(await h.rows(tab), reference, `${tab.tabName} has the same rows in the same order`);
   }
-  const applied = await Promise.all(tabs.map(async (tab) => (await h.status(tab)).applied));
+  const applied = await Promise.all(tabs.map(async (tab) => (await h.status(tab)).seq));
   h.log(`applied seq per tab: ${applied.join(', ')}`);
 });

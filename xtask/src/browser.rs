@@ -1,12 +1,12 @@
-//! The browser side of `cargo xtask`: builds the `lockstep-browser` wasm
-//! package, serves `examples/browser/` from a small static HTTP/1.1 server
-//! (std only), runs the Playwright suites of `tests/browser/` and the demo.
+//! The browser side of `cargo xtask`: builds the `@lockstep/db` package,
+//! serves `examples/browser/` from a small static HTTP/1.1 server (std
+//! only), runs the Playwright suites of `tests/browser/` and the demo.
 //!
 //! Pages must come from `http://127.0.0.1:PORT` (a secure context): from
 //! `file://` OPFS and Web Locks are missing.
 
 use crate::setup;
-use crate::{output, run, run_command};
+use crate::{output, run_command};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -14,7 +14,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Chromium from Debian (`apt-get install chromium`); the tests launch it by path.
 pub const CHROMIUM: &str = "/usr/bin/chromium";
@@ -66,42 +66,11 @@ pub(crate) fn target_dir() -> Result<PathBuf, String> {
     ))
 }
 
-/// Builds `lockstep-browser` for wasm32 (release) and generates its JS
-/// bindings into `examples/browser/pkg/` with the pinned wasm-bindgen CLI.
+/// Builds `@lockstep/db` (see [`crate::package`]) and stages it into
+/// `examples/browser/pkg/` for the pages served as they are.
 pub fn build_browser_package() -> Result<(), String> {
-    let started = Instant::now();
-    if !workspace_root()
-        .join("adapters/browser/Cargo.toml")
-        .exists()
-    {
-        return Err("the browser driver crate `lockstep-browser` (adapters/browser) is missing; add it to the workspace first".into());
-    }
-    run(
-        "cargo",
-        &[
-            "build",
-            "-p",
-            "lockstep-browser",
-            "--target",
-            "wasm32-unknown-unknown",
-            "--release",
-        ],
-    )?;
-    let wasm = target_dir()?.join("wasm32-unknown-unknown/release/lockstep_browser.wasm");
-    let out_dir = site_root().join("pkg");
-    run_command(
-        Command::new(setup::wasm_bindgen_cli())
-            .args(["--target", "web", "--out-dir"])
-            .arg(&out_dir)
-            .arg(&wasm),
-    )
-    .map_err(|e| format!("{e}\n(`cargo xtask test` installs the CLI into .tools/ first)"))?;
-    eprintln!(
-        "browser package built into {} in {:.0?}",
-        out_dir.display(),
-        started.elapsed()
-    );
-    Ok(())
+    crate::package::build()?;
+    crate::package::stage_into(&site_root())
 }
 
 /// Everything the browser suites need, then `node --test tests/browser/`

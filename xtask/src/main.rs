@@ -21,6 +21,7 @@ mod bench;
 mod browser;
 mod browser_bench;
 mod fuzz;
+mod package;
 mod setup;
 
 use std::process::{Command, ExitCode};

@@ -1,0 +1,334 @@
+//! The one place where JavaScript values become Lockstep's Rust values and
+//! back (the role of automerge-wasm's `interop.rs`).
+//!
+//! Values cross as JSON text: `JSON.stringify` on the way in, then serde_json
+//! into the core's types (so a key or row is validated by the core's rules
+//! and nothing else); serde_json on the way out, then one `JSON.parse` per
+//! value, however many rows it holds. The shapes are [`crate::types`].
+
+use lockstep::{protocol, QueryError, Rejection, StreamPosition, SyncBatch};
+use lockstep::{ChangeEvent as CoreChange, DatabaseReport as CoreReport, Key, MutationError, Op};
+
+use crate::types::{
+    ChangeEvent, CollectionInfo, CommittedRow, DatabaseReport, ErrorCode, ErrorInfo, KeyedRow,
+    LeaderCounters, OpInput, Position, Storage, StreamUpdate,
+};
+
+/// A key as JSON (a string or a number).
+pub fn key_json(key: &Key) -> serde_json::Value {
+    match key {
+        Key::Int(i) => (*i).into(),
+        Key::Str(s) => s.as_str().into(),
+    }
+}
+
+/// A position as JavaScript sees it.
+pub fn position(p: StreamPosition) -> Position {
+    Position {
+        term: p.term.0,
+        seq: p.seq.0,
+    }
+}
+
+/// Ops from JavaScript as the core's ops, validated like any input.
+pub fn ops(input: Vec<OpInput>) -> Result<Vec<Op>, ErrorInfo> {
+    let value = serde_json::to_value(input).map_err(|e| invalid(e.to_string()))?;
+    serde_json::from_value(value).map_err(|e| invalid(e.to_string()))
+}
+
+/// A key from JavaScript, validated like any input.
+pub fn key(value: serde_json::Value) -> Result<Key, ErrorInfo> {
+    serde_json::from_value(value).map_err(|e| invalid(e.to_string()))
+}
+
+/// Change events of a rows-mode collection.
+pub fn changes(changes: &[CoreChange]) -> Vec<ChangeEvent> {
+    let row = |r: &Option<lockstep::SharedRow>| {
+        r.as_ref()
+            .map(|row| serde_json::Value::Object((**row).clone()))
+    };
+    changes
+        .iter()
+        .map(|c| ChangeEvent {
+            key: key_json(&c.key),
+            before: row(&c.before),
+            after: row(&c.after),
+        })
+        .collect()
+}
+
+/// Rows of the core as JavaScript rows (moved, not copied).
+pub fn keyed_rows(rows: Vec<protocol::KeyedRow>) -> Vec<KeyedRow> {
+    rows.into_iter()
+        .map(|r| KeyedRow {
+            key: key_json(&r.key),
+            value: serde_json::Value::Object(r.value),
+        })
+        .collect()
+}
+
+/// A stream-mode batch as its sink sees it (rows moved, not copied).
+pub fn sync_batch(batch: SyncBatch) -> StreamUpdate {
+    match batch {
+        SyncBatch::Rows { rows } => StreamUpdate::Rows {
+            rows: keyed_rows(rows),
+        },
+        SyncBatch::Commit { position, changes } => StreamUpdate::Commit {
+            term: position.term.0,
+            seq: position.seq.0,
+            changes: changes
+                .into_iter()
+                .map(|(key, value)| CommittedRow {
+                    key: key_json(&key),
+                    value: value.map_or(serde_json::Value::Null, serde_json::Value::Object),
+                })
+                .collect(),
+        },
+        SyncBatch::Retain { keys } => StreamUpdate::Retain {
+            keys: keys.iter().map(key_json).collect(),
+        },
+    }
+}
+
+/// Where the leader keeps the database, as the status names it.
+pub fn storage(storage: protocol::Storage) -> Storage {
+    match storage {
+        protocol::Storage::Persistent => Storage::Opfs,
+        protocol::Storage::Memory => Storage::Memory,
+    }
+}
+
+/// The leader's description of the database.
+pub fn report(report: CoreReport) -> DatabaseReport {
+    DatabaseReport {
+        leader_tab_id: report.leader.to_string(),
+        term: report.term.0,
+        position: position(report.position),
+        epoch: report.info.epoch.to_string(),
+        storage: storage(report.info.storage),
+        store_errors: report.info.store_errors,
+        last_store_error: report.info.last_store_error,
+        collections: report
+            .collections
+            .into_iter()
+            .map(|c| CollectionInfo {
+                id: c.collection.as_str().to_owned(),
+                rows: c.rows,
+                table: c.table,
+            })
+            .collect(),
+        counters: LeaderCounters {
+            committed: report.counters.committed,
+            duplicates: report.counters.duplicates,
+            rejected: report.counters.rejected,
+            external_txs: report.counters.external_txs,
+            invalid_rows_skipped: report.counters.invalid_rows_skipped,
+            dropped: report.counters.dropped,
+        },
+    }
+}
+
+/// Invalid input, with the core's message.
+pub fn invalid(message: String) -> ErrorInfo {
+    ErrorInfo {
+        code: ErrorCode::Invalid,
+        message,
+        collection: None,
+        key: None,
+    }
+}
+
+fn info(
+    code: ErrorCode,
+    message: String,
+    collection: Option<&lockstep::CollectionId>,
+    key: Option<&Key>,
+) -> ErrorInfo {
+    ErrorInfo {
+        code,
+        message,
+        collection: collection.map(|c| c.as_str().to_owned()),
+        key: key.map(key_json),
+    }
+}
+
+/// A leader's refusal.
+pub fn rejection(r: &Rejection) -> ErrorInfo {
+    let message = r.to_string();
+    match r {
+        Rejection::KeyExists { collection, key } => {
+            info(ErrorCode::KeyExists, message, Some(collection), Some(key))
+        }
+        Rejection::KeyMissing { collection, key } => {
+            info(ErrorCode::KeyMissing, message, Some(collection), Some(key))
+        }
+        Rejection::StorageFull => info(ErrorCode::StorageFull, message, None, None),
+        Rejection::Storage { .. } => info(ErrorCode::Storage, message, None, None),
+        _ => info(ErrorCode::Invalid, message, None, None),
+    }
+}
+
+/// A refusal by this tab before anything was sent.
+pub fn mutation(e: &MutationError) -> ErrorInfo {
+    let message = e.to_string();
+    match e {
+        MutationError::KeyExists { collection, key } => {
+            info(ErrorCode::KeyExists, message, Some(collection), Some(key))
+        }
+        MutationError::KeyMissing { collection, key } => {
+            info(ErrorCode::KeyMissing, message, Some(collection), Some(key))
+        }
+        MutationError::CollectionNotOpen(c)
+        | MutationError::NotReady(c)
+        | MutationError::Streamed(c) => info(ErrorCode::Invalid, message, Some(c), None),
+        _ => info(ErrorCode::Invalid, message, None, None),
+    }
+}
+
+/// A query the leader could not run.
+pub fn query(e: &QueryError) -> ErrorInfo {
+    let code = match e {
+        QueryError::NotReadOnly { .. } => ErrorCode::NotReadOnly,
+        QueryError::TooLong { .. } => ErrorCode::QueryTooLong,
+        QueryError::Storage { .. } => ErrorCode::Storage,
+        QueryError::Unsupported => ErrorCode::Unsupported,
+        _ => ErrorCode::Sql,
+    };
+    info(code, e.to_string(), None, None)
+}
+
+/// The database closed in this tab, with what it means for the operation.
+pub fn closed(message: String) -> ErrorInfo {
+    info(ErrorCode::Closed, message, None, None)
+}
+
+#[cfg(target_arch = "wasm32")]
+pub use js::*;
+
+/// The JavaScript side: JSON text across the boundary, thrown errors.
+#[cfg(target_arch = "wasm32")]
+mod js {
+    use super::*;
+    use lockstep_browser::{ReadError, WriteError};
+    use serde::de::DeserializeOwned;
+    use serde::Serialize;
+    use wasm_bindgen::prelude::*;
+
+    /// A Rust value as a plain JavaScript value (one `JSON.parse`).
+    pub fn to_js<T: Serialize>(value: &T) -> JsValue {
+        match serde_json::to_string(value) {
+            Ok(text) => js_sys::JSON::parse(&text).unwrap_or(JsValue::UNDEFINED),
+            Err(_) => JsValue::UNDEFINED,
+        }
+    }
+
+    /// A JavaScript value as a Rust value (one `JSON.stringify`).
+    pub fn from_js<T: DeserializeOwned>(value: &JsValue, what: &str) -> Result<T, ErrorInfo> {
+        let text = js_sys::JSON::stringify(value)
+            .ok()
+            .and_then(|t| t.as_string())
+            .ok_or_else(|| {
+                invalid(format!(
+                    "the {what} cannot be turned into JSON (a cycle, a BigInt or undefined?)"
+                ))
+            })?;
+        serde_json::from_str(&text).map_err(|e| invalid(format!("invalid {what}: {e}")))
+    }
+
+    /// A typed value made by tsify's `Ts`, as a Rust value.
+    pub fn from_ts<T: tsify::Tsify + DeserializeOwned>(
+        value: &tsify::Ts<T>,
+        what: &str,
+    ) -> Result<T, ErrorInfo> {
+        from_js(&value.js_value(), what)
+    }
+
+    /// A JavaScript `Error` named `LockstepError` with `code`, `collection`
+    /// and `key` set: the TypeScript layer turns it into the matching class.
+    pub fn error(info: ErrorInfo) -> JsValue {
+        let error = js_sys::Error::new(&info.message);
+        error.set_name("LockstepError");
+        let set = |name: &str, value: JsValue| {
+            let _ = js_sys::Reflect::set(&error, &JsValue::from_str(name), &value);
+        };
+        set("code", to_js(&info.code));
+        if let Some(collection) = &info.collection {
+            set("collection", JsValue::from_str(collection));
+        }
+        if let Some(key) = &info.key {
+            set("key", to_js(key));
+        }
+        error.into()
+    }
+
+    /// A failed write as a thrown error.
+    pub fn write_error(e: &WriteError) -> JsValue {
+        error(match e {
+            WriteError::Invalid(m) => mutation(m),
+            WriteError::Rejected(r) => rejection(r),
+            WriteError::Closed => closed(e.to_string()),
+        })
+    }
+
+    /// A failed read as a thrown error.
+    pub fn read_error(e: &ReadError) -> JsValue {
+        error(match e {
+            ReadError::Query(q) => query(q),
+            ReadError::Closed => closed(e.to_string()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lockstep::{CollectionId, Seq, Term};
+
+    #[test]
+    fn op_inputs_become_core_ops_and_bad_keys_are_refused() {
+        let input: Vec<OpInput> = serde_json::from_str(
+            r#"[{"op":"patch","collection":"todos","key":1,"fields":{"done":true}},
+                {"op":"delete","collection":"todos","key":"a"}]"#,
+        )
+        .unwrap();
+        let ops = ops(input).unwrap();
+        assert!(matches!(
+            &ops[0],
+            Op::Patch {
+                key: Key::Int(1),
+                ..
+            }
+        ));
+        assert!(matches!(&ops[1], Op::Delete { key: Key::Str(s), .. } if s == "a"));
+        let bad: Vec<OpInput> =
+            serde_json::from_str(r#"[{"op":"delete","collection":"todos","key":1.5}]"#).unwrap();
+        assert_eq!(ops(bad).unwrap_err().code, ErrorCode::Invalid);
+        let bad: Vec<OpInput> =
+            serde_json::from_str(r#"[{"op":"insert","collection":"","key":1,"value":{}}]"#)
+                .unwrap();
+        assert_eq!(ops(bad).unwrap_err().code, ErrorCode::Invalid);
+    }
+
+    #[test]
+    fn batches_and_errors_have_the_shapes_the_d_ts_declares() {
+        let batch = sync_batch(SyncBatch::Commit {
+            position: StreamPosition {
+                term: Term(2),
+                seq: Seq(9),
+            },
+            changes: vec![(Key::Int(1), None)],
+        });
+        assert_eq!(
+            serde_json::to_string(&batch).unwrap(),
+            r#"{"type":"commit","term":2,"seq":9,"changes":[{"key":1,"value":null}]}"#
+        );
+        let info = rejection(&Rejection::KeyMissing {
+            collection: CollectionId::new("todos").unwrap(),
+            key: Key::from("t1"),
+        });
+        assert_eq!(
+            serde_json::to_string(&info).unwrap(),
+            r#"{"code":"key-missing","message":"collection todos: key \"t1\" does not exist in the database","collection":"todos","key":"t1"}"#
+        );
+    }
+}
