@@ -1,6 +1,6 @@
 // Shared helpers of the browser suites: real Chromium tabs (playwright-core)
-// on the pages of examples/browser, served by `cargo xtask test` at
-// LOCKSTEP_URL. Each browser gets a fresh profile directory, so OPFS is real,
+// on the example pages (the React app at /, the vanilla page at /vanilla/),
+// served by `cargo xtask test` at LOCKSTEP_URL. Each browser gets a fresh profile directory, so OPFS is real,
 // empty at the start, and survives a relaunch with the same directory.
 import { chromium } from 'playwright-core';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -36,12 +36,22 @@ export function baseUrl() {
   return url;
 }
 
-/** The demo page for one (app, scope); give every test its own scope. */
-export function appUrl(scope, { app = 'lockstep-tests', page = '' } = {}) {
+/**
+ * A page for one (app, scope); give every test its own scope. By default the
+ * vanilla page on the raw path (`vanilla/`); `page: ''` is the React app on
+ * TanStack DB. Both are served from one origin, so they share databases.
+ */
+export function appUrl(scope, { app = 'lockstep-tests', page = 'vanilla/', memory = false } = {}) {
   const url = new URL(page, baseUrl());
   url.searchParams.set('app', app);
   url.searchParams.set('scope', scope);
+  if (memory) url.searchParams.set('storage', 'memory');
   return url.href;
+}
+
+/** The React app (TanStack DB + @lockstep/db) for one (app, scope). */
+export function reactUrl(scope, options = {}) {
+  return appUrl(scope, { ...options, page: '' });
 }
 
 /** A scope no other test or run uses. */
@@ -153,10 +163,19 @@ const COLLECTION_OF = `(function collectionOf(c) {
   return (l.collections[c] ??= l.db.collection(c));
 })`;
 
-/** The tab's rows of `collection`, in key order: `[{ key, value }]`. */
+/**
+ * The tab's rows of `collection`, in key order: `[{ key, value }]` (from a
+ * LiveCollection on the vanilla page, or a TanStack collection in the React app).
+ */
 export function rows(page, collection = COLLECTION) {
   return page.evaluate(
-    ([c, plain, of]) => (0, eval)(plain)((0, eval)(of)(c).rows()),
+    ([c, plain, of]) => {
+      const live = (0, eval)(of)(c);
+      const rows = typeof live.rows === 'function'
+        ? live.rows()
+        : [...live.entries()].map(([key, value]) => ({ key, value })).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+      return (0, eval)(plain)(rows);
+    },
     [collection, PLAIN, COLLECTION_OF],
   );
 }

@@ -5,8 +5,9 @@
 //! Progress on stderr, the figures as JSON on stdout and in
 //! `<target dir>/browser-bench.json`.
 
-use crate::browser::{build_browser_package, site_root, target_dir, workspace_root, StaticServer};
+use crate::browser::{build_site, target_dir, workspace_root};
 use crate::run_command;
+use crate::server::StaticServer;
 use crate::setup;
 use std::process::Command;
 use std::time::Instant;
@@ -17,12 +18,12 @@ pub fn bench_browser() -> Result<(), String> {
     setup::ensure_clang()?;
     setup::ensure_chromium()?;
     setup::ensure_wasm_bindgen_cli()?;
-    build_browser_package()?;
+    let mounts = build_site()?;
     let tests = workspace_root().join("tests").join("browser");
     setup::ensure_npm_packages(&tests)?;
     let out = target_dir()?.join("browser-bench.json");
-    let server = StaticServer::start(site_root(), 0)?;
-    eprintln!("serving {} at {}", site_root().display(), server.url());
+    let server = StaticServer::start_mounts(mounts, 0)?;
+    eprintln!("serving the examples at {}", server.url());
     run_command(
         Command::new("node")
             .arg(tests.join("bench.mjs"))

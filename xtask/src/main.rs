@@ -8,10 +8,11 @@
 //!   Then the browser suites: Chromium and wasm-bindgen-cli when missing, the
 //!   `lockstep-browser` wasm package, and `node --test tests/browser/` (real
 //!   Chromium tabs through playwright-core) against the in-process static server.
-//! - `cargo xtask demo [--port N]`: builds the browser demo and serves it until Ctrl-C.
-//! - `cargo xtask demo --headless`: the browser demo driven in three headless tabs.
+//! - `cargo xtask demo [--port N] [--vanilla]`: builds `@lockstep/db` and the
+//!   React example (or the vanilla page) and serves it until Ctrl-C.
+//! - `cargo xtask demo --headless`: the React example driven in three headless tabs.
 //! - `cargo xtask demo --native [-- demo args]`: runs the native multi-tab demo.
-//! - `cargo xtask serve [--port N] [DIR]`: serves `examples/browser` (or DIR) as it is.
+//! - `cargo xtask serve [--port N] [DIR]`: serves the built examples (or DIR) as they are.
 //! - `cargo xtask bench`: runs the criterion benchmarks and prints the ratios
 //!   against raw rusqlite measured in the same run.
 //! - `cargo xtask sim --seed S | --seeds N`: the deterministic simulator.
@@ -20,8 +21,10 @@
 mod bench;
 mod browser;
 mod browser_bench;
+mod examples;
 mod fuzz;
 mod package;
+mod server;
 mod setup;
 
 use std::process::{Command, ExitCode};
@@ -163,18 +166,19 @@ fn demo(args: &[String]) -> Result<(), String> {
         return demo_native(args);
     }
     let headless = args.iter().any(|a| a == "--headless");
+    let vanilla = args.iter().any(|a| a == "--vanilla");
     let port = browser::port_arg(args, browser::DEMO_PORT)?;
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         match arg.as_str() {
-            "--headless" => {}
+            "--headless" | "--vanilla" => {}
             "--port" => {
                 rest.next();
             }
             a if a.starts_with("--port=") => {}
             other => {
                 return Err(format!(
-                    "cargo xtask demo [--port N | --headless | --native [demo args]]: unknown argument `{other}` (the native demo's flags need --native)"
+                    "cargo xtask demo [--port N | --vanilla | --headless | --native [demo args]]: unknown argument `{other}` (the native demo's flags need --native)"
                 ))
             }
         }
@@ -182,7 +186,7 @@ fn demo(args: &[String]) -> Result<(), String> {
     if headless {
         browser::demo_headless()
     } else {
-        browser::demo_browser(port)
+        browser::demo_browser(port, vanilla)
     }
 }
 
@@ -230,7 +234,7 @@ fn main() -> ExitCode {
             Some(Ok(seconds)) => fuzz::fuzz(seconds),
             Some(Err(e)) => Err(format!("cargo xtask fuzz [seconds per target]: {e}")),
         },
-        _ => Err("usage: cargo xtask <test | demo [--port N | --headless | --native [demo args]] | serve [--port N] [DIR] | bench | sim [--seed S | --seeds N] [--store memory|sqlite|both] [--bug NAME] | fuzz [seconds per target]>".into()),
+        _ => Err("usage: cargo xtask <test | demo [--port N | --vanilla | --headless | --native [demo args]] | serve [--port N] [DIR] | bench | sim [--seed S | --seeds N] [--store memory|sqlite|both] [--bug NAME] | fuzz [seconds per target]>".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

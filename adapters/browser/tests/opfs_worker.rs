@@ -7,15 +7,21 @@ use lockstep::{
     CollectionId, Coordinator, CoordinatorConfig, DatabaseId, EnvelopeId, Key, Op, Store, TabId,
     Term, Timestamp,
 };
+use lockstep_browser::names;
 use lockstep_browser::opfs::{self, Opened};
 use lockstep_sqlite::SqliteStore;
+use wasm_bindgen::prelude::*;
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_dedicated_worker);
 
 async fn durable(db: &DatabaseId) -> SqliteStore {
-    match opfs::open(db).await {
-        Ok(Opened::Durable(store)) => store,
+    durable_with_pool(db).await.0
+}
+
+async fn durable_with_pool(db: &DatabaseId) -> (SqliteStore, opfs::Pool) {
+    match opfs::open(db, false).await {
+        Ok(Opened::Durable(store, pool)) => (store, pool),
         Ok(Opened::MemoryOnly(_, why)) => {
             panic!("expected OPFS in a dedicated worker, got the fallback: {why}")
         }
@@ -94,12 +100,19 @@ async fn two_scopes_use_separate_opfs_files() {
     leader.handle_bytes(Timestamp(0), &insert(&alice, 1, "secret"));
     let mut bobs = durable(&bob).await;
     assert!(bobs.rows(&todos).unwrap().is_empty());
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE;
     assert!(
         matches!(
-            SqliteStore::open("/lockstep.db", &alice, Default::default()),
+            SqliteStore::open_with_vfs(
+                "/lockstep.db",
+                flags,
+                &names::vfs(&bob),
+                &alice,
+                Default::default()
+            ),
             Err(lockstep::StoreError::WrongDatabase { .. })
         ),
-        "the default VFS is now bob's pool: alice's id is refused there"
+        "bob's file refuses alice's id"
     );
 }
 
@@ -180,4 +193,70 @@ async fn storage_full_rejects_the_whole_envelope_and_commits_nothing() {
         2,
         "smaller writes still commit after the refusal"
     );
+}
+
+#[wasm_bindgen(inline_js = r#"
+export async function files_free(directory) {
+  let dir = await navigator.storage.getDirectory();
+  for (const part of directory.split('/')) dir = await dir.getDirectoryHandle(part);
+  const handles = [];
+  const walk = async (d) => {
+    for await (const entry of d.values()) {
+      if (entry.kind === 'directory') await walk(entry);
+      else handles.push(await entry.createSyncAccessHandle());
+    }
+  };
+  try {
+    await walk(dir);
+    return handles.length > 0;
+  } catch (e) {
+    if (e.name === 'NoModificationAllowedError') return false;
+    throw e;
+  } finally {
+    for (const h of handles) h.close();
+  }
+}
+"#)]
+extern "C" {
+    /// Whether every file of the OPFS directory can get a sync access
+    /// handle now, as another tab's worker would (`false`: someone holds them).
+    #[wasm_bindgen(catch)]
+    async fn files_free(directory: &str) -> Result<JsValue, JsValue>;
+}
+
+/// Defect 7: a leader that stepped down kept its pool's access handles, so
+/// the next leader got `NoModificationAllowedError` until this worker won
+/// again. Without `Pool::release` on step-down the second `files_free`
+/// below fails: "another tab's worker can open the files now".
+#[wasm_bindgen_test]
+async fn a_leader_that_steps_down_releases_the_opfs_files_and_can_lead_again() {
+    let db = DatabaseId::new("wasm-test", &format!("release-{}", js_sys::Date::now())).unwrap();
+    let todos = CollectionId::new("todos").unwrap();
+    let directory = names::opfs_directory(&db);
+    let (store, pool) = durable_with_pool(&db).await;
+    let mut leader = Coordinator::start(
+        store,
+        db.clone(),
+        TabId::from_u128(1),
+        CoordinatorConfig::default(),
+        Timestamp(0),
+    )
+    .unwrap();
+    leader.handle_bytes(Timestamp(0), &insert(&db, 1, "kept"));
+    assert_eq!(
+        files_free(&directory).await.unwrap().as_bool(),
+        Some(false),
+        "while it leads, the files are held"
+    );
+    // Stepping down: connection closed, then the pool's handles released.
+    drop(leader);
+    pool.release().unwrap();
+    assert_eq!(
+        files_free(&directory).await.unwrap().as_bool(),
+        Some(true),
+        "another tab's worker can open the files now"
+    );
+    // This worker can lead again: the same pool resumes, the data is intact.
+    let (mut store, _pool) = durable_with_pool(&db).await;
+    assert_eq!(store.rows(&todos).unwrap().len(), 1);
 }

@@ -8,6 +8,8 @@ export type { ErrorCode };
 
 /** Base class of every error Lockstep throws or rejects with. */
 export class LockstepError extends Error {
+  // Explicit: minifiers rename classes, and `name` is what users log and match.
+  override name = 'LockstepError';
   /** What kind of failure (`key-exists`, `storage-full`, `closed`, …). */
   readonly code: ErrorCode;
   /** The collection concerned, when one is. */
@@ -17,7 +19,6 @@ export class LockstepError extends Error {
 
   constructor(code: ErrorCode, message: string, details: { collection?: string | undefined; key?: Key | undefined; cause?: unknown } = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
-    this.name = new.target.name;
     this.code = code;
     this.collection = details.collection;
     this.key = details.key;
@@ -25,21 +26,37 @@ export class LockstepError extends Error {
 }
 
 /** An insert of a key that already exists. */
-export class KeyExistsError extends LockstepError {}
+export class KeyExistsError extends LockstepError {
+  override name = 'KeyExistsError';
+}
 /** An update, patch or delete of a key that does not exist. */
-export class KeyMissingError extends LockstepError {}
+export class KeyMissingError extends LockstepError {
+  override name = 'KeyMissingError';
+}
 /** Input Lockstep refuses: a key, a row, a name, a size limit. */
-export class InvalidInputError extends LockstepError {}
+export class InvalidInputError extends LockstepError {
+  override name = 'InvalidInputError';
+}
 /** The browser's storage quota is full: nothing of the write was committed. */
-export class StorageFullError extends LockstepError {}
+export class StorageFullError extends LockstepError {
+  override name = 'StorageFullError';
+}
 /** The leader's SQLite store failed: nothing of the write was committed. */
-export class StorageError extends LockstepError {}
+export class StorageError extends LockstepError {
+  override name = 'StorageError';
+}
 /** The database was closed in this tab before the operation finished. */
-export class ClosedError extends LockstepError {}
+export class ClosedError extends LockstepError {
+  override name = 'ClosedError';
+}
 /** A read-only query that failed: it would write, SQLite refused it, or it ran too long. */
-export class QueryError extends LockstepError {}
+export class QueryError extends LockstepError {
+  override name = 'QueryError';
+}
 /** A browser API Lockstep needs is missing (Web Locks, BroadcastChannel, workers). */
-export class UnsupportedError extends LockstepError {}
+export class UnsupportedError extends LockstepError {
+  override name = 'UnsupportedError';
+}
 
 const classes: Record<ErrorCode, typeof LockstepError> = {
   'key-exists': KeyExistsError,
