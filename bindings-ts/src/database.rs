@@ -331,6 +331,13 @@ impl RawDatabase {
     }
 }
 
+/// How many database handles are alive in this page or worker (open, or
+/// closed but not yet freed): a diagnostic for leaks.
+#[wasm_bindgen(js_name = liveDatabaseHandles)]
+pub fn live_database_handles() -> u32 {
+    Database::handles_alive() as u32
+}
+
 fn parse_ops(ops: &[Ts<OpInput>]) -> Result<Vec<Op>, JsValue> {
     ops.iter()
         .map(|op| from_ts(op, "op"))

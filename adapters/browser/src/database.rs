@@ -24,6 +24,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::rc::{Rc, Weak};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use lockstep::protocol::KeyedRow;
@@ -204,6 +205,7 @@ impl Database {
             dispatching: Cell::new(false),
             handlers: RefCell::new(Handlers::default()),
         });
+        HANDLES.fetch_add(1, Ordering::Relaxed);
         install_handlers(&inner);
         pump(&inner);
         Ok(Database { inner })
@@ -469,6 +471,13 @@ impl Database {
     /// error, listeners are dropped, and later calls are refused.
     pub fn close(&self) {
         close(&self.inner);
+    }
+
+    /// How many databases are alive in this page or worker: open, or closed
+    /// but with a handle not yet dropped. A diagnostic for leaks: after
+    /// closing and dropping every handle it is 0.
+    pub fn handles_alive() -> usize {
+        HANDLES.load(Ordering::Relaxed)
     }
 
     /// Whether [`close`](Self::close) was called.
@@ -881,8 +890,12 @@ fn close(inner: &Rc<Inner>) {
     dispatch(inner);
 }
 
+/// Database handles alive in this realm (see [`Database::handles_alive`]).
+static HANDLES: AtomicUsize = AtomicUsize::new(0);
+
 impl Drop for Inner {
     fn drop(&mut self) {
+        HANDLES.fetch_sub(1, Ordering::Relaxed);
         let shut = self.state.borrow_mut().shut();
         if let Some((waiting, _listeners)) = shut {
             waiting.fail_all();

@@ -153,7 +153,7 @@ export class LockstepDatabase {
     }
     this.#open.set(id, 'rows');
     try {
-      return new LiveCollection<T>(raw, id);
+      return new LiveCollection<T>(this, id);
     } catch (error) {
       throw toLockstepError(error, id);
     }

@@ -6,6 +6,8 @@
 export { openDatabase, LockstepDatabase } from './database.js';
 export type { OpenDatabaseOptions, InspectReport, InspectedCollection } from './database.js';
 export { LiveCollection } from './live-collection.js';
+export { wasmMemoryBytes } from './wasm.js';
+export { liveDatabaseHandles } from '../wasm/lockstep.js';
 export { lockstepCollectionOptions } from './collection.js';
 export type { LockstepCollectionConfig, LockstepCollectionOptions, LockstepCollectionUtils } from './collection.js';
 export type { RowChange } from './live-collection.js';

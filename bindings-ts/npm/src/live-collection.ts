@@ -3,6 +3,11 @@
 import type { Key, Position, RawDatabase } from '../wasm/lockstep.js';
 import { toLockstepError } from './errors.js';
 
+/** What a LiveCollection needs of its database: the handle, while open. */
+interface Owner {
+  readonly raw: RawDatabase;
+}
+
 /** A change of a row this tab shows: before and after (`undefined`: no row). */
 export interface RowChange<T> {
   key: Key;
@@ -18,13 +23,18 @@ export interface RowChange<T> {
  */
 export class LiveCollection<T extends object = Record<string, unknown>> {
   readonly id: string;
-  readonly #raw: RawDatabase;
+  readonly #db: Owner;
 
   /** @internal Use `LockstepDatabase.collection(id)`. */
-  constructor(raw: RawDatabase, id: string) {
-    this.#raw = raw;
+  constructor(db: Owner, id: string) {
+    this.#db = db;
     this.id = id;
-    raw.openCollection(id);
+    db.raw.openCollection(id);
+  }
+
+  /** The wasm handle; throws a `ClosedError` once the database is closed. */
+  get #raw(): RawDatabase {
+    return this.#db.raw;
   }
 
   /** Resolves once the rows are loaded and current. */
@@ -34,18 +44,20 @@ export class LiveCollection<T extends object = Record<string, unknown>> {
 
   /** The row under `key`, or `undefined`. */
   get(key: Key): T | undefined {
-    return this.#raw.get(this.id, key) as T | undefined;
+    return this.#sync(() => this.#raw.get(this.id, key) as T | undefined);
   }
 
   /** Every row, in key order. */
   rows(): Array<{ key: Key; value: T }> {
-    return this.#raw.rows(this.id) as Array<{ key: Key; value: T }>;
+    return this.#sync(() => this.#raw.rows(this.id) as Array<{ key: Key; value: T }>);
   }
 
   /** Calls `listener` with every change (first call: every row); returns the unsubscribe function. */
   subscribe(listener: (changes: RowChange<T>[]) => void): () => void {
-    const id = this.#raw.subscribe(this.id, (changes) => listener(changes as RowChange<T>[]));
-    return () => this.#raw.unsubscribe(id);
+    const id = this.#sync(() => this.#raw.subscribe(this.id, (changes) => listener(changes as RowChange<T>[])));
+    return () => {
+      if (!this.#closed()) this.#raw.unsubscribe(id);
+    };
   }
 
   /** Inserts a row (refused if the key exists). */
@@ -76,6 +88,22 @@ export class LiveCollection<T extends object = Record<string, unknown>> {
 
   #write(ops: Parameters<RawDatabase['mutate']>[0]): Promise<Position> {
     return this.#wrap(() => this.#raw.mutate(ops));
+  }
+
+  #closed(): boolean {
+    try {
+      return this.#db.raw.isClosed;
+    } catch {
+      return true;
+    }
+  }
+
+  #sync<R>(run: () => R): R {
+    try {
+      return run();
+    } catch (error) {
+      throw toLockstepError(error, this.id);
+    }
   }
 
   async #wrap<R>(run: () => Promise<R>): Promise<R> {
