@@ -1,6 +1,7 @@
-// `cargo xtask demo --headless`: the browser demo in three real headless tabs,
-// driven through its UI. Adds, edits and deletes from different tabs, closes
-// the leader tab midway, and prints what every tab shows.
+// `cargo xtask demo --headless`: the React example (TanStack DB on
+// @lockstep/db) in three real headless tabs, driven through its UI. Adds,
+// edits and deletes from different tabs, closes the leader tab midway, and
+// prints what every tab shows.
 //   node tests/browser/demo-headless.mjs http://127.0.0.1:PORT/
 import * as h from './harness.mjs';
 
@@ -13,22 +14,22 @@ process.env.LOCKSTEP_URL = base;
 
 const started = performance.now();
 const browser = await h.launch();
-const url = h.appUrl(`headless-${Date.now().toString(36)}`, { app: 'lockstep-demo' });
+const url = h.reactUrl(`headless-${Date.now().toString(36)}`, { app: 'lockstep-demo' });
 console.log(`Lockstep headless demo on ${url}`);
 
 // What a tab shows: its status bar and its list, read from the page itself.
 const seen = (page) => page.evaluate(() => {
-  const text = (id) => document.getElementById(id).textContent;
+  const field = (name) => document.querySelector(`[data-field="${name}"]`)?.textContent ?? '';
   return {
-    tabId: text('tab-id'),
-    leader: !document.getElementById('leader-badge').hidden,
-    term: text('term'),
-    seq: text('seq'),
-    pending: text('pending'),
-    health: text('health'),
-    error: document.getElementById('error').hidden ? '' : text('error'),
-    rows: [...document.querySelectorAll('#rows li')].map((li) =>
-      `${li.querySelector('.done').checked ? '[x]' : '[ ]'} ${li.querySelector('.title').value}`),
+    tabId: window.lockstep.db.tabId.slice(0, 8),
+    leader: document.querySelector('.status .badge') !== null,
+    term: field('term'),
+    seq: field('seq'),
+    pending: field('pending'),
+    health: field('health'),
+    error: document.querySelector('main .error')?.textContent ?? '',
+    rows: [...document.querySelectorAll('ul.todos li')].map((li) =>
+      `${li.querySelector('.toggle').checked ? '[x]' : '[ ]'} ${li.querySelector('.title').value}`),
   };
 });
 
@@ -42,15 +43,15 @@ async function report(title, pages) {
 }
 
 async function add(page, title) {
-  await page.fill('#new-title', title);
-  await page.click('#add-form button');
+  await page.fill('input[name="title"]', title);
+  await page.press('input[name="title"]', 'Enter');
   console.log(`${page.tabName}: add "${title}"`);
 }
 
 const item = async (page, title) => {
-  const key = await page.evaluate((t) => window.lockstep.todos.rows().find((r) => r.value.title === t)?.key, title);
-  if (key === undefined) throw new Error(`${page.tabName} has no row "${title}"`);
-  return page.locator(`#rows li[data-key=${JSON.stringify(JSON.stringify(key))}]`);
+  const id = await page.evaluate((t) => [...window.lockstep.todos.values()].find((r) => r.title === t)?.id, title);
+  if (id === undefined) throw new Error(`${page.tabName} has no row "${title}"`);
+  return page.locator(`ul.todos li[data-id="${id}"]`);
 };
 
 async function edit(page, title, newTitle) {
@@ -61,7 +62,7 @@ async function edit(page, title, newTitle) {
 }
 
 async function toggle(page, title) {
-  await (await item(page, title)).locator('.done').click();
+  await (await item(page, title)).locator('.toggle').click();
   console.log(`${page.tabName}: toggle "${title}"`);
 }
 
@@ -89,7 +90,11 @@ async function converged(pages, count, timeoutMs = 20_000) {
 let exitCode = 0;
 try {
   const tabs = [];
-  for (const name of ['A', 'B', 'C']) tabs.push(await h.openTab(browser.context, url, { name }));
+  for (const name of ['A', 'B', 'C']) {
+    const tab = await h.openTab(browser.context, url, { name });
+    await tab.waitForSelector('ul.todos', { state: 'attached' });
+    tabs.push(tab);
+  }
   await report('three tabs open', tabs);
 
   const [a, b, c] = tabs;
