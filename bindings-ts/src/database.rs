@@ -185,6 +185,11 @@ impl RawDatabase {
             .map_or(JsValue::UNDEFINED, |row| to_js(&*row)))
     }
 
+    /// How many rows this tab shows in `collection`.
+    pub fn len(&self, collection: &str) -> Result<u32, JsValue> {
+        Ok(self.db.len(&collection_id(collection)?) as u32)
+    }
+
     /// The rows this tab shows, in key order.
     #[wasm_bindgen(unchecked_return_type = "KeyedRow[]")]
     pub fn rows(&self, collection: &str) -> Result<JsValue, JsValue> {

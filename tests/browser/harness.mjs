@@ -121,9 +121,10 @@ export async function openTab(context, url, { name = 'tab', timeoutMs = 20_000 }
     worker.on('close', () => log(`${page.tabName} worker closed: ${worker.url()}`)));
   await page.goto(url);
   await waitReady(page, timeoutMs);
-  const { tabId, isLeader } = await status(page);
-  page.tabId = tabId;
-  log(`${name} ready in ${since(start)}: tab ${tabId}${isLeader ? ' (leader)' : ''}`);
+  // Pages without a Lockstep database of their own (the bench's other libraries) have no status.
+  const s = await page.evaluate((plain) => (window.lockstep.db ? (0, eval)(plain)(window.lockstep.db.status) : null), PLAIN);
+  page.tabId = s?.tabId ?? null;
+  log(`${name} ready in ${since(start)}${s ? `: tab ${s.tabId}${s.isLeader ? ' (leader)' : ''}` : ''}`);
   return page;
 }
 

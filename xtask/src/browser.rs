@@ -176,6 +176,10 @@ pub fn demo_headless() -> Result<(), String> {
 pub fn serve_command(args: &[String]) -> Result<(), String> {
     let port = port_arg(args, DEMO_PORT)?;
     let mut mounts = site_mounts(crate::examples::react_dir().join("dist"));
+    let bench = crate::examples::bench_dir().join("dist");
+    if bench.exists() {
+        mounts.push(Mount::new("/bench/", bench));
+    }
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         if arg == "--port" {

@@ -1,13 +1,14 @@
-//! `cargo xtask bench --browser`: the browser figures of TARGETS.md, measured
-//! by `tests/browser/bench.mjs` in real headless Chromium tabs (fresh on-disk
-//! profile, OPFS) on `examples/browser/bench.html`, with the raw-SQLite
-//! baseline (`rawSqliteBench` in `bench-worker.mjs`) in the same run.
-//! Progress on stderr, the figures as JSON on stdout and in
-//! `<target dir>/browser-bench.json`.
+//! `cargo xtask bench --browser`: the browser figures, measured by
+//! `tests/browser/bench.mjs` in real headless Chromium tabs (fresh on-disk
+//! profile, OPFS) on the bench page (`examples/bench`, at `/bench/`):
+//! Lockstep's raw path, Lockstep through TanStack DB, and TanStack DB's own
+//! persistence side by side, with the floors (BroadcastChannel, raw SQLite on
+//! the same VFS, TanStack's own apply) in the same run. Progress on stderr,
+//! the figures as JSON on stdout and in `<target dir>/browser-bench.json`.
 
 use crate::browser::{build_site, target_dir, workspace_root};
 use crate::run_command;
-use crate::server::StaticServer;
+use crate::server::{Mount, StaticServer};
 use crate::setup;
 use std::process::Command;
 use std::time::Instant;
@@ -18,7 +19,9 @@ pub fn bench_browser() -> Result<(), String> {
     setup::ensure_clang()?;
     setup::ensure_chromium()?;
     setup::ensure_wasm_bindgen_cli()?;
-    let mounts = build_site()?;
+    let mut mounts = build_site()?;
+    let bench = crate::examples::build_bench(&crate::package::tarball())?;
+    mounts.push(Mount::new("/bench/", bench));
     let tests = workspace_root().join("tests").join("browser");
     setup::ensure_npm_packages(&tests)?;
     let out = target_dir()?.join("browser-bench.json");

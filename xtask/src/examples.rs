@@ -1,12 +1,13 @@
 //! Builds the example apps the demo serves and the browser tests open:
 //! `examples/todo-react` (Vite + React + TanStack DB) installs `@lockstep/db`
-//! from the packed tarball, like a user would, and builds with Vite.
+//! from the packed tarball, like a user would, and builds with Vite; and the
+//! page of `cargo xtask bench --browser` (`examples/bench`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::browser::workspace_root;
-use crate::{run_command, setup};
+use crate::browser::{target_dir, workspace_root};
+use crate::{run, run_command, setup};
 
 /// `examples/todo-react/`.
 pub fn react_dir() -> PathBuf {
@@ -17,15 +18,60 @@ pub fn react_dir() -> PathBuf {
 /// `@lockstep/db` (`npm install --no-save <tarball>`: the lockfile keeps
 /// no integrity for the tarball, whose content changes with every build),
 /// then type-checks and builds it into `examples/todo-react/dist/`.
-pub fn build_react(tarball: &std::path::Path) -> Result<PathBuf, String> {
-    let dir = react_dir();
-    setup::ensure_npm_packages(&dir)?;
+pub fn build_react(tarball: &Path) -> Result<PathBuf, String> {
+    build_vite_app(&react_dir(), tarball)
+}
+
+/// `examples/bench/`.
+pub fn bench_dir() -> PathBuf {
+    workspace_root().join("examples").join("bench")
+}
+
+/// Builds the bench page: the raw-SQLite floor (the bindings built with the
+/// `bench` feature, into `examples/bench/raw-wasm/`), then the page itself
+/// with `@lockstep/db` from the tarball, into `examples/bench/dist/`
+/// (served at `/bench/`). Build the package before: this build replaces the
+/// release wasm of `lockstep-wasm` in the target dir with the bench variant.
+pub fn build_bench(tarball: &Path) -> Result<PathBuf, String> {
+    let dir = bench_dir();
+    run(
+        "cargo",
+        &[
+            "build",
+            "-p",
+            "lockstep-wasm",
+            "--features",
+            "bench",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--release",
+        ],
+    )?;
+    let wasm = target_dir()?.join("wasm32-unknown-unknown/release/lockstep_wasm.wasm");
+    let out = dir.join("raw-wasm");
+    if out.exists() {
+        std::fs::remove_dir_all(&out)
+            .map_err(|e| format!("cannot clear {}: {e}", out.display()))?;
+    }
+    run_command(
+        Command::new(setup::wasm_bindgen_cli())
+            .args(["--target", "web", "--out-name", "lockstep", "--out-dir"])
+            .arg(&out)
+            .arg(&wasm),
+    )?;
+    build_vite_app(&dir, tarball)
+}
+
+/// Installs a Vite app's packages, then the freshly packed `@lockstep/db`,
+/// then runs its `build` script; returns its `dist/`.
+fn build_vite_app(dir: &Path, tarball: &Path) -> Result<PathBuf, String> {
+    setup::ensure_npm_packages(dir)?;
     run_command(
         Command::new("npm")
             .args(["install", "--no-save", "--no-audit", "--no-fund"])
             .arg(tarball)
-            .current_dir(&dir),
+            .current_dir(dir),
     )?;
-    run_command(Command::new("npm").args(["run", "build"]).current_dir(&dir))?;
+    run_command(Command::new("npm").args(["run", "build"]).current_dir(dir))?;
     Ok(dir.join("dist"))
 }

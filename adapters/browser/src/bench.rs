@@ -16,9 +16,11 @@ pub struct RawBench {
     pub per_tx_ms: Vec<f64>,
 }
 
-/// Inserts `rows` rows shaped like the benchmark's (`{title, done, n}`) into
-/// a fresh table in OPFS directory `directory`, `batch` rows per transaction,
-/// with `synchronous = FULL` like Lockstep's store. Dedicated workers only.
+/// Inserts `rows` rows shaped like the benchmark's (`{id, title, done, n}`)
+/// into a fresh table in OPFS directory `directory`, `batch` rows per
+/// transaction, configured like Lockstep's store (exclusive locking, WAL,
+/// `synchronous = FULL`), so the comparison is like for like. Dedicated
+/// workers only.
 pub async fn raw_sqlite_bench(directory: &str, rows: u32, batch: u32) -> Result<RawBench, String> {
     let vfs = format!("bench-{directory}");
     let config = OpfsSAHPoolCfgBuilder::new()
@@ -32,7 +34,7 @@ pub async fn raw_sqlite_bench(directory: &str, rows: u32, batch: u32) -> Result<
     let conn = Connection::open_with_flags_and_vfs("/bench.db", flags, vfs.as_str())
         .map_err(|e| e.to_string())?;
     let sql = |e: rusqlite::Error| e.to_string();
-    conn.execute_batch("PRAGMA synchronous = FULL; DROP TABLE IF EXISTS rows; CREATE TABLE rows(key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID;")
+    conn.execute_batch("PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; DROP TABLE IF EXISTS rows; CREATE TABLE rows(key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID;")
         .map_err(sql)?;
     let mut per_tx = Vec::new();
     let started = js::perf_now();
@@ -46,9 +48,10 @@ pub async fn raw_sqlite_bench(directory: &str, rows: u32, batch: u32) -> Result<
                 .prepare_cached("INSERT INTO rows(key, value) VALUES (?1, ?2)")
                 .map_err(sql)?;
             for i in n..(n + batch).min(rows) {
-                let value = serde_json::json!({"title": format!("todo number {i}"), "done": i % 2 == 0, "n": i});
+                let id = format!("k{i:06}");
+                let value = serde_json::json!({"id": id, "title": format!("todo number {i}"), "done": i % 2 == 0, "n": i});
                 insert
-                    .execute((format!("\"k{i}\""), value.to_string()))
+                    .execute((format!("\"{id}\""), value.to_string()))
                     .map_err(sql)?;
             }
         }

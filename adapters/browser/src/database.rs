@@ -364,6 +364,11 @@ impl Database {
         self.inner.state.borrow().runtime.get(collection, key)
     }
 
+    /// How many rows this tab shows in `collection` (0 if it is not open).
+    pub fn len(&self, collection: &CollectionId) -> usize {
+        self.inner.state.borrow().runtime.len(collection)
+    }
+
     /// The rows this tab shows, in key order (a cheap snapshot).
     pub fn rows(&self, collection: &CollectionId) -> Snapshot {
         self.inner.state.borrow().runtime.snapshot(collection)

@@ -47,6 +47,11 @@ export class LiveCollection<T extends object = Record<string, unknown>> {
     return this.#sync(() => this.#raw.get(this.id, key) as T | undefined);
   }
 
+  /** How many rows the collection has (without reading them). */
+  get size(): number {
+    return this.#sync(() => this.#raw.len(this.id));
+  }
+
   /** Every row, in key order. */
   rows(): Array<{ key: Key; value: T }> {
     return this.#sync(() => this.#raw.rows(this.id) as Array<{ key: Key; value: T }>);

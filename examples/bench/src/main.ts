@@ -1,0 +1,141 @@
+// The page `cargo xtask bench --browser` drives through `window.bench`: one
+// library (?lib=lockstep | lockstep-tanstack | peer) on (app, scope), the
+// collection `items`, and in-page helpers. Times are
+// `performance.timeOrigin + performance.now()`, comparable across tabs; page
+// start is timeOrigin. ?lib=raw opens no library (the raw-SQLite floor and
+// TanStack's own apply floor only).
+import { optimisticApply, syncApply } from './floor';
+import type { Lib } from './libs/lib';
+import { lockstepRaw } from './libs/lockstep';
+import { lockstepTanstack } from './libs/lockstep-tanstack';
+import { peer } from './libs/peer';
+import { row, type Row } from './row';
+
+const params = new URLSearchParams(location.search);
+const libName = params.get('lib') ?? 'lockstep';
+const app = params.get('app') ?? 'lockstep-bench';
+const scope = params.get('scope') ?? 'bench';
+const now = () => performance.timeOrigin + performance.now();
+
+const seen = new Map<string, number>();
+const waiters = new Map<string, Array<(t: number) => void>>();
+function arrived(id: string, t: number) {
+  if (seen.has(id)) return;
+  seen.set(id, t);
+  for (const resolve of waiters.get(id) ?? []) resolve(t);
+  waiters.delete(id);
+}
+
+// The floor of cross-tab latency: a plain BroadcastChannel between the tabs.
+const floorChannel = new BroadcastChannel(`lockstep-bench-floor:${libName}:${app}:${scope}`);
+floorChannel.onmessage = (event: MessageEvent<{ id: string }>) => arrived(`bc:${event.data.id}`, now());
+
+let lib: Lib | undefined;
+let pending: Promise<number> | undefined;
+const need = () => {
+  if (!lib) throw new Error('no library on this page');
+  return lib;
+};
+
+const bench = {
+  lib: libName,
+  now,
+  marks: {} as Record<string, number>,
+  row,
+  waitSeen(id: string, timeoutMs = 15_000): Promise<number> {
+    const t = seen.get(id);
+    if (t !== undefined) return Promise.resolve(t);
+    return new Promise((resolve, reject) => {
+      waiters.set(id, [...(waiters.get(id) ?? []), resolve]);
+      setTimeout(() => reject(new Error(`${id} not seen within ${timeoutMs} ms`)), timeoutMs);
+    });
+  },
+  bcSend(id: string): number {
+    const t0 = now();
+    floorChannel.postMessage({ id });
+    return t0;
+  },
+  watch(): void {
+    need().watch((id) => arrived(`row:${id}`, now()));
+  },
+  /** Issues an insert without waiting; `settle()` awaits it (ms to durable). */
+  fire(r: Row): number {
+    const t0 = now();
+    pending = need().insert(r).then(() => now() - t0);
+    return t0;
+  },
+  settle(): Promise<number> | undefined {
+    return pending;
+  },
+  async awaitedInserts(prefix: string, count: number): Promise<number[]> {
+    const times: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const t0 = performance.now();
+      await need().insert(row(prefix, i));
+      times.push(performance.now() - t0);
+    }
+    return times;
+  },
+  /** One transaction of rows [from, from + count); ms until durable. */
+  async insertMany(prefix: string, from: number, count: number): Promise<number> {
+    const rows = Array.from({ length: count }, (_, i) => row(prefix, from + i));
+    const t0 = performance.now();
+    await need().insertMany(rows);
+    return performance.now() - t0;
+  },
+  /** Inserts `count` rows one by one as fast as they commit; the commit time of each. */
+  async burst(prefix: string, count: number): Promise<number[]> {
+    const done: Promise<number>[] = [];
+    for (let i = 0; i < count; i++) done.push(need().insert(row(prefix, i)).then(() => now()));
+    return Promise.all(done);
+  },
+  count: () => need().count(),
+  isLeader: () => need().isLeader(),
+  wasmBytes: () => need().wasmBytes(),
+  syncApplyFloor: syncApply,
+  optimisticApplyFloor: optimisticApply,
+  /** The raw-SQLite floor in a fresh dedicated worker. */
+  raw(directory: string, rows: number, batch: number): Promise<{ totalMs: number; perTxMs: number[] }> {
+    return new Promise((resolve, reject) => {
+      const worker = new Worker(new URL('./raw-worker.ts', import.meta.url), { type: 'module' });
+      worker.onerror = (event) => {
+        worker.terminate();
+        reject(new Error(`raw worker: ${event.message}`));
+      };
+      worker.onmessage = (event) => {
+        worker.terminate();
+        if (event.data.ok) resolve(event.data);
+        else reject(new Error(event.data.error));
+      };
+      worker.postMessage({ directory, rows, batch });
+    });
+  },
+};
+
+declare global {
+  interface Window {
+    bench: typeof bench;
+    lockstep: { ready: boolean; error?: string };
+  }
+}
+window.bench = bench;
+
+async function main() {
+  if (libName === 'raw') {
+    window.lockstep = { ready: true };
+    return;
+  }
+  const open = { lockstep: lockstepRaw, 'lockstep-tanstack': lockstepTanstack, peer }[libName];
+  if (!open) throw new Error(`unknown lib ${libName}`);
+  lib = await open(app, scope);
+  bench.marks.openMs = performance.now();
+  await lib.ready();
+  bench.marks.readyMs = performance.now();
+  (document.getElementById('out') as HTMLElement).textContent = `${libName} ready in ${Math.round(bench.marks.readyMs)} ms`;
+  window.lockstep = { ready: true };
+}
+
+main().catch((error) => {
+  console.error('bench: cannot open', error);
+  window.lockstep = { ready: false, error: String(error?.message ?? error) };
+});
