@@ -12,7 +12,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 use crate::interop::{self, error, from_js, from_ts, read_error, to_js, write_error};
-use crate::types::{self, KeyedRow, OpInput, OpenOptions, Status};
+use crate::types::{self, KeyedRow, OpenOptions, Status};
 
 /// One tab's handle on a Lockstep database (see the npm package's
 /// `LockstepDatabase` for the documented API).
@@ -160,14 +160,20 @@ impl RawDatabase {
     /// Applies `ops` in this tab at once (rows-mode collections) and commits
     /// them as one transaction; resolves `{ term, seq }` once durable.
     #[wasm_bindgen(unchecked_return_type = "Promise<Position>")]
-    pub fn mutate(&self, ops: Vec<Ts<OpInput>>) -> js_sys::Promise {
+    pub fn mutate(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "OpInput[]")] ops: JsValue,
+    ) -> js_sys::Promise {
         self.write(parse_ops(&ops), |db, ops| db.mutate(ops))
     }
 
     /// Sends `ops` as one transaction without showing them here
     /// (stream-mode collections); resolves once the commit reached the sink.
     #[wasm_bindgen(unchecked_return_type = "Promise<Position>")]
-    pub fn submit(&self, ops: Vec<Ts<OpInput>>) -> js_sys::Promise {
+    pub fn submit(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "OpInput[]")] ops: JsValue,
+    ) -> js_sys::Promise {
         self.write(parse_ops(&ops), |db, ops| db.submit(ops))
     }
 
@@ -343,12 +349,10 @@ pub fn live_database_handles() -> u32 {
     Database::handles_alive() as u32
 }
 
-fn parse_ops(ops: &[Ts<OpInput>]) -> Result<Vec<Op>, JsValue> {
-    ops.iter()
-        .map(|op| from_ts(op, "op"))
-        .collect::<Result<Vec<_>, _>>()
-        .and_then(interop::ops)
-        .map_err(error)
+/// An `OpInput[]` as the core's ops: one `JSON.stringify` of the whole
+/// array, parsed straight into `Op`s (validated like any input).
+fn parse_ops(ops: &JsValue) -> Result<Vec<Op>, JsValue> {
+    from_js::<Vec<Op>>(ops, "ops").map_err(error)
 }
 
 /// The status as JavaScript sees it.

@@ -7,11 +7,11 @@
 //! value, however many rows it holds. The shapes are [`crate::types`].
 
 use lockstep::{protocol, QueryError, Rejection, StreamPosition, SyncBatch};
-use lockstep::{ChangeEvent as CoreChange, DatabaseReport as CoreReport, Key, MutationError, Op};
+use lockstep::{ChangeEvent as CoreChange, DatabaseReport as CoreReport, Key, MutationError};
 
 use crate::types::{
     ChangeEvent, CollectionInfo, CommittedRow, DatabaseReport, ErrorCode, ErrorInfo, KeyedRow,
-    LeaderCounters, OpInput, Position, Storage, StreamUpdate,
+    LeaderCounters, Position, Storage, StreamUpdate,
 };
 
 /// A key as JSON (a string or a number).
@@ -28,12 +28,6 @@ pub fn position(p: StreamPosition) -> Position {
         term: p.term.0,
         seq: p.seq.0,
     }
-}
-
-/// Ops from JavaScript as the core's ops, validated like any input.
-pub fn ops(input: Vec<OpInput>) -> Result<Vec<Op>, ErrorInfo> {
-    let value = serde_json::to_value(input).map_err(|e| invalid(e.to_string()))?;
-    serde_json::from_value(value).map_err(|e| invalid(e.to_string()))
 }
 
 /// A key from JavaScript, validated like any input.
@@ -282,31 +276,29 @@ mod js {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::types::OpInput;
+    use lockstep::Op;
     use lockstep::{CollectionId, Seq, Term};
 
+    /// The `.d.ts` declares `OpInput`; JavaScript's ops are parsed straight
+    /// into the core's `Op`: both must have one JSON shape.
     #[test]
-    fn op_inputs_become_core_ops_and_bad_keys_are_refused() {
-        let input: Vec<OpInput> = serde_json::from_str(
-            r#"[{"op":"patch","collection":"todos","key":1,"fields":{"done":true}},
+    fn the_declared_op_shape_is_the_core_op_shape_and_bad_keys_are_refused() {
+        let declared: Vec<OpInput> = serde_json::from_str(
+            r#"[{"op":"patch","collection":"todos","key":1,"fields":{"done":true},"unset":["x"]},
+                {"op":"insert","collection":"todos","key":"a","value":{"n":1}},
                 {"op":"delete","collection":"todos","key":"a"}]"#,
         )
         .unwrap();
-        let ops = ops(input).unwrap();
-        assert!(matches!(
-            &ops[0],
-            Op::Patch {
-                key: Key::Int(1),
-                ..
-            }
-        ));
-        assert!(matches!(&ops[1], Op::Delete { key: Key::Str(s), .. } if s == "a"));
-        let bad: Vec<OpInput> =
-            serde_json::from_str(r#"[{"op":"delete","collection":"todos","key":1.5}]"#).unwrap();
-        assert_eq!(ops(bad).unwrap_err().code, ErrorCode::Invalid);
-        let bad: Vec<OpInput> =
-            serde_json::from_str(r#"[{"op":"insert","collection":"","key":1,"value":{}}]"#)
-                .unwrap();
-        assert_eq!(ops(bad).unwrap_err().code, ErrorCode::Invalid);
+        let text = serde_json::to_string(&declared).unwrap();
+        let ops: Vec<Op> = serde_json::from_str(&text).unwrap();
+        assert!(matches!(&ops[0], Op::Patch { key: Key::Int(1), unset, .. } if unset == &["x"]));
+        assert!(matches!(&ops[1], Op::Insert { key: Key::Str(s), .. } if s == "a"));
+        assert!(matches!(&ops[2], Op::Delete { .. }));
+        let bad_key = r#"[{"op":"delete","collection":"todos","key":1.5}]"#;
+        assert!(serde_json::from_str::<Vec<Op>>(bad_key).is_err());
+        let bad_name = r#"[{"op":"insert","collection":"","key":1,"value":{}}]"#;
+        assert!(serde_json::from_str::<Vec<Op>>(bad_name).is_err());
     }
 
     #[test]

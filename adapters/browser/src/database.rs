@@ -567,11 +567,8 @@ fn install_handlers(inner: &Rc<Inner>) {
         with_inner(&weak, |inner| {
             {
                 let mut state = inner.state.borrow_mut();
-                let now = js::now();
-                match event.data().as_string() {
-                    Some(text) => state.runtime.handle_bytes(now, text.as_bytes()),
-                    None => state.runtime.handle_bytes(now, b"\0not a string"),
-                }
+                let bytes = js::message_bytes(&event.data());
+                state.runtime.handle_bytes(js::now(), &bytes);
             }
             pump(inner);
         })
@@ -642,8 +639,7 @@ fn pump(inner: &Rc<Inner>) {
             return;
         }
         while let Some(message) = state.runtime.poll_transmit() {
-            let text = String::from_utf8(message.encode()).unwrap_or_default();
-            let _ = state.channel.post_message(&JsValue::from_str(&text));
+            js::post_bytes(&state.channel, &message.encode());
         }
         let mut calls = inner.calls.borrow_mut();
         while let Some(event) = state.runtime.poll_event() {

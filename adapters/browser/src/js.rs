@@ -49,6 +49,25 @@ extern "C" {
     pub fn describe(value: &JsValue) -> String;
 }
 
+/// Posts a protocol message as bytes (a `Uint8Array`): cheaper than a string,
+/// which would be converted to UTF-16 and back.
+pub fn post_bytes(channel: &web_sys::BroadcastChannel, bytes: &[u8]) {
+    let _ = channel.post_message(&js_sys::Uint8Array::from(bytes));
+}
+
+/// The bytes of a received message: a `Uint8Array` as posted by
+/// [`post_bytes`]; anything else (a foreign or hostile message) becomes bytes
+/// that no decoder accepts, and is dropped and counted.
+pub fn message_bytes(data: &JsValue) -> Vec<u8> {
+    if let Some(array) = data.dyn_ref::<js_sys::Uint8Array>() {
+        return array.to_vec();
+    }
+    match data.as_string() {
+        Some(text) => text.into_bytes(),
+        None => b"\0not a protocol message".to_vec(),
+    }
+}
+
 /// Milliseconds since the Unix epoch (`Date.now()`).
 pub fn now() -> lockstep::Timestamp {
     lockstep::Timestamp(js_sys::Date::now() as u64)

@@ -148,12 +148,8 @@ async fn serve(worker: &Rc<Worker>, release: js_sys::Function) {
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
         let Some(me) = me.upgrade() else { return };
         if let Some(serving) = me.serving.borrow_mut().as_mut() {
-            match event.data().as_string() {
-                Some(text) => serving.coordinator.handle_bytes(js::now(), text.as_bytes()),
-                None => serving
-                    .coordinator
-                    .handle_bytes(js::now(), b"\0not a string"),
-            }
+            let bytes = js::message_bytes(&event.data());
+            serving.coordinator.handle_bytes(js::now(), &bytes);
         }
         pump(&me);
     });
@@ -195,8 +191,7 @@ fn pump(worker: &Rc<Worker>) {
         return;
     };
     while let Some(message) = serving.coordinator.poll_transmit() {
-        let text = String::from_utf8(message.encode()).unwrap_or_default();
-        let _ = serving.channel.post_message(&JsValue::from_str(&text));
+        js::post_bytes(&serving.channel, &message.encode());
     }
     if serving.coordinator.deposed().is_some() {
         let serving = guard.take().expect("checked above");
