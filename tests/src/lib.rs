@@ -4,7 +4,9 @@
 //! coordinator at a time over any [`Store`], a message queue the test can
 //! inspect and filter (to drop, say, one `TxCommitted`), and simulated time.
 //! [`sqlite_hub`] starts the threaded in-process driver on a real SQLite file.
+//! [`envelopes`] builds what tabs send, for tests that drive a coordinator by hand.
 
+pub mod envelopes;
 pub mod sim;
 
 use std::collections::VecDeque;
@@ -89,6 +91,9 @@ pub enum To {
     Leader,
 }
 
+/// Decides whether a message on its way to `To` is lost.
+pub type DropRule = Box<dyn FnMut(&Message, To) -> bool>;
+
 /// A deterministic network of sans-IO tabs and one coordinator at a time.
 pub struct Net<S: Store> {
     /// The database.
@@ -103,7 +108,7 @@ pub struct Net<S: Store> {
     pub leader_tab: usize,
     queue: VecDeque<(To, Vec<u8>)>,
     /// Returns true for a message that must be lost on its way.
-    pub drop_if: Box<dyn FnMut(&Message, To) -> bool>,
+    pub drop_if: DropRule,
 }
 
 impl<S: Store> Net<S> {

@@ -2,8 +2,8 @@
 //! payloads and invalid rows are rejected or dropped and counted; never a
 //! panic, never corrupt data, never a stalled tab.
 
-use lockstep::protocol::{decode, Body, DecodeError, Envelope, Limits, Message, PROTOCOL_VERSION};
-use lockstep::{EnvelopeId, Key, Op, TabId, Term};
+use lockstep::protocol::{decode, DecodeError, Limits, PROTOCOL_VERSION};
+use lockstep::{EnvelopeId, Key, Op, TabId};
 use lockstep_hub::HubConfig;
 use lockstep_tests::*;
 use serde_json::json;
@@ -108,17 +108,8 @@ fn envelope_over_the_limits_is_refused_with_a_typed_error() {
     };
     let todos = collection("todos");
     let big = row(json!({"text": "x".repeat(100)}));
-    let envelope = |ops: Vec<Op>| Message {
-        v: PROTOCOL_VERSION,
-        db: db.clone(),
-        term: Term(1),
-        from: TabId::from_u128(1),
-        to: None,
-        body: Body::Envelope(Envelope {
-            envelope_id: EnvelopeId::new_v7(1, [0; 10]),
-            origin: TabId::from_u128(1),
-            ops,
-        }),
+    let envelope = |ops: Vec<Op>| {
+        envelopes::envelope(&db, envelopes::writer_tab(), envelopes::envelope_id(1), ops)
     };
     let three = (0..3)
         .map(|i| Op::Delete {

@@ -1,6 +1,6 @@
 //! End-to-end tests: the coordinator driving a `SqliteStore` on real files.
 
-use lockstep::protocol::{Body, Envelope, Message, Rejection, TxCommitted, PROTOCOL_VERSION};
+use lockstep::protocol::{Body, Message, Rejection};
 use lockstep::{
     Change, CollectionId, Coordinator, CoordinatorConfig, DatabaseId, EnvelopeId, Key, Op, Row,
     Seq, Store, StoreError, StoreTx, StreamPosition, TabId, Term, Timestamp,
@@ -8,6 +8,8 @@ use lockstep::{
 use lockstep_sqlite::names::{quote_ident, row_table, tracking_table};
 use lockstep_sqlite::schema::SCHEMA_VERSION;
 use lockstep_sqlite::{SqliteOptions, SqliteStore};
+use lockstep_tests::envelopes::{self, committed, envelope_id, insert};
+use lockstep_tests::row;
 use std::path::Path;
 
 fn db() -> DatabaseId {
@@ -18,53 +20,12 @@ fn todos() -> CollectionId {
     CollectionId::new("todos").unwrap()
 }
 
-fn row(value: serde_json::Value) -> Row {
-    value.as_object().unwrap().clone()
-}
-
-fn envelope_id(n: u8) -> EnvelopeId {
-    EnvelopeId::new_v7(1_700_000_000_000 + u64::from(n), [n; 10])
-}
-
-fn insert(collection: &CollectionId, key: impl Into<Key>, value: serde_json::Value) -> Op {
-    Op::Insert {
-        collection: collection.clone(),
-        key: key.into(),
-        value: row(value),
-    }
-}
-
 fn send(leader: &mut Coordinator<SqliteStore>, id: EnvelopeId, ops: Vec<Op>) -> Vec<Message> {
-    let tab = TabId::from_u128(2);
-    let body = Body::Envelope(Envelope {
-        envelope_id: id,
-        origin: tab,
-        ops,
-    });
-    let message = Message {
-        v: PROTOCOL_VERSION,
-        db: db(),
-        term: Term(0),
-        from: tab,
-        to: None,
-        body,
-    };
-    leader.handle_bytes(Timestamp(0), &message.encode());
-    transmits(leader)
+    envelopes::send(leader, &db(), id, ops)
 }
 
 fn transmits(leader: &mut Coordinator<SqliteStore>) -> Vec<Message> {
-    std::iter::from_fn(|| leader.poll_transmit()).collect()
-}
-
-fn committed(messages: &[Message]) -> Vec<TxCommitted> {
-    messages
-        .iter()
-        .filter_map(|m| match &m.body {
-            Body::TxCommitted(tx) => Some(tx.clone()),
-            _ => None,
-        })
-        .collect()
+    envelopes::drain(leader)
 }
 
 fn open(path: &Path) -> SqliteStore {
@@ -72,16 +33,7 @@ fn open(path: &Path) -> SqliteStore {
 }
 
 fn start(store: SqliteStore) -> Coordinator<SqliteStore> {
-    let mut leader = Coordinator::start(
-        store,
-        db(),
-        TabId::from_u128(1),
-        CoordinatorConfig::default(),
-        Timestamp(0),
-    )
-    .unwrap();
-    transmits(&mut leader);
-    leader
+    envelopes::start(store, &db())
 }
 
 fn tracked(store: &SqliteStore, collection: &CollectionId) -> i64 {
@@ -200,7 +152,7 @@ fn reopen_restores_meta_and_continues_the_stream() {
         send(
             &mut leader,
             envelope_id(n),
-            vec![insert(&todos(), i32::from(n), serde_json::json!({"n": n}))],
+            vec![insert(&todos(), n as i32, serde_json::json!({"n": n}))],
         );
     }
     drop(leader.into_store());
@@ -486,7 +438,7 @@ fn pull_since_respects_retention() {
     for n in 1..=20u8 {
         let txs = committed(&send(
             &mut leader,
-            envelope_id(n),
+            envelope_id(n.into()),
             vec![insert(&todos(), i32::from(n), serde_json::json!({"n": n}))],
         ));
         assert_eq!(txs.len(), 1);
@@ -533,7 +485,7 @@ fn hostile_collection_names_round_trip() {
     for (i, c) in collections.iter().enumerate() {
         let txs = committed(&send(
             &mut leader,
-            envelope_id(i as u8 + 1),
+            envelope_id(i as u64 + 1),
             vec![insert(c, "k", serde_json::json!({"i": i}))],
         ));
         assert_eq!(txs.len(), 1, "{c}");

@@ -120,7 +120,7 @@ fn main() -> ExitCode {
                             Err(failure) => failures.push(failure),
                         }
                         let n = done.fetch_add(1, Ordering::SeqCst) + 1;
-                        if n % 1_000 == 0 {
+                        if n.is_multiple_of(1_000) {
                             let secs = started.elapsed().as_secs_f64();
                             eprintln!("  {n} seeds in {secs:.1}s ({:.0} seeds/s)", n as f64 / secs);
                         }

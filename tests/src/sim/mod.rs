@@ -1061,7 +1061,7 @@ impl<S: SimStore> Sim<S> {
                         key,
                         value,
                     },
-                    Some(_) if stamp % 3 == 0 => Op::Delete {
+                    Some(_) if stamp.is_multiple_of(3) => Op::Delete {
                         collection: collection.clone(),
                         key,
                     },
