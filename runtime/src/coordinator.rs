@@ -108,15 +108,20 @@ struct Upload {
     retry_at: Timestamp,
 }
 
-/// Why a coordinator stopped serving. The driver must drop it and release leadership.
+/// Why a coordinator stopped serving: the store holds another term, so a
+/// newer leader has taken over. The driver must drop it and release leadership.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("leadership lost: a leader with term {newer} exists (this one had {mine}); this tab now follows it")]
+#[error("leadership lost: the database now has term {newer} (this leader had {mine}); this tab now follows the newer leader")]
 pub struct Deposed {
     /// This coordinator's term.
     pub mine: Term,
-    /// The newer term seen.
+    /// The term the store holds.
     pub newer: Term,
 }
+
+/// Least time between two reads of the store's term prompted by messages that
+/// claim a newer one, so a flood of forged claims costs at most this many reads.
+const TERM_CHECK_MS: u64 = 100;
 
 enum Refusal {
     Rejected(Rejection),
@@ -158,6 +163,8 @@ pub struct Coordinator<S: Store> {
     next_external_poll: Timestamp,
     upload: Upload,
     deposed: Option<Deposed>,
+    /// Earliest time a claimed newer term may prompt another read of the store's term.
+    next_term_check: Timestamp,
     transmits: VecDeque<Message>,
     stats: CoordinatorStats,
     epoch: DatabaseEpoch,
@@ -205,6 +212,7 @@ impl<S: Store> Coordinator<S> {
             },
             config,
             deposed: None,
+            next_term_check: now,
             transmits: VecDeque::new(),
             stats: CoordinatorStats::default(),
             epoch: meta.epoch,
@@ -234,7 +242,12 @@ impl<S: Store> Coordinator<S> {
         self.stats
     }
 
-    /// Set once a newer leader was seen; the driver must then drop this coordinator.
+    /// Set once the store showed a newer term; the driver must then drop this
+    /// coordinator. The store is the authority on terms: a term that a message
+    /// merely claims never deposes a leader (a stray heartbeat of an old build,
+    /// or a forged one, would otherwise silence the database). The store's term
+    /// is read before every heartbeat, when a message claims a newer term (at
+    /// most every 100 ms), and inside every commit (fencing).
     pub fn deposed(&self) -> Option<&Deposed> {
         self.deposed.as_ref()
     }
@@ -270,9 +283,16 @@ impl<S: Store> Coordinator<S> {
             self.stats.dropped.foreign += 1;
             return;
         }
-        if message.term > self.term {
-            self.depose(message.term);
+        // Directed messages for someone else (a tab probing another leader) are not ours.
+        if !message.is_for(self.me) {
             return;
+        }
+        // A claimed newer term is only a hint: the store decides.
+        if message.term > self.term && now >= self.next_term_check {
+            self.check_store_term(now);
+            if self.deposed.is_some() {
+                return;
+            }
         }
         match message.body {
             Body::Join => self.reply(
@@ -382,6 +402,11 @@ impl<S: Store> Coordinator<S> {
         }
         if now >= self.next_heartbeat {
             self.next_heartbeat = now.plus_millis(self.config.heartbeat_ms);
+            // A leader whose term the store no longer holds must not keep tabs listening.
+            self.check_store_term(now);
+            if self.deposed.is_some() {
+                return;
+            }
             self.broadcast(Body::Heartbeat {
                 position: self.position,
                 leader: self.leader_info(),
@@ -500,6 +525,17 @@ impl<S: Store> Coordinator<S> {
             storage: self.storage,
             store_errors: self.stats.store_errors,
             last_store_error: self.last_store_error.clone(),
+        }
+    }
+
+    /// Reads the store's term; another term than this leader's deposes it.
+    /// A failed read is counted and changes nothing (commits stay fenced).
+    fn check_store_term(&mut self, now: Timestamp) {
+        self.next_term_check = now.plus_millis(TERM_CHECK_MS);
+        match self.store.meta() {
+            Ok(meta) if meta.term != self.term => self.depose(meta.term),
+            Ok(_) => {}
+            Err(e) => self.store_failed(&e),
         }
     }
 

@@ -96,7 +96,7 @@ pub struct RuntimeStatus {
     pub tab: TabId,
     /// The leader it follows, if it knows one.
     pub leader: Option<TabId>,
-    /// The highest term it has seen.
+    /// The term of the leader it follows.
     pub term: Term,
     /// The last applied seq, once known.
     pub applied: Option<Seq>,

@@ -1,52 +1,131 @@
-//! Following the leader: which leader and term this tab accepts, re-sending
-//! what is outstanding to a new leader, and learning its position.
+//! Following the leader: which leader this tab listens to, how it confirms a
+//! new one, re-sending what is outstanding to a new leader, and learning its
+//! position.
+//!
+//! A tab follows one leader: a tab id and its term. Messages from that leader
+//! in that term are acted on. A leader message from any other tab never
+//! switches the tab by itself, whatever term it claims: when it claims a newer
+//! term (or the tab knows no leader, or its leader has been silent for
+//! [`RuntimeConfig::leader_silence_ms`]), the tab asks that tab with a `Join`
+//! addressed to it, and follows it only once it answers with a `LeaderHello`
+//! addressed to this tab. A live coordinator answering is the proof; the
+//! probe is repeated (at most once per `resend_after_ms`) on the candidate's
+//! next message, so lost probes and answers only delay a failover. Older or
+//! equal terms from other tabs are dropped and counted, as before.
+//!
+//! Threat model: stray messages (a buggy build, an old build in a forgotten
+//! tab) and forged terms, tab ids and seqs cannot make a tab drop its real
+//! leader, so they cannot stall it; the store fences every commit, so they
+//! cannot corrupt data either. A script that impersonates the current
+//! leader's own tab id is out of scope: it runs on the same origin and could
+//! open the database itself.
 
 use super::*;
 
+/// Most tabs probed at once; a flood of forged senders cannot grow it further.
+const MAX_PROBES: usize = 16;
+
 impl PersistedCollectionRuntime {
-    /// Accepts a leader message's term and sender; on a new leader, re-sends
-    /// what is outstanding. Returns false for a stale leader.
-    pub(super) fn observe_leader(&mut self, now: Timestamp, term: Term, from: TabId) -> bool {
-        if term < self.term || (term == self.term && self.leader.is_some_and(|l| l != from)) {
+    /// Decides whether a leader message is acted on: it is from the followed
+    /// leader in its term, or it answers this tab's probe (then the tab
+    /// switches to its sender first). Anything else is dropped, and counted;
+    /// a sender that may be a newer leader is probed.
+    pub(super) fn admit(&mut self, now: Timestamp, message: &Message) -> bool {
+        let (from, term) = (message.from, message.term);
+        let hello = matches!(
+            message.body,
+            Body::LeaderHello { .. } | Body::Heartbeat { .. }
+        );
+        if self.leader == Some(from) {
+            if term == self.term {
+                self.leader_heard_at = Some(now);
+                return true;
+            }
+            if term > self.term && hello {
+                // The same tab leads again, with a new coordinator.
+                self.follow(now, from, term);
+                return true;
+            }
             self.stats.dropped.stale_term += 1;
             return false;
         }
-        if term > self.term || self.leader.is_none() {
-            self.term = term;
-            self.leader = Some(from);
-            self.events
-                .push_back(Event::LeaderChanged { leader: from, term });
-            let unsent: Vec<EnvelopeId> = self
-                .pending
-                .iter()
-                .filter(|(_, p)| p.committed_at.is_none())
-                .map(|(id, _)| *id)
-                .collect();
-            for id in unsent {
-                self.resend(now, id);
-            }
-            if self.pull.take().is_some() {
-                self.request_pull(now);
-            }
-            if self.fetch.is_some() {
-                self.send_fetch(now);
-            }
-            let hydrating: Vec<CollectionId> = self
-                .collections
-                .iter()
-                .filter(|(_, c)| c.hydration.as_ref().is_some_and(|h| !h.pages_done))
-                .map(|(id, _)| id.clone())
-                .collect();
-            for collection in hydrating {
-                self.send_hydrate(now, &collection);
-            }
-            let inspections: Vec<InspectId> = self.inspections.keys().copied().collect();
-            for id in inspections {
-                self.send_inspect(now, id);
+        // A hello addressed to this tab answers its `Join`: the broadcast one
+        // it sent when it knew no leader, or a probe.
+        let answer = matches!(message.body, Body::LeaderHello { .. })
+            && message.to == Some(self.me)
+            && (self.leader.is_none() || self.probes.contains_key(&from));
+        if answer {
+            self.follow(now, from, term);
+            return true;
+        }
+        let silent = self
+            .leader_heard_at
+            .is_none_or(|heard| now.since(heard) >= self.config.leader_silence_ms);
+        if self.leader.is_none() || term > self.term || silent {
+            self.stats.dropped.unconfirmed_leader += 1;
+            self.probe(now, from);
+        } else {
+            self.stats.dropped.stale_term += 1;
+        }
+        false
+    }
+
+    /// Asks `candidate` whether it leads, unless it was asked recently.
+    fn probe(&mut self, now: Timestamp, candidate: TabId) {
+        let recent = self
+            .probes
+            .get(&candidate)
+            .is_some_and(|sent| now.since(*sent) < self.config.resend_after_ms);
+        if recent {
+            return;
+        }
+        if self.probes.len() >= MAX_PROBES && !self.probes.contains_key(&candidate) {
+            let oldest = self.probes.iter().min_by_key(|(_, sent)| **sent);
+            if let Some(oldest) = oldest.map(|(tab, _)| *tab) {
+                self.probes.remove(&oldest);
             }
         }
+        self.probes.insert(candidate, now);
+        self.send_to(Some(candidate), Body::Join);
+    }
+
+    /// Follows the confirmed leader `from` in `term`, and re-sends to it what
+    /// is outstanding.
+    fn follow(&mut self, now: Timestamp, from: TabId, term: Term) {
+        self.term = term;
+        self.leader = Some(from);
         self.leader_heard_at = Some(now);
-        true
+        self.probes.clear();
+        self.events
+            .push_back(Event::LeaderChanged { leader: from, term });
+        let unsent: Vec<EnvelopeId> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.committed_at.is_none())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in unsent {
+            self.resend(now, id);
+        }
+        if self.pull.take().is_some() {
+            self.request_pull(now);
+        }
+        if self.fetch.is_some() {
+            self.send_fetch(now);
+        }
+        let hydrating: Vec<CollectionId> = self
+            .collections
+            .iter()
+            .filter(|(_, c)| c.hydration.as_ref().is_some_and(|h| !h.pages_done))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for collection in hydrating {
+            self.send_hydrate(now, &collection);
+        }
+        let inspections: Vec<InspectId> = self.inspections.keys().copied().collect();
+        for id in inspections {
+            self.send_inspect(now, id);
+        }
     }
 
     pub(super) fn resend(&mut self, now: Timestamp, id: EnvelopeId) {

@@ -53,6 +53,9 @@ pub struct RuntimeConfig {
     pub hydrate_page_rows: u32,
     /// Transactions asked for in one `PullSince` page.
     pub pull_page_txs: u32,
+    /// After this long without a word from its leader, a tab asks any other
+    /// tab that speaks as a leader whether it leads, whatever term it claims.
+    pub leader_silence_ms: u64,
     /// Limits applied to messages received and to local mutations.
     pub limits: Limits,
 }
@@ -63,6 +66,7 @@ impl Default for RuntimeConfig {
             resend_after_ms: 1_000,
             hydrate_page_rows: 5_000,
             pull_page_txs: 1_000,
+            leader_silence_ms: 3_000,
             limits: Limits::default(),
         }
     }
@@ -137,6 +141,8 @@ pub struct PersistedCollectionRuntime {
     leader: Option<TabId>,
     leader_heard_at: Option<Timestamp>,
     leader_info: Option<LeaderInfo>,
+    /// Tabs asked (by a directed `Join`) whether they lead, and when.
+    probes: BTreeMap<TabId, Timestamp>,
     applied: Option<Seq>,
     collections: BTreeMap<CollectionId, Collection>,
     pending: IndexMap<EnvelopeId, Pending>,
@@ -167,6 +173,7 @@ impl PersistedCollectionRuntime {
             leader: None,
             leader_heard_at: None,
             leader_info: None,
+            probes: BTreeMap::new(),
             applied: None,
             collections: BTreeMap::new(),
             pending: IndexMap::new(),
@@ -303,7 +310,7 @@ impl PersistedCollectionRuntime {
         if !from_leader {
             return;
         }
-        if !self.observe_leader(now, message.term, message.from) {
+        if !self.admit(now, &message) {
             return;
         }
         match message.body {
@@ -442,12 +449,16 @@ impl PersistedCollectionRuntime {
     }
 
     fn send(&mut self, body: Body) {
+        self.send_to(None, body);
+    }
+
+    fn send_to(&mut self, to: Option<TabId>, body: Body) {
         self.transmits.push_back(Message {
             v: PROTOCOL_VERSION,
             db: self.db.clone(),
             term: self.term,
             from: self.me,
-            to: None,
+            to,
             body,
         });
     }
