@@ -87,6 +87,10 @@ pub struct RuntimeStats {
     pub reloads: u64,
     /// Envelopes re-sent (timeout or new leader).
     pub resends: u64,
+    /// Leaders followed that serve another incarnation of the database (an
+    /// in-memory database lost with its tab): each time, every collection was
+    /// reloaded and every pending envelope re-sent.
+    pub epoch_changes: u64,
 }
 
 /// Where a tab stands.

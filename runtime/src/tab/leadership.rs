@@ -13,6 +13,14 @@
 //! next message, so lost probes and answers only delay a failover. Older or
 //! equal terms from other tabs are dropped and counted, as before.
 //!
+//! Hellos and heartbeats also carry the leader's database epoch. A leader
+//! whose epoch differs from the one this tab knew serves another incarnation
+//! of the database (without OPFS each leader keeps it in memory, so each new
+//! leader starts afresh at term 1, seq 0): such a sender is probed whatever
+//! its term, and once confirmed the tab forgets its position, reloads every
+//! open collection from it and re-sends every pending envelope, the ones the
+//! old incarnation had acknowledged included (`start_incarnation`).
+//!
 //! Threat model: stray messages (a buggy build, an old build in a forgotten
 //! tab) and forged terms, tab ids and seqs cannot make a tab drop its real
 //! leader, so they cannot stall it; the store fences every commit, so they
@@ -32,18 +40,21 @@ impl PersistedCollectionRuntime {
     /// a sender that may be a newer leader is probed.
     pub(super) fn admit(&mut self, now: Timestamp, message: &Message) -> bool {
         let (from, term) = (message.from, message.term);
-        let hello = matches!(
-            message.body,
-            Body::LeaderHello { .. } | Body::Heartbeat { .. }
-        );
+        let epoch = match &message.body {
+            Body::LeaderHello { leader, .. } | Body::Heartbeat { leader, .. } => Some(leader.epoch),
+            _ => None,
+        };
+        let known = self.leader_info.as_ref().map(|info| info.epoch);
+        let other_epoch = epoch.is_some_and(|epoch| known.is_some_and(|known| known != epoch));
         if self.leader == Some(from) {
-            if term == self.term {
+            if term == self.term && !other_epoch {
                 self.leader_heard_at = Some(now);
                 return true;
             }
-            if term > self.term && hello {
-                // The same tab leads again, with a new coordinator.
-                self.follow(now, from, term);
+            if (term > self.term || other_epoch) && epoch.is_some() {
+                // The same tab leads again, with a new coordinator (on a new
+                // in-memory database, when the epoch differs).
+                self.follow(now, from, term, epoch);
                 return true;
             }
             self.stats.dropped.stale_term += 1;
@@ -55,13 +66,13 @@ impl PersistedCollectionRuntime {
             && message.to == Some(self.me)
             && (self.leader.is_none() || self.probes.contains_key(&from));
         if answer {
-            self.follow(now, from, term);
+            self.follow(now, from, term, epoch);
             return true;
         }
         let silent = self
             .leader_heard_at
             .is_none_or(|heard| now.since(heard) >= self.config.leader_silence_ms);
-        if self.leader.is_none() || term > self.term || silent {
+        if self.leader.is_none() || term > self.term || other_epoch || silent {
             self.stats.dropped.unconfirmed_leader += 1;
             self.probe(now, from);
         } else {
@@ -89,9 +100,15 @@ impl PersistedCollectionRuntime {
         self.send_to(Some(candidate), Body::Join);
     }
 
-    /// Follows the confirmed leader `from` in `term`, and re-sends to it what
+    /// Follows the confirmed leader `from` in `term` (serving the database
+    /// incarnation `epoch`, when its message says), and re-sends to it what
     /// is outstanding.
-    fn follow(&mut self, now: Timestamp, from: TabId, term: Term) {
+    fn follow(&mut self, now: Timestamp, from: TabId, term: Term, epoch: Option<DatabaseEpoch>) {
+        let known = self.leader_info.as_ref().map(|info| info.epoch);
+        if known.is_some_and(|known| epoch.is_some_and(|epoch| epoch != known)) {
+            self.leader = None;
+            self.start_incarnation(now);
+        }
         self.term = term;
         self.leader = Some(from);
         self.leader_heard_at = Some(now);
@@ -125,6 +142,32 @@ impl PersistedCollectionRuntime {
         let inspections: Vec<InspectId> = self.inspections.keys().copied().collect();
         for id in inspections {
             self.send_inspect(now, id);
+        }
+    }
+
+    /// What this tab applied belongs to a database incarnation that is gone:
+    /// forget the position and the early buffer, restart hydration of every
+    /// open collection (keeping the view before it, so change events report
+    /// the difference, as `reload_all` does), restart reads in progress, and
+    /// mark every pending envelope unacknowledged so that it is sent again.
+    /// Called with no leader set, so nothing is sent before the new leader is.
+    fn start_incarnation(&mut self, now: Timestamp) {
+        self.stats.epoch_changes += 1;
+        self.applied = None;
+        self.known_seq = Seq(0);
+        self.early.clear();
+        self.fetch = None;
+        self.pull = None;
+        for pending in self.pending.values_mut() {
+            pending.committed_at = None;
+        }
+        for inspection in self.inspections.values_mut() {
+            inspection.rows.clear();
+            inspection.cursor = None;
+        }
+        let open: Vec<CollectionId> = self.collections.keys().cloned().collect();
+        for collection in open {
+            self.start_hydration(now, &collection);
         }
     }
 

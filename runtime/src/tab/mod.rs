@@ -28,7 +28,8 @@ use subscriptions::Touched;
 
 use crate::error::{InvalidInput, MutationError};
 use crate::ids::{
-    CollectionId, DatabaseId, EnvelopeId, Seq, StreamPosition, TabId, Term, Timestamp,
+    CollectionId, DatabaseEpoch, DatabaseId, EnvelopeId, Seq, StreamPosition, TabId, Term,
+    Timestamp,
 };
 use crate::intake::intake;
 use crate::key::Key;
