@@ -10,11 +10,15 @@
 //! ---- one_forged_heartbeat_with_a_huge_term_does_not_stall_writes stdout ----
 //! tab 0: Timeout(10s)
 //! ---- a_term_a_message_claims_never_deposes_the_leader stdout ----
-//! assertion failed: a Join claiming term 999999 deposed the leader:
-//!   Some(Deposed { mine: Term(1), newer: Term(999999) })
+//! a Join claiming term 999999 deposed the leader: Some(Deposed { mine: Term(1), newer: Term(999999) })
 //! ---- a_forged_hello_never_switches_a_tab_without_a_directed_answer stdout ----
 //! assertion `left == right` failed: the tab still follows the real leader
-//!   left: Some(TabId(…0c)) right: Some(TabId(…01))
+//!   left: Some(TabId(f0f00000-0000-4000-8000-000000000000))
+//!  right: Some(TabId(01000000-0000-4000-8000-000000000000))
+//! ---- a_leader_steps_down_when_the_store_holds_a_newer_term stdout ----
+//! None
+//! ---- a_join_addressed_to_another_tab_is_not_answered stdout ----
+//! assertion failed: envelopes::exchange(&mut leader, lockstep::Timestamp(1), &probe).is_empty()
 //! ```
 
 use lockstep::protocol::{Body, LeaderInfo, Message, Storage, PROTOCOL_VERSION};
