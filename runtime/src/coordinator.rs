@@ -170,6 +170,7 @@ pub struct Coordinator<S: Store> {
     epoch: DatabaseEpoch,
     storage: Storage,
     last_store_error: Option<String>,
+    last_invalid_row: Option<String>,
 }
 
 impl<S: Store> Coordinator<S> {
@@ -218,6 +219,7 @@ impl<S: Store> Coordinator<S> {
             epoch: meta.epoch,
             storage: store_kind,
             last_store_error: None,
+            last_invalid_row: None,
         };
         coordinator.broadcast(Body::LeaderHello {
             position: coordinator.position,
@@ -341,7 +343,7 @@ impl<S: Store> Coordinator<S> {
                 self.drain_external_writes(now);
                 match self.store.load_page(&collection, after.as_ref(), limit) {
                     Ok(page) => {
-                        self.stats.invalid_rows_skipped += page.skipped_invalid as u64;
+                        self.skipped_invalid(page.skipped_invalid, page.last_invalid);
                         let read = page.rows.len();
                         let rows = within_budget(page.rows, self.config.limits.max_inline_bytes);
                         let more = page.more || rows.len() < read;
@@ -518,6 +520,15 @@ impl<S: Store> Coordinator<S> {
         self.last_store_error = Some(error.to_string());
     }
 
+    /// Counts rows other code wrote with an invalid key or value, skipped
+    /// while capturing or serving, and keeps the reason for every tab's status.
+    fn skipped_invalid(&mut self, rows: usize, why: Option<String>) {
+        self.stats.invalid_rows_skipped += rows as u64;
+        if why.is_some() {
+            self.last_invalid_row = why;
+        }
+    }
+
     /// What this leader tells tabs about itself.
     fn leader_info(&self) -> LeaderInfo {
         LeaderInfo {
@@ -525,6 +536,8 @@ impl<S: Store> Coordinator<S> {
             storage: self.storage,
             store_errors: self.stats.store_errors,
             last_store_error: self.last_store_error.clone(),
+            invalid_rows: self.stats.invalid_rows_skipped,
+            last_invalid_row: self.last_invalid_row.clone(),
         }
     }
 
@@ -691,23 +704,27 @@ impl<S: Store> Coordinator<S> {
             }
         }
         match self.commit_external_writes() {
-            Ok(Some(tx)) => {
-                self.stats.external_txs += 1;
-                self.position = tx.position();
-                self.broadcast_commit(tx);
+            Ok(captured) => {
+                self.skipped_invalid(captured.skipped_invalid, captured.last_invalid);
+                if let Some(tx) = captured.tx {
+                    self.stats.external_txs += 1;
+                    self.position = tx.position();
+                    self.broadcast_commit(tx);
+                }
             }
-            Ok(None) => {}
             Err(Refusal::Fenced(newer)) => self.depose(newer),
             Err(Refusal::Rejected(rejection)) => self.store_failed(&rejection),
         }
     }
 
-    fn commit_external_writes(&mut self) -> Result<Option<TxCommitted>, Refusal> {
+    fn commit_external_writes(&mut self) -> Result<Captured, Refusal> {
         let term = self.term;
         let mut tx = self.store.begin()?;
         let seq = fenced_next_seq(&mut tx, term)?;
-        let keys: indexmap::IndexSet<(CollectionId, Key)> =
-            tx.drain_external_writes()?.into_iter().collect();
+        let drained = tx.drain_external_writes()?;
+        let (mut skipped_invalid, mut last_invalid) =
+            (drained.skipped_invalid, drained.last_invalid);
+        let keys: indexmap::IndexSet<(CollectionId, Key)> = drained.keys.into_iter().collect();
         let mut changes = Vec::with_capacity(keys.len());
         for (collection, key) in keys {
             match tx.get_row(&collection, &key) {
@@ -716,13 +733,21 @@ impl<S: Store> Coordinator<S> {
                     key,
                     value,
                 }),
-                Err(StoreError::Corrupt(_)) => self.stats.invalid_rows_skipped += 1,
+                Err(StoreError::Corrupt(detail)) => {
+                    skipped_invalid += 1;
+                    last_invalid = Some(detail);
+                }
                 Err(e) => return Err(e.into()),
             }
         }
+        let mut captured = Captured {
+            tx: None,
+            skipped_invalid,
+            last_invalid,
+        };
         if changes.is_empty() {
             tx.commit()?;
-            return Ok(None);
+            return Ok(captured);
         }
         let committed = TxCommitted {
             term,
@@ -734,8 +759,19 @@ impl<S: Store> Coordinator<S> {
         };
         tx.record_commit(&committed, None)?;
         tx.commit()?;
-        Ok(Some(committed))
+        captured.tx = Some(committed);
+        Ok(captured)
     }
+}
+
+/// What one capture of writes by other code found.
+struct Captured {
+    /// The transaction made of them, if any row changed.
+    tx: Option<TxCommitted>,
+    /// Writes of invalid rows, ignored.
+    skipped_invalid: usize,
+    /// Why the last of those was invalid.
+    last_invalid: Option<String>,
 }
 
 /// The transaction as is, or its `requires_pull` header when its changes

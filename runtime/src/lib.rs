@@ -70,7 +70,7 @@ pub use key::{InvalidKey, Key, MAX_KEY_BYTES, MAX_SAFE_INTEGER};
 pub use memory_store::{MemoryStore, MemoryTx};
 pub use protocol::{Envelope, Rejection, TxCommitted};
 pub use row::{Change, ChangeEvent, Op, Row, SharedRow};
-pub use store::{LogPage, OutboxEntry, RowPage, Store, StoreError, StoreMeta, StoreTx};
+pub use store::{Drained, LogPage, OutboxEntry, RowPage, Store, StoreError, StoreMeta, StoreTx};
 pub use tab::{
     Event, InspectId, PersistedCollectionRuntime, RuntimeConfig, RuntimeStats, RuntimeStatus,
     Snapshot, SubscriptionId,

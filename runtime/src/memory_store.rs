@@ -10,7 +10,7 @@ use crate::ids::{CollectionId, DatabaseEpoch, EnvelopeId, Seq, StreamPosition, T
 use crate::key::Key;
 use crate::protocol::{KeyedRow, Storage, TxCommitted};
 use crate::row::{Op, Row};
-use crate::store::{LogPage, OutboxEntry, RowPage, Store, StoreError, StoreMeta, StoreTx};
+use crate::store::{Drained, LogPage, OutboxEntry, RowPage, Store, StoreError, StoreMeta, StoreTx};
 
 #[derive(Clone, Debug, Default)]
 struct State {
@@ -168,6 +168,7 @@ impl Store for MemoryStore {
             rows: page,
             more,
             skipped_invalid: 0,
+            last_invalid: None,
         })
     }
 
@@ -275,10 +276,13 @@ impl StoreTx for MemoryTx<'_> {
             .is_some())
     }
 
-    fn drain_external_writes(&mut self) -> Result<Vec<(CollectionId, Key)>, StoreError> {
-        Ok(std::mem::take(&mut self.draft.external)
-            .into_iter()
-            .collect())
+    fn drain_external_writes(&mut self) -> Result<Drained, StoreError> {
+        Ok(Drained {
+            keys: std::mem::take(&mut self.draft.external)
+                .into_iter()
+                .collect(),
+            ..Drained::default()
+        })
     }
 
     fn record_commit(&mut self, tx: &TxCommitted, upload: Option<&[Op]>) -> Result<(), StoreError> {

@@ -161,7 +161,7 @@ pub enum Storage {
 /// ```
 /// use lockstep::protocol::{LeaderInfo, Storage};
 /// use lockstep::DatabaseEpoch;
-/// let info = LeaderInfo { epoch: DatabaseEpoch::from_u128(1), storage: Storage::Memory, store_errors: 0, last_store_error: None };
+/// let info = LeaderInfo { epoch: DatabaseEpoch::from_u128(1), storage: Storage::Memory, store_errors: 0, last_store_error: None, invalid_rows: 0, last_invalid_row: None };
 /// assert_eq!(info.storage, Storage::Memory);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -176,6 +176,36 @@ pub struct LeaderInfo {
     pub store_errors: u64,
     /// The last of those failures.
     pub last_store_error: Option<String>,
+    /// Rows that other code wrote with an invalid key (not in its canonical
+    /// JSON text) or value, which Lockstep ignores: counted each time one is
+    /// skipped (captured, or met while serving a page).
+    #[serde(default)]
+    pub invalid_rows: u64,
+    /// Why the last of those rows is invalid, and what to do about it.
+    #[serde(default)]
+    pub last_invalid_row: Option<String>,
+}
+
+impl LeaderInfo {
+    /// A healthy leader of database incarnation `epoch` on `storage`: no store
+    /// errors, no invalid rows.
+    ///
+    /// ```
+    /// use lockstep::protocol::{LeaderInfo, Storage};
+    /// use lockstep::DatabaseEpoch;
+    /// let info = LeaderInfo::new(DatabaseEpoch::from_u128(1), Storage::Persistent);
+    /// assert_eq!((info.store_errors, info.invalid_rows), (0, 0));
+    /// ```
+    pub fn new(epoch: DatabaseEpoch, storage: Storage) -> LeaderInfo {
+        LeaderInfo {
+            epoch,
+            storage,
+            store_errors: 0,
+            last_store_error: None,
+            invalid_rows: 0,
+            last_invalid_row: None,
+        }
+    }
 }
 
 /// What a message says.

@@ -59,8 +59,23 @@ pub struct RowPage {
     pub rows: Vec<KeyedRow>,
     /// Whether rows may follow the last one returned.
     pub more: bool,
-    /// Rows skipped because other code wrote an invalid key or value there.
+    /// Rows skipped because other code wrote an invalid key (one not in its
+    /// canonical JSON text, see [`Key::to_json`]) or value there.
     pub skipped_invalid: usize,
+    /// Why the last skipped row was invalid: its collection, key and what to do.
+    pub last_invalid: Option<String>,
+}
+
+/// The keys other code wrote since the last drain (see [`StoreTx::drain_external_writes`]).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Drained {
+    /// Keys written, in the order they were written (repeats possible).
+    pub keys: Vec<(CollectionId, Key)>,
+    /// Writes whose key was invalid (not a key, or not in its canonical JSON
+    /// text): such a row is invisible to Lockstep and nothing is broadcast.
+    pub skipped_invalid: usize,
+    /// Why the last skipped key was invalid.
+    pub last_invalid: Option<String>,
 }
 
 /// One page of the change log.
@@ -150,7 +165,7 @@ pub trait StoreTx {
     /// Deletes a row; returns `false` if the key was missing.
     fn delete_row(&mut self, collection: &CollectionId, key: &Key) -> Result<bool, StoreError>;
     /// Takes and clears the keys that other code wrote since the last drain.
-    fn drain_external_writes(&mut self) -> Result<Vec<(CollectionId, Key)>, StoreError>;
+    fn drain_external_writes(&mut self) -> Result<Drained, StoreError>;
     /// Records a commit: change log entry, stream position, envelope dedup
     /// record and (when `upload` is given) the outbox entry.
     fn record_commit(&mut self, tx: &TxCommitted, upload: Option<&[Op]>) -> Result<(), StoreError>;

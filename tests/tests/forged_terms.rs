@@ -48,6 +48,11 @@ fn forged(db: &lockstep::DatabaseId, from: TabId, term: u64, body: Body) -> Mess
     }
 }
 
+/// What a forged leader says about itself: an epoch no database has.
+fn forged_info() -> LeaderInfo {
+    LeaderInfo::new(DatabaseEpoch::from_u128(0xBAD), Storage::Memory)
+}
+
 fn forged_heartbeat(db: &lockstep::DatabaseId, from: TabId, term: u64) -> Message {
     forged(
         db,
@@ -58,12 +63,7 @@ fn forged_heartbeat(db: &lockstep::DatabaseId, from: TabId, term: u64) -> Messag
                 term: Term(term),
                 seq: Seq(5),
             },
-            leader: LeaderInfo {
-                epoch: DatabaseEpoch::from_u128(0xBAD),
-                storage: Storage::Persistent,
-                store_errors: 0,
-                last_store_error: None,
-            },
+            leader: forged_info(),
         },
     )
 }
@@ -227,12 +227,7 @@ fn a_forged_hello_never_switches_a_tab_without_a_directed_answer() {
                     term: Term(term),
                     seq: Seq(7),
                 },
-                leader: LeaderInfo {
-                    epoch: DatabaseEpoch::from_u128(0xBAD),
-                    storage: Storage::Memory,
-                    store_errors: 0,
-                    last_store_error: None,
-                },
+                leader: forged_info(),
             },
         );
         let now = net.now;

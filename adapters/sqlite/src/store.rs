@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use lockstep::protocol::{KeyedRow, Storage, TxCommitted};
 use lockstep::{
-    CollectionId, DatabaseEpoch, DatabaseId, EnvelopeId, Key, LogPage, Op, OutboxEntry, Row,
-    RowPage, Seq, Store, StoreError, StoreMeta, StoreTx, StreamPosition, Term,
+    CollectionId, DatabaseEpoch, DatabaseId, Drained, EnvelopeId, Key, LogPage, Op, OutboxEntry,
+    Row, RowPage, Seq, Store, StoreError, StoreMeta, StoreTx, StreamPosition, Term,
 };
 use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
@@ -354,12 +354,23 @@ fn parse_row(text: &str, collection: &CollectionId) -> Result<Row, StoreError> {
         .map_err(|e| corrupt(format!("row in {collection} is not a JSON object: {e}")))
 }
 
+/// A stored key: valid only in its canonical JSON text, the one Lockstep
+/// writes and looks up ([`Key::to_json`]). Other forms of the same key that
+/// other code may write (`"\u00e9"` for `"é"`, `1.0` for `1`, spaces around)
+/// would be found by no look-up and break page cursors, so they are invalid.
 fn parse_key(text: &str, collection: &CollectionId) -> Result<Key, StoreError> {
-    Key::from_json(text).map_err(|e| {
+    let key = Key::from_json(text).map_err(|e| {
         corrupt(format!(
-            "key {text:?} in {collection} is not a valid key: {e}"
+            "key {text} in {collection} is not a valid key ({e}); Lockstep ignores the row: use a string of at most 1024 bytes or a safe integer"
         ))
-    })
+    })?;
+    let canonical = key.to_json();
+    if canonical != text {
+        return Err(corrupt(format!(
+            "key {text} in {collection} is not in canonical form; Lockstep ignores the row: write the key as {canonical}"
+        )));
+    }
+    Ok(key)
 }
 
 fn envelope_blob(id: &EnvelopeId) -> &[u8] {
@@ -437,7 +448,10 @@ fn load_page(
             });
         match parsed {
             Ok(keyed) => page.rows.push(keyed),
-            Err(StoreError::Corrupt(_)) => page.skipped_invalid += 1,
+            Err(StoreError::Corrupt(why)) => {
+                page.skipped_invalid += 1;
+                page.last_invalid = Some(why);
+            }
             Err(other) => return Err(other),
         }
     }
@@ -755,8 +769,8 @@ impl StoreTx for SqliteTx<'_> {
         Ok(changed == 1)
     }
 
-    fn drain_external_writes(&mut self) -> Result<Vec<(CollectionId, Key)>, StoreError> {
-        let mut keys = Vec::new();
+    fn drain_external_writes(&mut self) -> Result<Drained, StoreError> {
+        let mut drained = Drained::default();
         for (collection, tables) in schema::all_registered(&self.tx)? {
             let track = quote_ident(&tables.tracking_table);
             let mut stmt = self
@@ -767,10 +781,13 @@ impl StoreTx for SqliteTx<'_> {
             let mut any = false;
             while let Some(row) = rows.next().store()? {
                 any = true;
-                if let Ok(text) = text(row, 0, "tracked key") {
-                    if let Ok(key) = Key::from_json(text) {
-                        keys.push((collection.clone(), key));
+                match text(row, 0, "tracked key").and_then(|k| parse_key(k, &collection)) {
+                    Ok(key) => drained.keys.push((collection.clone(), key)),
+                    Err(StoreError::Corrupt(why)) => {
+                        drained.skipped_invalid += 1;
+                        drained.last_invalid = Some(why);
                     }
+                    Err(other) => return Err(other),
                 }
             }
             drop(rows);
@@ -784,7 +801,7 @@ impl StoreTx for SqliteTx<'_> {
             }
         }
         self.drained = true;
-        Ok(keys)
+        Ok(drained)
     }
 
     fn record_commit(&mut self, tx: &TxCommitted, upload: Option<&[Op]>) -> Result<(), StoreError> {
