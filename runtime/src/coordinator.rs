@@ -83,8 +83,9 @@ pub struct CoordinatorStats {
     pub rejected: u64,
     /// Transactions made of writes captured from other code.
     pub external_txs: u64,
-    /// Rows written by other code with an invalid key or value, skipped when
-    /// captured or served (counted each time one is skipped).
+    /// Rows written by other code with an invalid key or value, counted each
+    /// time one is skipped: when served in a page, or when captured (a row
+    /// made invalid is broadcast as a tombstone: every tab drops it).
     pub invalid_rows_skipped: u64,
     /// Store failures outside envelopes (pull, hydrate, drain, upload).
     pub store_errors: u64,
@@ -733,9 +734,16 @@ impl<S: Store> Coordinator<S> {
                     key,
                     value,
                 }),
+                // Other code made the row invalid: it is invisible to
+                // Lockstep (pages skip it), so every tab drops it too.
                 Err(StoreError::Corrupt(detail)) => {
                     skipped_invalid += 1;
                     last_invalid = Some(detail);
+                    changes.push(Change {
+                        collection,
+                        key,
+                        value: None,
+                    });
                 }
                 Err(e) => return Err(e.into()),
             }

@@ -148,7 +148,9 @@ pub trait StoreTx {
     fn envelope_position(&mut self, id: EnvelopeId) -> Result<Option<StreamPosition>, StoreError>;
     /// Reads a row (seeing this transaction's own writes).
     fn get_row(&mut self, collection: &CollectionId, key: &Key) -> Result<Option<Row>, StoreError>;
-    /// Creates a row if the key is absent; returns `false` (writing nothing) if it exists.
+    /// Creates a row if the key is absent; returns `false` (writing nothing)
+    /// if it exists. A row whose stored value is invalid (written by other
+    /// code) counts as absent: tabs never see it, so inserting replaces it.
     fn insert_row(
         &mut self,
         collection: &CollectionId,

@@ -722,6 +722,9 @@ impl StoreTx for SqliteTx<'_> {
         }
     }
 
+    /// Also replaces a row whose stored value other code made invalid: such
+    /// a row is invisible to every tab (captured as a tombstone, skipped by
+    /// pages), so to them the key is absent.
     fn insert_row(
         &mut self,
         collection: &CollectionId,
@@ -729,13 +732,28 @@ impl StoreTx for SqliteTx<'_> {
         value: &Row,
     ) -> Result<bool, StoreError> {
         let sql = self.ensure(collection)?;
+        let (key_json, value_json) = (key.to_json(), row_json(value)?);
         let changed = self
             .tx
             .prepare_cached(&sql.insert)
             .store()?
-            .execute(params![key.to_json(), row_json(value)?])
+            .execute(params![key_json, value_json])
             .store()?;
-        Ok(changed == 1)
+        if changed == 1 {
+            return Ok(true);
+        }
+        match self.get_row(collection, key) {
+            Err(StoreError::Corrupt(_)) => {
+                self.tx
+                    .prepare_cached(&sql.update)
+                    .store()?
+                    .execute(params![key_json, value_json])
+                    .store()?;
+                Ok(true)
+            }
+            Ok(_) => Ok(false),
+            Err(other) => Err(other),
+        }
     }
 
     fn update_row(

@@ -325,7 +325,7 @@ fn writes_made_while_no_leader_ran_are_captured_on_start() {
 }
 
 #[test]
-fn invalid_rows_written_by_other_code_are_skipped_and_counted() {
+fn invalid_rows_written_by_other_code_are_tombstoned_skipped_and_counted() {
     let dir = tempfile::tempdir().unwrap();
     let mut leader = start(open(&dir.path().join("db")));
     send(
@@ -359,13 +359,24 @@ fn invalid_rows_written_by_other_code_are_skipped_and_counted() {
     let txs = committed(&transmits(&mut leader));
     assert_eq!(leader.stats().invalid_rows_skipped, 3);
     assert_eq!(txs.len(), 1);
+    // Rows with an invalid value are invisible: tabs get a tombstone. The
+    // row with an invalid key is nobody's row: nothing is broadcast for it.
+    let tombstone = |key: &str| Change {
+        collection: todos(),
+        key: Key::from(key),
+        value: None,
+    };
     assert_eq!(
         txs[0].changes,
-        vec![Change {
-            collection: todos(),
-            key: Key::from("ok"),
-            value: Some(row(serde_json::json!({"fine": 1})))
-        }]
+        vec![
+            tombstone("bad"),
+            tombstone("arr"),
+            Change {
+                collection: todos(),
+                key: Key::from("ok"),
+                value: Some(row(serde_json::json!({"fine": 1})))
+            }
+        ]
     );
     // Pages skip and count the invalid rows, so hydration never stalls on them.
     let page = leader.store_mut().load_page(&todos(), None, 1).unwrap();
