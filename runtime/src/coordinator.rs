@@ -14,6 +14,8 @@ use std::collections::VecDeque;
 use indexmap::IndexMap;
 
 use crate::bugs::BugSwitches;
+use crate::dedup::{check_age, Pruning, DEFAULT_DEDUP_WINDOW_MS};
+use crate::error::StartError;
 use crate::ids::{
     CollectionId, DatabaseEpoch, DatabaseId, Seq, StreamPosition, TabId, Term, Timestamp,
 };
@@ -46,6 +48,11 @@ pub struct CoordinatorConfig {
     pub outbox: bool,
     /// Envelopes per upload batch.
     pub upload_batch: usize,
+    /// How long exactly-once holds, counted from the time an envelope was
+    /// made (its id is a UUID v7): a re-send within the window is answered
+    /// with its original position; an older one that is not remembered is
+    /// refused with [`Rejection::Expired`]. Default a week; at least a minute.
+    pub dedup_window_ms: u64,
     /// Wait before retrying a failed upload.
     pub upload_retry_ms: u64,
     /// Limits applied to received messages.
@@ -64,6 +71,7 @@ impl Default for CoordinatorConfig {
             max_pull_page: 1_000,
             outbox: false,
             upload_batch: 100,
+            dedup_window_ms: DEFAULT_DEDUP_WINDOW_MS,
             upload_retry_ms: 1_000,
             limits: Limits::default(),
             #[cfg(feature = "bug-switches")]
@@ -166,6 +174,8 @@ pub struct Coordinator<S: Store> {
     deposed: Option<Deposed>,
     /// Earliest time a claimed newer term may prompt another read of the store's term.
     next_term_check: Timestamp,
+    /// When dedup records older than the window are next forgotten.
+    pruning: Pruning,
     transmits: VecDeque<Message>,
     stats: CoordinatorStats,
     epoch: DatabaseEpoch,
@@ -175,17 +185,18 @@ pub struct Coordinator<S: Store> {
 }
 
 impl<S: Store> Coordinator<S> {
-    /// Takes leadership of `store`: reads the stream position, persists
-    /// `term + 1`, then queues a `LeaderHello` and captures writes other code
-    /// made while no leader ran. On error nothing serves and the driver must
-    /// release the leadership lock.
+    /// Takes leadership of `store`: checks the configuration, reads the
+    /// stream position, persists `term + 1`, then queues a `LeaderHello` and
+    /// captures writes other code made while no leader ran. On error nothing
+    /// serves and the driver must release the leadership lock.
     pub fn start(
         mut store: S,
         db: DatabaseId,
         me: TabId,
         config: CoordinatorConfig,
         now: Timestamp,
-    ) -> Result<Self, StoreError> {
+    ) -> Result<Self, StartError> {
+        config.validate()?;
         let meta = {
             let mut tx = store.begin()?;
             let meta = tx.meta()?;
@@ -215,6 +226,7 @@ impl<S: Store> Coordinator<S> {
             config,
             deposed: None,
             next_term_check: now,
+            pruning: Pruning::new(now),
             transmits: VecDeque::new(),
             stats: CoordinatorStats::default(),
             epoch: meta.epoch,
@@ -305,7 +317,7 @@ impl<S: Store> Coordinator<S> {
                     leader: self.leader_info(),
                 },
             ),
-            Body::Envelope(envelope) => self.apply_envelope(envelope),
+            Body::Envelope(envelope) => self.apply_envelope(now, envelope),
             Body::PullSince {
                 request,
                 after,
@@ -584,11 +596,11 @@ impl<S: Store> Coordinator<S> {
         self.transmits.push_back(message);
     }
 
-    fn apply_envelope(&mut self, envelope: Envelope) {
+    fn apply_envelope(&mut self, now: Timestamp, envelope: Envelope) {
         let (envelope_id, origin) = (envelope.envelope_id, envelope.origin);
         let around_coordinator =
             bugs(&self.config).leader_writes_around_coordinator && origin == self.me;
-        match self.commit_envelope(envelope) {
+        match self.commit_envelope(now, envelope) {
             Ok(Outcome::Committed(tx)) => {
                 self.stats.committed += 1;
                 if !around_coordinator {
@@ -621,7 +633,7 @@ impl<S: Store> Coordinator<S> {
     }
 
     /// Applies one envelope in one store transaction, or nothing of it.
-    fn commit_envelope(&mut self, envelope: Envelope) -> Result<Outcome, Refusal> {
+    fn commit_envelope(&mut self, now: Timestamp, envelope: Envelope) -> Result<Outcome, Refusal> {
         let term = self.term;
         let outbox = self.config.outbox;
         let bugs = bugs(&self.config);
@@ -636,6 +648,13 @@ impl<S: Store> Coordinator<S> {
             if let Some(position) = tx.envelope_position(envelope.envelope_id)? {
                 return Ok(Outcome::AlreadyCommitted(position));
             }
+        }
+        // Not remembered: applied only if it is recent enough to be sure.
+        check_age(envelope.envelope_id, now, self.config.dedup_window_ms)
+            .map_err(Refusal::Rejected)?;
+        let prune = self.pruning.due(now, self.config.dedup_window_ms);
+        if let Some(before) = prune {
+            tx.forget_envelopes_before(before)?;
         }
         let mut ops = envelope.ops;
         // Per row touched, in first-touch order, the index of the last op on it.
@@ -689,6 +708,9 @@ impl<S: Store> Coordinator<S> {
         };
         tx.record_commit(&committed, outbox.then_some(ops.as_slice()))?;
         tx.commit()?;
+        if prune.is_some() {
+            self.pruning.done(now);
+        }
         Ok(Outcome::Committed(committed))
     }
 

@@ -17,7 +17,7 @@ struct State {
     meta: StoreMeta,
     rows: im::OrdMap<CollectionId, im::OrdMap<Key, Row>>,
     log: im::OrdMap<Seq, TxCommitted>,
-    envelopes: im::HashMap<EnvelopeId, StreamPosition>,
+    envelopes: im::OrdMap<EnvelopeId, StreamPosition>,
     outbox: im::OrdMap<Seq, OutboxEntry>,
     external: im::Vector<(CollectionId, Key)>,
 }
@@ -222,6 +222,17 @@ impl StoreTx for MemoryTx<'_> {
 
     fn envelope_position(&mut self, id: EnvelopeId) -> Result<Option<StreamPosition>, StoreError> {
         Ok(self.draft.envelopes.get(&id).copied())
+    }
+
+    fn forget_envelopes_before(&mut self, unix_millis: u64) -> Result<(), StoreError> {
+        let cut = EnvelopeId::earliest_at(unix_millis);
+        let (_, kept) = self.draft.envelopes.split(&cut);
+        let at_cut = self.draft.envelopes.get(&cut).copied();
+        self.draft.envelopes = kept;
+        if let Some(position) = at_cut {
+            self.draft.envelopes.insert(cut, position);
+        }
+        Ok(())
     }
 
     fn get_row(&mut self, collection: &CollectionId, key: &Key) -> Result<Option<Row>, StoreError> {

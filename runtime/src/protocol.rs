@@ -135,6 +135,17 @@ pub enum Rejection {
         /// What was wrong.
         detail: String,
     },
+    /// The envelope was made longer ago than the leader's dedup window (its
+    /// id, a UUID v7, carries the time) and is not among the envelopes the
+    /// leader remembers: whether it was already committed can no longer be
+    /// told, so it was not applied.
+    #[error("envelope made {age_ms} ms ago, longer than the dedup window of {window_ms} ms: it was not applied, and it may or may not have been committed before; read the rows again and write what is missing")]
+    Expired {
+        /// How long before the leader received it the envelope was made.
+        age_ms: u64,
+        /// The leader's dedup window.
+        window_ms: u64,
+    },
     /// The disk or the browser's storage quota is full.
     #[error("storage is full; free space or delete data, then retry")]
     StorageFull,

@@ -146,6 +146,9 @@ pub trait StoreTx {
     fn set_term(&mut self, term: Term) -> Result<(), StoreError>;
     /// Where an envelope was committed, if it was (durable dedup).
     fn envelope_position(&mut self, id: EnvelopeId) -> Result<Option<StreamPosition>, StoreError>;
+    /// Forgets the dedup records of envelopes made before `unix_millis`: the
+    /// ids that sort before [`EnvelopeId::earliest_at`] of that time.
+    fn forget_envelopes_before(&mut self, unix_millis: u64) -> Result<(), StoreError>;
     /// Reads a row (seeing this transaction's own writes).
     fn get_row(&mut self, collection: &CollectionId, key: &Key) -> Result<Option<Row>, StoreError>;
     /// Creates a row if the key is absent; returns `false` (writing nothing)

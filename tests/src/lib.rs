@@ -16,7 +16,7 @@ use std::time::Duration;
 use lockstep::protocol::{decode, Limits, Message};
 use lockstep::{
     CollectionId, Coordinator, CoordinatorConfig, DatabaseId, Key, PersistedCollectionRuntime, Row,
-    RuntimeConfig, Store, StoreError, TabId, Timestamp,
+    RuntimeConfig, StartError, Store, TabId, Timestamp,
 };
 use lockstep_hub::{Hub, HubConfig, TabHandle};
 use lockstep_sqlite::{SqliteOptions, SqliteStore};
@@ -137,13 +137,23 @@ impl<S: Store> Net<S> {
     }
 
     /// Starts a coordinator for tab `tab` on `store`.
-    pub fn elect(&mut self, tab: usize, store: S) -> Result<(), StoreError> {
+    pub fn elect(&mut self, tab: usize, store: S) -> Result<(), StartError> {
+        self.elect_with(tab, store, CoordinatorConfig::default())
+    }
+
+    /// Starts a coordinator for tab `tab` on `store` with `config`.
+    pub fn elect_with(
+        &mut self,
+        tab: usize,
+        store: S,
+        config: CoordinatorConfig,
+    ) -> Result<(), StartError> {
         let me = self.tabs[tab].tab_id();
         self.leader = Some(Coordinator::start(
             store,
             self.db.clone(),
             me,
-            CoordinatorConfig::default(),
+            config,
             self.now,
         )?);
         self.leader_tab = tab;

@@ -9,8 +9,8 @@ use std::time::Duration;
 use lockstep::protocol::Body;
 use lockstep::{
     ChangeEvent, CollectionId, Coordinator, EnvelopeId, Event, InspectId, Key, MutationError, Op,
-    PersistedCollectionRuntime, Rejection, Row, SharedRow, Snapshot, Store, StreamPosition,
-    SubscriptionId, TabId, Timestamp,
+    PersistedCollectionRuntime, Rejection, Row, SharedRow, Snapshot, StartError, Store,
+    StreamPosition, SubscriptionId, TabId, Timestamp,
 };
 
 use crate::hub::{HubConfig, Shared, StoreFactory};
@@ -206,15 +206,17 @@ impl<S: Store + Send + 'static> TabThread<S> {
     /// after a growing pause (100 ms doubling to 5 s) — never a busy loop.
     fn take_leadership(&mut self) {
         let now = self.shared().clock.now();
-        let started = (self.factory)().and_then(|store| {
-            Coordinator::start(
-                store,
-                self.shared().db.clone(),
-                self.id,
-                self.config.coordinator.clone(),
-                now,
-            )
-        });
+        let started = (self.factory)()
+            .map_err(StartError::from)
+            .and_then(|store| {
+                Coordinator::start(
+                    store,
+                    self.shared().db.clone(),
+                    self.id,
+                    self.config.coordinator.clone(),
+                    now,
+                )
+            });
         match started {
             Ok(coordinator) => {
                 self.leadership_error = None;

@@ -46,16 +46,16 @@ pub enum Durability {
 /// ```
 /// use lockstep_sqlite::SqliteOptions;
 /// let options = SqliteOptions { log_retention: 50_000, ..SqliteOptions::default() };
-/// assert_eq!(options.dedup_retention, 1_000_000);
+/// assert_eq!(options.durability, lockstep_sqlite::Durability::Full);
 /// ```
+///
+/// How long envelope ids are remembered for exactly-once is the leader's
+/// rule, not the store's: see `CoordinatorConfig::dedup_window_ms`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SqliteOptions {
     /// The change log keeps at least this many of the last transactions for
     /// `pull_since` (default 10,000; at least 1).
     pub log_retention: u64,
-    /// Envelope ids of this many of the last seqs are remembered for
-    /// exactly-once (default 1,000,000; at least 1).
-    pub dedup_retention: u64,
     /// `PRAGMA synchronous` level (default [`Durability::Full`]).
     pub durability: Durability,
 }
@@ -64,7 +64,6 @@ impl Default for SqliteOptions {
     fn default() -> Self {
         SqliteOptions {
             log_retention: 10_000,
-            dedup_retention: 1_000_000,
             durability: Durability::Full,
         }
     }
@@ -219,7 +218,6 @@ impl SqliteStore {
         }
         let options = SqliteOptions {
             log_retention: options.log_retention.max(1),
-            dedup_retention: options.dedup_retention.max(1),
             ..options
         };
         let watch = Watch {
@@ -710,6 +708,16 @@ impl StoreTx for SqliteTx<'_> {
         }
     }
 
+    fn forget_envelopes_before(&mut self, unix_millis: u64) -> Result<(), StoreError> {
+        let cut = EnvelopeId::earliest_at(unix_millis);
+        self.tx
+            .prepare_cached("DELETE FROM __lockstep_envelopes WHERE envelope_id < ?1")
+            .store()?
+            .execute([envelope_blob(&cut)])
+            .store()?;
+        Ok(())
+    }
+
     fn get_row(&mut self, collection: &CollectionId, key: &Key) -> Result<Option<Row>, StoreError> {
         let Some(sql) = self.find(collection)? else {
             return Ok(None);
@@ -855,23 +863,12 @@ impl StoreTx for SqliteTx<'_> {
                     .store()?;
             }
         }
-        let SqliteOptions {
-            log_retention,
-            dedup_retention,
-            ..
-        } = self.state.options;
+        let log_retention = self.state.options.log_retention;
         if tx.seq.0 > log_retention && trim_due(tx.seq.0, log_retention) {
             self.tx
                 .prepare_cached("DELETE FROM __lockstep_changelog WHERE seq <= ?1")
                 .store()?
                 .execute([to_sql(tx.seq.0 - log_retention)?])
-                .store()?;
-        }
-        if tx.seq.0 > dedup_retention && trim_due(tx.seq.0, dedup_retention) {
-            self.tx
-                .prepare_cached("DELETE FROM __lockstep_envelopes WHERE seq <= ?1")
-                .store()?
-                .execute([to_sql(tx.seq.0 - dedup_retention)?])
                 .store()?;
         }
         Ok(())

@@ -25,8 +25,8 @@ use std::rc::Rc;
 use lockstep::protocol::{Body, Limits, Message};
 use lockstep::{
     BugSwitches, CollectionId, Coordinator, CoordinatorConfig, DatabaseId, Event, Key, MemoryStore,
-    Op, PersistedCollectionRuntime, Rejection, Row, RuntimeConfig, Store, StoreError, TabId, Term,
-    Timestamp,
+    Op, PersistedCollectionRuntime, Rejection, Row, RuntimeConfig, StartError, Store, StoreError,
+    TabId, Term, Timestamp,
 };
 use lockstep_sqlite::{Durability, SqliteOptions, SqliteStore};
 
@@ -203,7 +203,6 @@ pub fn run_seed(seed: u64, store: StoreKind, config: &SimConfig) -> Result<SimRe
             let options = || SqliteOptions {
                 log_retention: u64::MAX / 2,
                 durability: Durability::Normal,
-                ..SqliteOptions::default()
             };
             let observer = SqliteStore::open(&path, &db, options())
                 .map_err(|e| fail(format!("open: {e}"), Vec::new()))?;
@@ -804,7 +803,7 @@ impl<S: SimStore> Sim<S> {
                 limits,
                 ..CoordinatorConfig::default()
             };
-            let started = opened.and_then(|store| {
+            let started = opened.map_err(StartError::from).and_then(|store| {
                 Coordinator::start(store, self.db.clone(), tab, config, self.now)
             });
             match started {
