@@ -341,7 +341,7 @@ impl<S: Store> Coordinator<S> {
                             },
                         )
                     }
-                    Err(e) => self.store_failed(&e),
+                    Err(e) => self.request_failed(message.from, request, &e),
                 }
             }
             Body::Hydrate {
@@ -371,7 +371,7 @@ impl<S: Store> Coordinator<S> {
                             },
                         )
                     }
-                    Err(e) => self.store_failed(&e),
+                    Err(e) => self.request_failed(message.from, request, &e),
                 }
             }
             Body::PullTx {
@@ -386,7 +386,8 @@ impl<S: Store> Coordinator<S> {
             | Body::Rejected { .. }
             | Body::PullPage { .. }
             | Body::TxPart { .. }
-            | Body::HydratePage { .. } => {}
+            | Body::HydratePage { .. }
+            | Body::RequestFailed { .. } => {}
         }
         if now >= self.next_external_poll {
             self.drain_external_writes(now);
@@ -491,10 +492,7 @@ impl<S: Store> Coordinator<S> {
     fn serve_tx_part(&mut self, to: TabId, request: u64, seq: Seq, offset: u32) {
         let page = match self.store.pull_since(Seq(seq.0.saturating_sub(1)), 1) {
             Ok(page) => page,
-            Err(e) => {
-                self.store_failed(&e);
-                return;
-            }
+            Err(e) => return self.request_failed(to, request, &e),
         };
         let position = self.position;
         let Some(tx) = page.txs.into_iter().find(|tx| tx.seq == seq) else {
@@ -522,6 +520,20 @@ impl<S: Store> Coordinator<S> {
                 total,
                 position,
                 missing: false,
+            },
+        );
+    }
+
+    /// A read request could not be served: counts the failure and tells the
+    /// tab, so a read in progress (an inspection) ends with the error instead
+    /// of waiting; pulls and hydrations are retried by the tab.
+    fn request_failed(&mut self, to: TabId, request: u64, error: &StoreError) {
+        self.store_failed(error);
+        self.reply(
+            to,
+            Body::RequestFailed {
+                request,
+                error: error.to_string(),
             },
         );
     }

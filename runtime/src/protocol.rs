@@ -328,6 +328,14 @@ pub enum Body {
         /// Whether more rows follow.
         more: bool,
     },
+    /// Leader → tab: the read request could not be served because the store
+    /// failed; the tab may ask again.
+    RequestFailed {
+        /// The request that failed.
+        request: u64,
+        /// The store's error.
+        error: String,
+    },
 }
 
 /// Size limits applied to everything that arrives from another context.

@@ -5,6 +5,7 @@ use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use lockstep::protocol::LeaderInfo;
 use lockstep::{
     ChangeEvent, CollectionId, EnvelopeId, Key, MutationError, Op, Rejection, Row, RuntimeStats,
     Seq, SharedRow, Snapshot, Store, StreamPosition, SubscriptionId, TabId, Term,
@@ -30,6 +31,9 @@ pub struct TabStatus {
     pub pending: usize,
     /// The last failure to take leadership (store open error), if any.
     pub leadership_error: Option<String>,
+    /// What the leader last said about itself: its database epoch, storage,
+    /// and the store errors and invalid rows it met (see [`LeaderInfo`]).
+    pub leader_info: Option<LeaderInfo>,
     /// The runtime's counters.
     pub stats: RuntimeStats,
 }
@@ -46,6 +50,9 @@ pub enum WaitError {
     /// The tab's thread is gone (closed or crashed).
     #[error("the tab is closed")]
     Closed,
+    /// The leader could not read the database (its store failed).
+    #[error("the leader could not read the database: {0}")]
+    Failed(String),
 }
 
 /// A pending mutation: wait for it to be durable or refused.
@@ -189,14 +196,22 @@ impl TabHandle {
     }
 
     /// Reads a collection straight from the live database through the leader,
-    /// whatever this tab holds (a debug console's view). `None` if the tab is
-    /// closed or no answer came within `timeout`.
-    pub fn inspect(&self, collection: &CollectionId, timeout: Duration) -> Option<Vec<(Key, Row)>> {
+    /// whatever this tab holds (a debug console's view). Fails with
+    /// [`WaitError::Failed`] when the leader's store could not read it.
+    pub fn inspect(
+        &self,
+        collection: &CollectionId,
+        timeout: Duration,
+    ) -> Result<Vec<(Key, Row)>, WaitError> {
         let (tx, rx) = mpsc::channel();
         self.inbox
             .send(Input::Command(Command::Inspect(collection.clone(), tx)))
-            .ok()?;
-        rx.recv_timeout(timeout).ok()
+            .map_err(|_| WaitError::Closed)?;
+        match rx.recv_timeout(timeout) {
+            Ok(read) => read.map_err(WaitError::Failed),
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(WaitError::Timeout(timeout)),
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(WaitError::Closed),
+        }
     }
 
     /// Whether the collection is open and current in this tab.

@@ -27,6 +27,9 @@ pub(crate) enum Role {
 
 type Callback = Box<dyn FnMut(&[ChangeEvent]) + Send>;
 
+/// The rows an inspection read, or the leader's store error that ended it.
+pub(crate) type Inspected = Result<Vec<(Key, Row)>, String>;
+
 pub(crate) enum Command {
     Open(CollectionId),
     Mutate {
@@ -45,7 +48,7 @@ pub(crate) enum Command {
         reply: Sender<SubscriptionId>,
     },
     Unsubscribe(SubscriptionId),
-    Inspect(CollectionId, Sender<Vec<(Key, Row)>>),
+    Inspect(CollectionId, Sender<Inspected>),
 }
 
 pub(crate) enum Input {
@@ -88,7 +91,7 @@ pub(crate) struct TabThread<S: Store + Send + 'static> {
     crash_after_commit: bool,
     subscriptions: HashMap<SubscriptionId, Callback>,
     outcomes: HashMap<EnvelopeId, Sender<Result<StreamPosition, Rejection>>>,
-    inspections: HashMap<InspectId, Sender<Vec<(Key, Row)>>>,
+    inspections: HashMap<InspectId, Sender<Inspected>>,
 }
 
 enum Flow {
@@ -266,6 +269,7 @@ impl<S: Store + Send + 'static> TabThread<S> {
                     applied: status.applied,
                     pending: status.pending,
                     leadership_error: self.leadership_error.clone(),
+                    leader_info: status.leader_info,
                     stats: self.runtime.stats(),
                 });
             }
@@ -364,9 +368,14 @@ impl<S: Store + Send + 'static> TabThread<S> {
                     let _ = outcome.send(Err(rejection));
                 }
             }
-            Event::Inspected { id, rows, .. } => {
+            Event::Inspected {
+                id, rows, error, ..
+            } => {
                 if let Some(reply) = self.inspections.remove(&id) {
-                    let _ = reply.send(rows.into_iter().map(|r| (r.key, r.value)).collect());
+                    let _ = reply.send(match error {
+                        None => Ok(rows.into_iter().map(|r| (r.key, r.value)).collect()),
+                        Some(error) => Err(error),
+                    });
                 }
             }
             Event::Progress { .. } | Event::Ready { .. } | Event::LeaderChanged { .. } => {}

@@ -67,10 +67,14 @@ pub enum Event {
         id: InspectId,
         /// Its collection.
         collection: CollectionId,
-        /// Every row the database holds, in the store's key order.
+        /// Every row the database holds, in the store's key order (the rows
+        /// read so far when `error` is set).
         rows: Vec<KeyedRow>,
         /// The leader's position when the last page was read.
         position: StreamPosition,
+        /// The store error that ended the read early (the leader could not
+        /// read the database); the status's `leader_info` counts such errors.
+        error: Option<String>,
     },
 }
 

@@ -114,6 +114,8 @@ struct Inspection {
     request: u64,
     cursor: Option<Key>,
     rows: Vec<KeyedRow>,
+    /// The leader's position when the last page was read.
+    position: StreamPosition,
     sent_at: Option<Timestamp>,
 }
 
@@ -360,6 +362,7 @@ impl PersistedCollectionRuntime {
                 position,
                 missing,
             } => self.receive_tx_part(now, request, seq, offset, changes, total, position, missing),
+            Body::RequestFailed { request, error } => self.inspection_failed(request, error),
             Body::Join
             | Body::Envelope(_)
             | Body::PullSince { .. }
