@@ -646,6 +646,13 @@ impl<S: Store> Coordinator<S> {
 
     /// Applies one envelope in one store transaction, or nothing of it.
     fn commit_envelope(&mut self, now: Timestamp, envelope: Envelope) -> Result<Outcome, Refusal> {
+        if envelope.ops.is_empty() {
+            // It would commit an empty transaction and use up a seq.
+            return Err(Refusal::Rejected(Rejection::Invalid {
+                detail: "the envelope has no ops, so nothing was committed; send at least one op"
+                    .into(),
+            }));
+        }
         let term = self.term;
         let outbox = self.config.outbox;
         let bugs = bugs(&self.config);
