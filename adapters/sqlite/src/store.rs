@@ -4,9 +4,10 @@
 //! Everything a commit touches (rows, stream position, envelope dedup record,
 //! change log entry, outbox entry) is written in that one SQLite transaction
 //! (invariant 4), and the stream position is read back from the file on open
-//! (invariant 6). Lockstep's own writes set `__lockstep_capture.suppress` for
-//! the length of the transaction, so the capture triggers record only writes
-//! made by other code (invariant 9).
+//! (invariant 6). The capture triggers record every write to a row table;
+//! before it commits, a transaction removes the tracking rows of its own
+//! writes, so what stays tracked is exactly what other code wrote
+//! (invariant 9), and nothing other code commits can turn capture off.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -78,12 +79,24 @@ struct CollectionSql {
     delete: String,
     page_first: String,
     page_after: String,
+    /// The highest id in the tracking table (0 when empty).
+    track_max: String,
+    /// Tracking rows up to an id, oldest first, and their removal.
+    track_upto: String,
+    track_drop_upto: String,
+    /// Removes the tracking rows after an id (a transaction's own writes).
+    track_drop_after: String,
 }
 
 impl CollectionSql {
     fn new(tables: &TableNames) -> Arc<CollectionSql> {
         let rows = quote_ident(&tables.row_table);
+        let track = quote_ident(&tables.tracking_table);
         Arc::new(CollectionSql {
+            track_max: format!("SELECT coalesce(max(id), 0) FROM {track}"),
+            track_upto: format!("SELECT key FROM {track} WHERE id <= ?1 ORDER BY id"),
+            track_drop_upto: format!("DELETE FROM {track} WHERE id <= ?1"),
+            track_drop_after: format!("DELETE FROM {track} WHERE id > ?1"),
             get: format!("SELECT value FROM {rows} WHERE key = ?1"),
             insert: format!(
                 "INSERT INTO {rows} (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING"
@@ -481,14 +494,11 @@ impl Store for SqliteStore {
         {
             watch.dirty = true;
         }
-        tx.prepare_cached("UPDATE __lockstep_capture SET suppress = 1 WHERE id = 1")
-            .store()?
-            .execute([])
-            .store()?;
         Ok(SqliteTx {
             tx,
             state: &mut self.state,
             created: Collections::new(),
+            own_writes: HashMap::new(),
             begin_data_version,
             drained: false,
             done: false,
@@ -621,6 +631,9 @@ pub struct SqliteTx<'a> {
     state: &'a mut State,
     /// Collections whose tables this transaction created (cached on commit).
     created: Collections,
+    /// Per collection this transaction writes rows of: the highest tracking
+    /// id before its first write. Tracking rows after it are its own.
+    own_writes: HashMap<CollectionId, (Arc<CollectionSql>, i64)>,
     begin_data_version: i64,
     drained: bool,
     /// Committed; `Drop` has nothing to roll back.
@@ -665,6 +678,27 @@ impl SqliteTx<'_> {
             return Ok(Some(sql.clone()));
         }
         find(&self.tx, &mut self.state.collections, collection)
+    }
+
+    /// Notes the tracking table's end before this transaction's first write
+    /// to `collection`, so the tracking rows of its own writes can be told
+    /// from those of other code.
+    fn own_write(
+        &mut self,
+        collection: &CollectionId,
+        sql: &Arc<CollectionSql>,
+    ) -> Result<(), StoreError> {
+        if !self.own_writes.contains_key(collection) {
+            let max: i64 = self
+                .tx
+                .prepare_cached(&sql.track_max)
+                .store()?
+                .query_row([], |r| r.get(0))
+                .store()?;
+            self.own_writes
+                .insert(collection.clone(), (sql.clone(), max));
+        }
+        Ok(())
     }
 
     fn ensure(&mut self, collection: &CollectionId) -> Result<Arc<CollectionSql>, StoreError> {
@@ -740,6 +774,7 @@ impl StoreTx for SqliteTx<'_> {
         value: &Row,
     ) -> Result<bool, StoreError> {
         let sql = self.ensure(collection)?;
+        self.own_write(collection, &sql)?;
         let (key_json, value_json) = (key.to_json(), row_json(value)?);
         let changed = self
             .tx
@@ -773,6 +808,7 @@ impl StoreTx for SqliteTx<'_> {
         let Some(sql) = self.find(collection)? else {
             return Ok(false);
         };
+        self.own_write(collection, &sql)?;
         let changed = self
             .tx
             .prepare_cached(&sql.update)
@@ -786,6 +822,7 @@ impl StoreTx for SqliteTx<'_> {
         let Some(sql) = self.find(collection)? else {
             return Ok(false);
         };
+        self.own_write(collection, &sql)?;
         let changed = self
             .tx
             .prepare_cached(&sql.delete)
@@ -798,12 +835,14 @@ impl StoreTx for SqliteTx<'_> {
     fn drain_external_writes(&mut self) -> Result<Drained, StoreError> {
         let mut drained = Drained::default();
         for (collection, tables) in schema::all_registered(&self.tx)? {
-            let track = quote_ident(&tables.tracking_table);
-            let mut stmt = self
-                .tx
-                .prepare_cached(&format!("SELECT key FROM {track} ORDER BY id"))
-                .store()?;
-            let mut rows = stmt.query([]).store()?;
+            let sql = CollectionSql::new(&tables);
+            // Writes of this transaction come after this id: they are ours.
+            let upto = self
+                .own_writes
+                .get(&collection)
+                .map_or(i64::MAX, |(_, before)| *before);
+            let mut stmt = self.tx.prepare_cached(&sql.track_upto).store()?;
+            let mut rows = stmt.query([upto]).store()?;
             let mut any = false;
             while let Some(row) = rows.next().store()? {
                 any = true;
@@ -820,9 +859,9 @@ impl StoreTx for SqliteTx<'_> {
             drop(stmt);
             if any {
                 self.tx
-                    .prepare_cached(&format!("DELETE FROM {track}"))
+                    .prepare_cached(&sql.track_drop_upto)
                     .store()?
-                    .execute([])
+                    .execute([upto])
                     .store()?;
             }
         }
@@ -875,11 +914,14 @@ impl StoreTx for SqliteTx<'_> {
     }
 
     fn commit(mut self) -> Result<(), StoreError> {
-        self.tx
-            .prepare_cached("UPDATE __lockstep_capture SET suppress = 0 WHERE id = 1")
-            .store()?
-            .execute([])
-            .store()?;
+        // The triggers recorded our own writes too: they are not other code's.
+        for (sql, before) in self.own_writes.values() {
+            self.tx
+                .prepare_cached(&sql.track_drop_after)
+                .store()?
+                .execute([before])
+                .store()?;
+        }
         // What `Transaction::commit` runs; on failure `Drop` rolls back.
         self.tx.execute_batch("COMMIT").store()?;
         self.done = true;

@@ -567,11 +567,55 @@ fn rolled_back_transactions_leave_nothing() {
         store.rows(&fresh).unwrap(),
         vec![(Key::from("b"), Row::new())]
     );
-    let suppress: i64 = store
-        .connection()
-        .query_row("SELECT suppress FROM __lockstep_capture", [], |r| r.get(0))
+    // Our own writes, committed or rolled back, leave no tracking rows.
+    assert_eq!(tracked(&store, &fresh), 0);
+}
+
+#[test]
+fn a_version_2_file_captures_every_foreign_write_after_migration() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v2.db");
+    let table = quote_ident(&row_table(&todos()));
+    {
+        let mut leader = start(open(&path));
+        send(
+            &mut leader,
+            envelope_id(1),
+            vec![insert(&todos(), "a", serde_json::json!({}))],
+        );
+        // Turn the file back into what version 2 left: the capture flag and
+        // triggers that obey it.
+        let conn = leader.store_mut().connection();
+        let when = "WHEN (SELECT suppress FROM __lockstep_capture WHERE id = 1) = 0";
+        let track = quote_ident(&tracking_table(&todos()));
+        let ins = quote_ident(&lockstep_sqlite::names::insert_trigger(&todos()));
+        conn.execute_batch(&format!(
+            "DELETE FROM __lockstep_migrations WHERE version = 3;
+             CREATE TABLE __lockstep_capture (id INTEGER PRIMARY KEY CHECK (id = 1), suppress INTEGER NOT NULL);
+             INSERT INTO __lockstep_capture VALUES (1, 1);
+             DROP TRIGGER {ins};
+             CREATE TRIGGER {ins} AFTER INSERT ON {table} {when} BEGIN INSERT INTO {track} (key) VALUES (NEW.key); END;"
+        ))
         .unwrap();
-    assert_eq!(suppress, 0);
+    }
+    let mut leader = start(open(&path));
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other
+        .execute(
+            &format!(r#"INSERT INTO {table} (key, value) VALUES ('"ext"', '{{}}')"#),
+            [],
+        )
+        .unwrap();
+    leader.handle_timeout(Timestamp(1_000));
+    let txs = committed(&transmits(&mut leader));
+    assert_eq!(txs.len(), 1, "the foreign insert is captured");
+    assert_eq!(txs[0].changes[0].key, Key::from("ext"));
+    let flag = leader.store_mut().connection().query_row(
+        "SELECT count(*) FROM sqlite_master WHERE name = '__lockstep_capture'",
+        [],
+        |r| r.get::<_, i64>(0),
+    );
+    assert_eq!(flag.unwrap(), 0, "the flag is gone");
 }
 
 #[test]
