@@ -237,6 +237,7 @@ impl<S: Store> Coordinator<S> {
         coordinator.broadcast(Body::LeaderHello {
             position: coordinator.position,
             leader: coordinator.leader_info(),
+            probe: 0,
         });
         coordinator.drain_external_writes(now);
         Ok(coordinator)
@@ -310,11 +311,12 @@ impl<S: Store> Coordinator<S> {
             }
         }
         match message.body {
-            Body::Join => self.reply(
+            Body::Join { probe } => self.reply(
                 message.from,
                 Body::LeaderHello {
                     position: self.position,
                     leader: self.leader_info(),
+                    probe,
                 },
             ),
             Body::Envelope(envelope) => self.apply_envelope(now, envelope),

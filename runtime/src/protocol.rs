@@ -15,8 +15,9 @@ use crate::key::Key;
 use crate::row::{Change, Op, Row};
 
 /// The protocol version this build speaks. Messages of any other version are
-/// rejected with [`DecodeError::UnknownVersion`].
-pub const PROTOCOL_VERSION: u32 = 1;
+/// rejected with [`DecodeError::UnknownVersion`]. Version 2: a `Join` carries
+/// a probe number that the answering `LeaderHello` echoes.
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// One protocol message.
 ///
@@ -24,7 +25,7 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// use lockstep::protocol::{Message, Body, PROTOCOL_VERSION, decode, Limits};
 /// use lockstep::{DatabaseId, TabId, Term};
 /// let db = DatabaseId::new("app", "user-1").unwrap();
-/// let m = Message { v: PROTOCOL_VERSION, db: db.clone(), term: Term(0), from: TabId::from_u128(1), to: None, body: Body::Join };
+/// let m = Message { v: PROTOCOL_VERSION, db: db.clone(), term: Term(0), from: TabId::from_u128(1), to: None, body: Body::Join { probe: 7 } };
 /// let bytes = m.encode();
 /// assert_eq!(decode(&bytes, &db, &Limits::default()).unwrap(), m);
 /// ```
@@ -223,14 +224,24 @@ impl LeaderInfo {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Body {
-    /// A tab has opened and asks the leader to introduce itself.
-    Join,
+    /// A tab asks whoever leads (`to: None`, when it opens) or one tab that
+    /// speaks as a leader (`to: Some(tab)`, a probe) to introduce itself.
+    Join {
+        /// A random number the answer must echo: only a coordinator that
+        /// received this `Join` can answer it, so no stray or forged hello
+        /// can make a tab follow its sender.
+        #[serde(default)]
+        probe: u64,
+    },
     /// A new leader serves (broadcast), or answers a `Join` (to one tab).
     LeaderHello {
         /// The leader's stream position.
         position: StreamPosition,
         /// The leader's database and health.
         leader: LeaderInfo,
+        /// The `probe` of the `Join` this answers; 0 in a broadcast hello.
+        #[serde(default)]
+        probe: u64,
     },
     /// The leader is alive; carries its position so tabs notice missed commits.
     Heartbeat {

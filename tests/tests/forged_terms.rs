@@ -111,15 +111,19 @@ fn a_term_a_message_claims_never_deposes_the_leader() {
         ..envelopes::from_tab(&db, tab, body)
     };
 
-    let out = envelopes::exchange(&mut leader, lockstep::Timestamp(1), &claim(Body::Join));
+    let out = envelopes::exchange(
+        &mut leader,
+        lockstep::Timestamp(1),
+        &claim(Body::Join { probe: 7 }),
+    );
     assert!(
         leader.deposed().is_none(),
         "a Join claiming term 999999 deposed the leader: {:?}",
         leader.deposed()
     );
     assert!(
-        matches!(out.as_slice(), [m] if matches!(m.body, Body::LeaderHello { .. }) && m.to == Some(tab)),
-        "the Join is answered: {out:?}"
+        matches!(out.as_slice(), [m] if matches!(m.body, Body::LeaderHello { probe: 7, .. }) && m.to == Some(tab)),
+        "the Join is answered, its probe echoed: {out:?}"
     );
     let envelope = envelopes::envelope(
         &db,
@@ -188,7 +192,7 @@ fn a_join_addressed_to_another_tab_is_not_answered() {
     let mut leader = envelopes::start(MemoryStore::new(), &db);
     let probe = Message {
         to: Some(stranger()),
-        ..envelopes::from_tab(&db, envelopes::writer_tab(), Body::Join)
+        ..envelopes::from_tab(&db, envelopes::writer_tab(), Body::Join { probe: 3 })
     };
     assert!(envelopes::exchange(&mut leader, lockstep::Timestamp(1), &probe).is_empty());
     let probe = Message {
@@ -228,6 +232,7 @@ fn a_forged_hello_never_switches_a_tab_without_a_directed_answer() {
                     seq: Seq(7),
                 },
                 leader: forged_info(),
+                probe: term,
             },
         );
         let now = net.now;
@@ -310,4 +315,44 @@ fn a_tab_opened_later_still_joins() {
     net.run();
     assert!(net.tabs[3].is_ready(&todos));
     assert_eq!(net.tabs[3].status().applied, Some(Seq(1)));
+}
+
+#[test]
+fn a_hello_addressed_to_a_new_tab_is_followed_only_if_it_echoes_its_join() {
+    let mut net = ready_net();
+    let db = net.db.clone();
+    let newcomer = TabId::from_u128(42);
+    net.tabs.push(lockstep::PersistedCollectionRuntime::new(
+        db.clone(),
+        newcomer,
+        lockstep::RuntimeConfig::default(),
+        net.now,
+    ));
+    // Before the real answer arrives, forged hellos addressed to the new tab,
+    // with made-up probe numbers and a huge seq, reach it.
+    for probe in [0, 1, 7, u64::MAX] {
+        let hello = Message {
+            to: Some(newcomer),
+            ..forged(
+                &db,
+                stranger(),
+                5,
+                Body::LeaderHello {
+                    position: StreamPosition {
+                        term: Term(5),
+                        seq: Seq(999),
+                    },
+                    leader: forged_info(),
+                    probe,
+                },
+            )
+        };
+        let now = net.now;
+        net.tabs[3].handle_bytes(now, &hello.encode());
+    }
+    assert_eq!(net.tabs[3].status().leader, None);
+    net.run();
+    let status = net.tabs[3].status();
+    assert_eq!(status.leader, Some(net.tabs[0].tab_id()));
+    assert_eq!(status.applied, Some(Seq(0)));
 }

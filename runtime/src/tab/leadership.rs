@@ -2,42 +2,52 @@
 //! new one, re-sending what is outstanding to a new leader, and learning its
 //! position.
 //!
-//! A tab follows one leader: a tab id and its term. Messages from that leader
-//! in that term are acted on. A leader message from any other tab never
-//! switches the tab by itself, whatever term it claims: when it claims a newer
-//! term (or the tab knows no leader, or its leader has been silent for
-//! [`RuntimeConfig::leader_silence_ms`]), the tab asks that tab with a `Join`
-//! addressed to it, and follows it only once it answers with a `LeaderHello`
-//! addressed to this tab. A live coordinator answering is the proof; the
-//! probe is repeated (at most once per `resend_after_ms`) on the candidate's
-//! next message, so lost probes and answers only delay a failover. Older or
-//! equal terms from other tabs are dropped and counted, as before.
-//!
-//! Hellos and heartbeats also carry the leader's database epoch. A leader
-//! whose epoch differs from the one this tab knew serves another incarnation
-//! of the database (without OPFS each leader keeps it in memory, so each new
-//! leader starts afresh at term 1, seq 0): such a sender is probed whatever
-//! its term, and once confirmed the tab forgets its position, reloads every
-//! open collection from it and re-sends every pending envelope, the ones the
-//! old incarnation had acknowledged included (`start_incarnation`).
+//! A tab follows one leader: a tab id, its term and its database epoch.
+//! Messages from that leader in that term are acted on. No other message
+//! switches the tab by itself, whatever term or epoch it claims: the tab
+//! switches only when a coordinator answers one of its `Join`s, with a
+//! `LeaderHello` addressed to the tab that echoes the `Join`'s random probe
+//! number. A live coordinator answering is the proof. The tab sends a
+//! broadcast `Join` when it opens, and a `Join` addressed to one tab (a probe)
+//! when that tab speaks as a leader and may be a newer one: it claims a newer
+//! term, announces another database epoch, or the tab knows no leader or has
+//! not heard from its own for [`RuntimeConfig::leader_silence_ms`]. A
+//! candidate is probed at most once per `resend_after_ms`, on its next
+//! message, so lost probes and answers only delay a failover. Leader messages
+//! from other tabs in an older or the same term are dropped and counted.
 //!
 //! Threat model: stray messages (a buggy build, an old build in a forgotten
-//! tab) and forged terms, tab ids and seqs cannot make a tab drop its real
-//! leader, so they cannot stall it; the store fences every commit, so they
-//! cannot corrupt data either. A script that impersonates the current
-//! leader's own tab id is out of scope: it runs on the same origin and could
-//! open the database itself.
+//! tab) and forged terms, tab ids, epochs and seqs cannot make a tab drop its
+//! real leader or follow another, so they cannot stall it; the store fences
+//! every commit, so they cannot corrupt data either. Out of scope: a script
+//! that impersonates the leader a tab follows, or that reads the channel to
+//! answer probes; it runs on the same origin and could open the database.
+//!
+//! When the confirmed leader serves another database epoch than the one the
+//! tab knew (without OPFS each leader keeps the database in memory, so each
+//! new leader starts afresh at term 1, seq 0), the tab forgets its position,
+//! reloads every open collection from it and re-sends every pending
+//! envelope, the ones the old incarnation had acknowledged included
+//! (`start_incarnation`).
 
 use super::*;
 
-/// Most tabs probed at once; a flood of forged senders cannot grow it further.
+/// Most `Join`s waiting for an answer; a flood of forged senders cannot grow it further.
 const MAX_PROBES: usize = 16;
+
+/// A `Join` waiting for its answer.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Probe {
+    /// The tab asked, or `None` for whoever leads.
+    to: Option<TabId>,
+    sent_at: Timestamp,
+}
 
 impl PersistedCollectionRuntime {
     /// Decides whether a leader message is acted on: it is from the followed
-    /// leader in its term, or it answers this tab's probe (then the tab
-    /// switches to its sender first). Anything else is dropped, and counted;
-    /// a sender that may be a newer leader is probed.
+    /// leader in its term and epoch, or it answers one of this tab's `Join`s
+    /// (then the tab follows its sender first). Anything else is dropped and
+    /// counted; a sender that may be a newer leader is probed.
     pub(super) fn admit(&mut self, now: Timestamp, message: &Message) -> bool {
         let (from, term) = (message.from, message.term);
         let epoch = match &message.body {
@@ -46,63 +56,65 @@ impl PersistedCollectionRuntime {
         };
         let known = self.leader_info.as_ref().map(|info| info.epoch);
         let other_epoch = epoch.is_some_and(|epoch| known.is_some_and(|known| known != epoch));
-        if self.leader == Some(from) {
-            if term == self.term && !other_epoch {
-                self.leader_heard_at = Some(now);
-                return true;
-            }
-            if (term > self.term || other_epoch) && epoch.is_some() {
-                // The same tab leads again, with a new coordinator (on a new
-                // in-memory database, when the epoch differs).
+        if self.leader == Some(from) && term == self.term && !other_epoch {
+            self.leader_heard_at = Some(now);
+            return true;
+        }
+        if let Body::LeaderHello { probe, .. } = message.body {
+            if message.to == Some(self.me) && self.answers_probe(from, probe) {
                 self.follow(now, from, term, epoch);
                 return true;
             }
-            self.stats.dropped.stale_term += 1;
-            return false;
-        }
-        // A hello addressed to this tab answers its `Join`: the broadcast one
-        // it sent when it knew no leader, or a probe.
-        let answer = matches!(message.body, Body::LeaderHello { .. })
-            && message.to == Some(self.me)
-            && (self.leader.is_none() || self.probes.contains_key(&from));
-        if answer {
-            self.follow(now, from, term, epoch);
-            return true;
         }
         let silent = self
             .leader_heard_at
             .is_none_or(|heard| now.since(heard) >= self.config.leader_silence_ms);
         if self.leader.is_none() || term > self.term || other_epoch || silent {
             self.stats.dropped.unconfirmed_leader += 1;
-            self.probe(now, from);
+            self.probe(now, Some(from));
         } else {
             self.stats.dropped.stale_term += 1;
         }
         false
     }
 
-    /// Asks `candidate` whether it leads, unless it was asked recently.
-    fn probe(&mut self, now: Timestamp, candidate: TabId) {
+    /// Whether probe number `probe` is one of this tab's `Join`s that `from` may answer.
+    fn answers_probe(&self, from: TabId, probe: u64) -> bool {
+        self.probes
+            .get(&probe)
+            .is_some_and(|p| p.to.is_none_or(|to| to == from))
+    }
+
+    /// Sends a `Join` to `candidate` (or to whoever leads), unless that tab
+    /// was asked recently.
+    pub(super) fn probe(&mut self, now: Timestamp, candidate: Option<TabId>) {
+        let resend_after = self.config.resend_after_ms;
         let recent = self
             .probes
-            .get(&candidate)
-            .is_some_and(|sent| now.since(*sent) < self.config.resend_after_ms);
+            .values()
+            .any(|p| p.to == candidate && now.since(p.sent_at) < resend_after);
         if recent {
             return;
         }
-        if self.probes.len() >= MAX_PROBES && !self.probes.contains_key(&candidate) {
-            let oldest = self.probes.iter().min_by_key(|(_, sent)| **sent);
-            if let Some(oldest) = oldest.map(|(tab, _)| *tab) {
-                self.probes.remove(&oldest);
-            }
+        self.probes
+            .retain(|_, p| p.to != candidate && now.since(p.sent_at) < resend_after);
+        while self.probes.len() >= MAX_PROBES {
+            self.probes.pop_first();
         }
-        self.probes.insert(candidate, now);
-        self.send_to(Some(candidate), Body::Join);
+        let number = self.rng.next_u64().max(1);
+        self.probes.insert(
+            number,
+            Probe {
+                to: candidate,
+                sent_at: now,
+            },
+        );
+        self.send_to(candidate, Body::Join { probe: number });
     }
 
-    /// Follows the confirmed leader `from` in `term` (serving the database
-    /// incarnation `epoch`, when its message says), and re-sends to it what
-    /// is outstanding.
+    /// Follows the leader `from`, confirmed by its answer, in `term`
+    /// (serving the database incarnation `epoch`), and re-sends to it what is
+    /// outstanding.
     fn follow(&mut self, now: Timestamp, from: TabId, term: Term, epoch: Option<DatabaseEpoch>) {
         let known = self.leader_info.as_ref().map(|info| info.epoch);
         if known.is_some_and(|known| epoch.is_some_and(|epoch| epoch != known)) {

@@ -132,7 +132,7 @@ struct PullRequest {
 /// let db = DatabaseId::new("app", "user-1").unwrap();
 /// let mut tab = PersistedCollectionRuntime::new(db, TabId::from_u128(1), RuntimeConfig::default(), Timestamp(0));
 /// // A new tab first asks whoever leads to introduce itself.
-/// assert!(matches!(tab.poll_transmit().unwrap().body, Body::Join));
+/// assert!(matches!(tab.poll_transmit().unwrap().body, Body::Join { .. }));
 /// ```
 #[derive(Debug)]
 pub struct PersistedCollectionRuntime {
@@ -144,8 +144,8 @@ pub struct PersistedCollectionRuntime {
     leader: Option<TabId>,
     leader_heard_at: Option<Timestamp>,
     leader_info: Option<LeaderInfo>,
-    /// Tabs asked (by a directed `Join`) whether they lead, and when.
-    probes: BTreeMap<TabId, Timestamp>,
+    /// `Join`s waiting for an answer, by the probe number the answer echoes.
+    probes: BTreeMap<u64, leadership::Probe>,
     applied: Option<Seq>,
     collections: BTreeMap<CollectionId, Collection>,
     pending: IndexMap<EnvelopeId, Pending>,
@@ -192,7 +192,7 @@ impl PersistedCollectionRuntime {
             events: VecDeque::new(),
             stats: RuntimeStats::default(),
         };
-        tab.send(Body::Join);
+        tab.probe(now, None);
         tab
     }
 
@@ -304,7 +304,7 @@ impl PersistedCollectionRuntime {
         }
         let from_leader = !matches!(
             message.body,
-            Body::Join
+            Body::Join { .. }
                 | Body::Envelope(_)
                 | Body::PullSince { .. }
                 | Body::PullTx { .. }
@@ -317,7 +317,10 @@ impl PersistedCollectionRuntime {
             return;
         }
         match message.body {
-            Body::LeaderHello { position, leader } | Body::Heartbeat { position, leader } => {
+            Body::LeaderHello {
+                position, leader, ..
+            }
+            | Body::Heartbeat { position, leader } => {
                 self.leader_info = Some(leader);
                 self.observe_position(now, position.seq)
             }
@@ -363,7 +366,7 @@ impl PersistedCollectionRuntime {
                 missing,
             } => self.receive_tx_part(now, request, seq, offset, changes, total, position, missing),
             Body::RequestFailed { request, error } => self.inspection_failed(request, error),
-            Body::Join
+            Body::Join { .. }
             | Body::Envelope(_)
             | Body::PullSince { .. }
             | Body::PullTx { .. }
