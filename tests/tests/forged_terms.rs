@@ -356,3 +356,61 @@ fn a_hello_addressed_to_a_new_tab_is_followed_only_if_it_echoes_its_join() {
     assert_eq!(status.leader, Some(net.tabs[0].tab_id()));
     assert_eq!(status.applied, Some(Seq(0)));
 }
+
+/// A forged request in a real tab's name (its id is public on the channel)
+/// gets a real answer addressed to that tab; the answer must not be taken
+/// for the reply to the tab's own request. Before request ids were random,
+/// the forged cursor made the tab skip rows:
+///
+/// ```text
+/// assertion `left == right` failed: the new tab holds every row
+///   left: [Str("d"), Str("e")]
+///  right: [Str("a"), Str("b"), Str("c"), Str("d"), Str("e")]
+/// ```
+#[test]
+fn a_forged_request_in_a_tabs_name_cannot_steer_its_reads() {
+    let mut net = ready_net();
+    let todos = collection("todos");
+    for key in ["a", "b", "c", "d", "e"] {
+        let now = net.now;
+        net.tabs[1]
+            .insert(now, todos.clone(), Key::from(key), row(json!({})))
+            .unwrap();
+        net.run();
+    }
+    let newcomer = TabId::from_u128(43);
+    net.tabs.push(lockstep::PersistedCollectionRuntime::new(
+        net.db.clone(),
+        newcomer,
+        lockstep::RuntimeConfig::default(),
+        net.now,
+    ));
+    net.run();
+    let now = net.now;
+    net.tabs[3].open_collection(now, todos.clone());
+    // The leader answers hydrate requests "from" the new tab, resuming after "c".
+    for request in 0..8 {
+        let forged = envelopes::from_tab(
+            &net.db,
+            newcomer,
+            Body::Hydrate {
+                request,
+                collection: todos.clone(),
+                after: Some(Key::from("c")),
+                limit: 100,
+            },
+        );
+        net.leader
+            .as_mut()
+            .unwrap()
+            .handle_bytes(now, &forged.encode());
+    }
+    net.run();
+    assert!(net.tabs[3].is_ready(&todos));
+    let keys: Vec<Key> = net.tabs[3].snapshot(&todos).keys().cloned().collect();
+    let all: Vec<Key> = ["a", "b", "c", "d", "e"]
+        .into_iter()
+        .map(Key::from)
+        .collect();
+    assert_eq!(keys, all, "the new tab holds every row");
+}

@@ -154,7 +154,6 @@ pub struct PersistedCollectionRuntime {
     known_seq: Seq,
     fetch: Option<Fetch>,
     pull: Option<PullRequest>,
-    next_request: u64,
     subscriptions: BTreeMap<SubscriptionId, CollectionId>,
     inspections: BTreeMap<InspectId, Inspection>,
     next_subscription: u64,
@@ -184,7 +183,6 @@ impl PersistedCollectionRuntime {
             known_seq: Seq(0),
             fetch: None,
             pull: None,
-            next_request: 1,
             subscriptions: BTreeMap::new(),
             inspections: BTreeMap::new(),
             next_subscription: 1,
@@ -470,9 +468,10 @@ impl PersistedCollectionRuntime {
         });
     }
 
+    /// A fresh request id. Random, so that an answer to a request someone
+    /// else made in this tab's name (its id is public on the channel) is
+    /// never taken for the answer to one of its own.
     fn next_request(&mut self) -> u64 {
-        let id = self.next_request;
-        self.next_request += 1;
-        id
+        self.rng.next_u64().max(1)
     }
 }
