@@ -60,6 +60,10 @@ impl PersistedCollectionRuntime {
             self.leader_heard_at = Some(now);
             return true;
         }
+        if self.bugs().tabs_trust_claimed_terms && term > self.term {
+            self.follow(now, from, term, epoch);
+            return true;
+        }
         if let Body::LeaderHello { probe, .. } = message.body {
             if message.to == Some(self.me) && self.answers_probe(from, probe) {
                 self.follow(now, from, term, epoch);
@@ -117,7 +121,8 @@ impl PersistedCollectionRuntime {
     /// outstanding.
     fn follow(&mut self, now: Timestamp, from: TabId, term: Term, epoch: Option<DatabaseEpoch>) {
         let known = self.leader_info.as_ref().map(|info| info.epoch);
-        if known.is_some_and(|known| epoch.is_some_and(|epoch| epoch != known)) {
+        let other_epoch = known.is_some_and(|known| epoch.is_some_and(|epoch| epoch != known));
+        if other_epoch && !self.bugs().tabs_ignore_epochs {
             self.leader = None;
             self.start_incarnation(now);
         }
@@ -181,6 +186,14 @@ impl PersistedCollectionRuntime {
         for collection in open {
             self.start_hydration(now, &collection);
         }
+    }
+
+    /// The bugs this build re-introduces: always none without the `bug-switches` feature.
+    fn bugs(&self) -> crate::BugSwitches {
+        #[cfg(feature = "bug-switches")]
+        return self.config.bugs;
+        #[cfg(not(feature = "bug-switches"))]
+        crate::BugSwitches::NONE
     }
 
     pub(super) fn resend(&mut self, now: Timestamp, id: EnvelopeId) {

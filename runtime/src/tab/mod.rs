@@ -59,6 +59,9 @@ pub struct RuntimeConfig {
     pub leader_silence_ms: u64,
     /// Limits applied to messages received and to local mutations.
     pub limits: Limits,
+    /// Known bugs to re-introduce (simulator only; see [`BugSwitches`](crate::BugSwitches)).
+    #[cfg(feature = "bug-switches")]
+    pub bugs: crate::BugSwitches,
 }
 
 impl Default for RuntimeConfig {
@@ -69,6 +72,8 @@ impl Default for RuntimeConfig {
             pull_page_txs: 1_000,
             leader_silence_ms: 3_000,
             limits: Limits::default(),
+            #[cfg(feature = "bug-switches")]
+            bugs: crate::BugSwitches::NONE,
         }
     }
 }
