@@ -3,9 +3,10 @@
 //! on the origin, could send them during the faulty phase.
 //!
 //! Within the threat model it never impersonates a leader that a tab
-//! follows (nor the lock holder): its leader messages come from made-up tab
-//! ids or from tabs that are gone. Requests in the name of live tabs are
-//! fair game. It never reads the channel, so it cannot answer a probe.
+//! follows: its leader messages come from made-up tab ids or from tabs that
+//! are gone and never led (a tab may follow a leader that is gone, or be
+//! about to, with its answer still on the way). Requests in the name of live
+//! tabs are fair game. It never reads the channel, so it cannot answer a probe.
 
 use std::rc::Rc;
 
@@ -241,19 +242,12 @@ impl<S: SimStore> Sim<S> {
         Key::Int(self.rng.below(self.config.keys) as i64)
     }
 
-    /// A made-up tab id, or a tab that is gone and that no tab still follows.
+    /// A made-up tab id, or a tab that is gone and never led.
     fn forged_leader_id(&mut self) -> TabId {
-        let followed: Vec<TabId> = self
-            .tabs
-            .values()
-            .filter_map(|t| t.runtime.status().leader)
-            .chain(self.lock_holder)
-            .chain(self.leaders.values().map(|l| l.host))
-            .collect();
         let gone: Vec<TabId> = self
             .gone_tabs
             .iter()
-            .filter(|id| !followed.contains(id))
+            .filter(|id| !self.ever_led.contains(id))
             .copied()
             .collect();
         match self.rng.pick(&gone) {

@@ -84,6 +84,7 @@ impl<S: SimStore> Sim<S> {
         }
         let key = self.leaders_started;
         self.leaders_started += 1;
+        self.ever_led.insert(tab);
         self.report.leaders += 1;
         self.log(format!(
             "tab {} leads with term {term} as #{key}",

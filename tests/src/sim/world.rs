@@ -66,6 +66,9 @@ pub(super) struct Sim<S: SimStore> {
     pub recent_envelopes: VecDeque<EnvelopeId>,
     /// Tabs that closed or crashed (for forged senders).
     pub gone_tabs: Vec<TabId>,
+    /// Tabs that hosted a coordinator at some point: a tab may still follow
+    /// them, or be about to (an answer of theirs still on its way).
+    pub ever_led: HashSet<TabId>,
     pub terms: HashSet<(DatabaseEpoch, Term)>,
     pub trace: VecDeque<String>,
     pub report: SimReport,
@@ -113,6 +116,7 @@ impl<S: SimStore> Sim<S> {
             acknowledged: Vec::new(),
             recent_envelopes: VecDeque::new(),
             gone_tabs: Vec::new(),
+            ever_led: HashSet::new(),
             terms: HashSet::new(),
             trace: VecDeque::new(),
             report: SimReport {
