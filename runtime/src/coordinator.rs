@@ -648,13 +648,6 @@ impl<S: Store> Coordinator<S> {
 
     /// Applies one envelope in one store transaction, or nothing of it.
     fn commit_envelope(&mut self, now: Timestamp, envelope: Envelope) -> Result<Outcome, Refusal> {
-        if envelope.ops.is_empty() {
-            // It would commit an empty transaction and use up a seq.
-            return Err(Refusal::Rejected(Rejection::Invalid {
-                detail: "the envelope has no ops, so nothing was committed; send at least one op"
-                    .into(),
-            }));
-        }
         let term = self.term;
         let outbox = self.config.outbox;
         let bugs = bugs(&self.config);
@@ -669,6 +662,13 @@ impl<S: Store> Coordinator<S> {
             if let Some(position) = tx.envelope_position(envelope.envelope_id)? {
                 return Ok(Outcome::AlreadyCommitted(position));
             }
+        }
+        if envelope.ops.is_empty() {
+            // It would commit an empty transaction and use up a seq.
+            return Err(Refusal::Rejected(Rejection::Invalid {
+                detail: "the envelope has no ops, so nothing was committed; send at least one op"
+                    .into(),
+            }));
         }
         // Not remembered: applied only if it is recent enough to be sure.
         check_age(envelope.envelope_id, now, self.config.dedup_window_ms)

@@ -33,3 +33,23 @@ fn an_envelope_with_no_ops_is_refused_and_uses_no_seq() {
     assert_eq!(leader.store_mut().meta().unwrap().position.seq, Seq(0));
     assert_eq!(leader.stats().rejected, 1);
 }
+
+/// Found by fuzzing `leader_receives`: exactly-once goes by the id, so a
+/// re-send of a committed id is answered with its original position even
+/// when it arrives without ops; the empty-envelope refusal comes after.
+#[test]
+fn a_committed_id_resent_without_ops_is_answered_with_its_position() {
+    let db = database("todo", "u1");
+    let todos = collection("todos");
+    let mut leader = envelopes::start(MemoryStore::new(), &db);
+    let ops = vec![envelopes::insert(&todos, "a", serde_json::json!({}))];
+    let first = envelopes::committed(&envelopes::send(&mut leader, &db, envelope_id(1), ops));
+    let again = envelopes::send(&mut leader, &db, envelope_id(1), Vec::new());
+    assert_eq!(
+        again[0].body,
+        Body::AlreadyCommitted {
+            envelope_id: envelope_id(1),
+            position: first[0].position()
+        }
+    );
+}
