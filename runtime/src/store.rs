@@ -67,6 +67,16 @@ pub struct RowPage {
 }
 
 /// The keys other code wrote since the last drain (see [`StoreTx::drain_external_writes`]).
+///
+/// ```
+/// use lockstep::{CollectionId, Key, MemoryStore, Store, StoreTx};
+/// let mut store = MemoryStore::new();
+/// let todos = CollectionId::new("todos").unwrap();
+/// store.write_external(&todos, &Key::from("a"), None);
+/// let drained = store.begin().unwrap().drain_external_writes().unwrap();
+/// assert_eq!(drained.keys, vec![(todos, Key::from("a"))]);
+/// assert_eq!(drained.skipped_invalid, 0);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Drained {
     /// Keys written, in the order they were written (repeats possible).
