@@ -136,6 +136,22 @@ impl<S: Store> Net<S> {
         }
     }
 
+    /// Opens one more tab, with id `bits` and `collections` open (its `Join`
+    /// and hydration requests are queued), and returns its index.
+    pub fn open_tab(&mut self, bits: u128, collections: &[CollectionId]) -> usize {
+        let mut tab = PersistedCollectionRuntime::new(
+            self.db.clone(),
+            TabId::from_u128(bits),
+            RuntimeConfig::default(),
+            self.now,
+        );
+        for collection in collections {
+            tab.open_collection(self.now, collection.clone());
+        }
+        self.tabs.push(tab);
+        self.tabs.len() - 1
+    }
+
     /// Starts a coordinator for tab `tab` on `store`.
     pub fn elect(&mut self, tab: usize, store: S) -> Result<(), StartError> {
         self.elect_with(tab, store, CoordinatorConfig::default())

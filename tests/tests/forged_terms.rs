@@ -304,14 +304,7 @@ fn a_tab_opened_later_still_joins() {
         .insert(now, todos.clone(), Key::from("k"), row(json!({})))
         .unwrap();
     net.run();
-    net.tabs.push(lockstep::PersistedCollectionRuntime::new(
-        net.db.clone(),
-        TabId::from_u128(77),
-        lockstep::RuntimeConfig::default(),
-        net.now,
-    ));
-    let now = net.now;
-    net.tabs[3].open_collection(now, todos.clone());
+    net.open_tab(77, std::slice::from_ref(&todos));
     net.run();
     assert!(net.tabs[3].is_ready(&todos));
     assert_eq!(net.tabs[3].status().applied, Some(Seq(1)));
@@ -322,12 +315,7 @@ fn a_hello_addressed_to_a_new_tab_is_followed_only_if_it_echoes_its_join() {
     let mut net = ready_net();
     let db = net.db.clone();
     let newcomer = TabId::from_u128(42);
-    net.tabs.push(lockstep::PersistedCollectionRuntime::new(
-        db.clone(),
-        newcomer,
-        lockstep::RuntimeConfig::default(),
-        net.now,
-    ));
+    net.open_tab(42, &[]);
     // Before the real answer arrives, forged hellos addressed to the new tab,
     // with made-up probe numbers and a huge seq, reach it.
     for probe in [0, 1, 7, u64::MAX] {
@@ -379,12 +367,7 @@ fn a_forged_request_in_a_tabs_name_cannot_steer_its_reads() {
         net.run();
     }
     let newcomer = TabId::from_u128(43);
-    net.tabs.push(lockstep::PersistedCollectionRuntime::new(
-        net.db.clone(),
-        newcomer,
-        lockstep::RuntimeConfig::default(),
-        net.now,
-    ));
+    net.open_tab(43, &[]);
     net.run();
     let now = net.now;
     net.tabs[3].open_collection(now, todos.clone());

@@ -16,7 +16,7 @@
 //! called `Result::unwrap()` on an `Err` value: KeyExists { collection: CollectionId("todos"), key: Str("k") }
 //! ```
 
-use lockstep::{Event, Key, PersistedCollectionRuntime, RuntimeConfig, TabId};
+use lockstep::{Event, Key, PersistedCollectionRuntime};
 use lockstep_sqlite::names::{quote_ident, row_table};
 use lockstep_sqlite::{SqliteOptions, SqliteStore};
 use lockstep_tests::*;
@@ -61,14 +61,7 @@ fn keys(tab: &PersistedCollectionRuntime) -> Vec<Key> {
 fn a_row_made_invalid_by_other_code_leaves_open_and_new_tabs_equal() {
     let dir = tempfile::tempdir().unwrap();
     let mut net = net_with_an_invalidated_row(&dir);
-    net.tabs.push(PersistedCollectionRuntime::new(
-        net.db.clone(),
-        TabId::from_u128(3),
-        RuntimeConfig::default(),
-        net.now,
-    ));
-    let now = net.now;
-    net.tabs[2].open_collection(now, collection("todos"));
+    net.open_tab(3, &[collection("todos")]);
     net.run();
     assert!(net.tabs[2].is_ready(&collection("todos")));
     assert_eq!(

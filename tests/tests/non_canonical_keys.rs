@@ -112,14 +112,7 @@ fn keys(tab: &lockstep::PersistedCollectionRuntime) -> Vec<Key> {
 fn open_and_newly_hydrated_tabs_agree_on_non_canonical_rows() {
     let dir = tempfile::tempdir().unwrap();
     let (mut net, _path) = net_with_foreign_rows(&dir);
-    net.tabs.push(lockstep::PersistedCollectionRuntime::new(
-        net.db.clone(),
-        lockstep::TabId::from_u128(3),
-        lockstep::RuntimeConfig::default(),
-        net.now,
-    ));
-    let now = net.now;
-    net.tabs[2].open_collection(now, collection("todos"));
+    net.open_tab(3, &[collection("todos")]);
     net.run();
     assert!(net.tabs[2].is_ready(&collection("todos")));
     assert_eq!(
@@ -148,14 +141,7 @@ fn every_row_a_tab_shows_can_be_updated_and_keys_never_double() {
     let (mut net, path) = net_with_foreign_rows(&dir);
     let todos = collection("todos");
     // A tab opened now hydrates; every key it shows can be updated.
-    net.tabs.push(lockstep::PersistedCollectionRuntime::new(
-        net.db.clone(),
-        lockstep::TabId::from_u128(3),
-        lockstep::RuntimeConfig::default(),
-        net.now,
-    ));
-    let now = net.now;
-    net.tabs[2].open_collection(now, todos.clone());
+    net.open_tab(3, std::slice::from_ref(&todos));
     net.run();
     for key in keys(&net.tabs[2]) {
         let now = net.now;
