@@ -373,6 +373,8 @@ fn status(s: &lockstep_browser::Status) -> Status {
         storage: s.storage.map(interop::storage),
         store_errors: s.store_errors,
         last_store_error: s.last_store_error.clone(),
+        invalid_rows: s.invalid_rows,
+        last_invalid_row: s.last_invalid_row.clone(),
         error: s.error.clone(),
         warning: s.warning.clone(),
     }

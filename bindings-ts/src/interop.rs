@@ -102,6 +102,8 @@ pub fn report(report: CoreReport) -> DatabaseReport {
         storage: storage(report.info.storage),
         store_errors: report.info.store_errors,
         last_store_error: report.info.last_store_error,
+        invalid_rows: report.info.invalid_rows,
+        last_invalid_row: report.info.last_invalid_row,
         collections: report
             .collections
             .into_iter()
@@ -191,6 +193,11 @@ pub fn query(e: &QueryError) -> ErrorInfo {
     info(code, e.to_string(), None, None)
 }
 
+/// A read the leader's store could not serve.
+pub fn storage_failed(message: String) -> ErrorInfo {
+    info(ErrorCode::Storage, message, None, None)
+}
+
 /// The database closed in this tab, with what it means for the operation.
 pub fn closed(message: String) -> ErrorInfo {
     info(ErrorCode::Closed, message, None, None)
@@ -268,6 +275,7 @@ mod js {
     pub fn read_error(e: &ReadError) -> JsValue {
         error(match e {
             ReadError::Query(q) => query(q),
+            ReadError::Failed(_) => storage_failed(e.to_string()),
             ReadError::Closed => closed(e.to_string()),
         })
     }

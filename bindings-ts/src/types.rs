@@ -222,6 +222,11 @@ pub struct Status {
     pub store_errors: u64,
     /// The last of them.
     pub last_store_error: Option<String>,
+    /// Rows other code wrote with an invalid key or value, which Lockstep
+    /// ignores (counted each time one is skipped).
+    pub invalid_rows: u64,
+    /// Why the last of them is invalid, and how to write it instead.
+    pub last_invalid_row: Option<String>,
     /// The last error this tab's leader worker reported (it retries).
     pub error: Option<String>,
     /// A warning of this tab's leader worker (the in-memory fallback).
@@ -276,6 +281,11 @@ pub struct DatabaseReport {
     pub store_errors: u64,
     /// The last of them.
     pub last_store_error: Option<String>,
+    /// Rows other code wrote with an invalid key or value, which Lockstep
+    /// ignores (counted each time one is skipped).
+    pub invalid_rows: u64,
+    /// Why the last of them is invalid, and how to write it instead.
+    pub last_invalid_row: Option<String>,
     /// Every collection with tables.
     pub collections: Vec<CollectionInfo>,
     /// The leader's counters.

@@ -1,6 +1,12 @@
 //! A tab's `PersistedCollectionRuntime`, hydrated from a real leader, fed
 //! arbitrary bytes, well-formed messages with fuzzed contents, local
-//! mutations, timeouts and honest exchanges with the leader: it never panics.
+//! mutations, timeouts and honest exchanges with the leader: it never panics,
+//! and a fuzzed message never makes it follow another leader unless it is a
+//! `LeaderHello` addressed to the tab that echoes one of its `Join`s, from
+//! the tab that `Join` asked (the fuzzer is helped to find those: probe
+//! numbers are sometimes replaced by ones the tab really sent). Messages in
+//! the name of the leader the tab follows are fuzzed too (never a panic),
+//! but impersonating it is outside the threat model, so they may switch it.
 
 #![no_main]
 
@@ -9,7 +15,7 @@ use libfuzzer_sys::fuzz_target;
 use lockstep::protocol::{Body, Message};
 use lockstep::{
     Coordinator, CoordinatorConfig, EnvelopeId, MemoryStore, PersistedCollectionRuntime,
-    RuntimeConfig, Timestamp,
+    RuntimeConfig, TabId, Timestamp,
 };
 use lockstep_fuzz::{collection, db, json_lines, ops, tab, take_all, FuzzMessage, FuzzOp};
 
@@ -61,16 +67,52 @@ fn remap_message(message: &mut Message, local: &[EnvelopeId]) {
     }
 }
 
+/// The `Join`s the tab sent: who it asked (`None`: whoever leads) and the
+/// probe number the answer must echo.
+type Probes = Vec<(Option<TabId>, u64)>;
+
+/// Queues what the tab sends for the leader, noting its `Join`s.
+fn collect(tab: &mut PersistedCollectionRuntime, outbox: &mut Vec<Vec<u8>>, probes: &mut Probes) {
+    while let Some(m) = tab.poll_transmit() {
+        if let Body::Join { probe } = m.body {
+            probes.push((m.to, probe));
+        }
+        if outbox.len() < 256 {
+            outbox.push(m.encode());
+        }
+    }
+}
+
+/// Gives a fuzzed hello, half of the time, the probe number of a `Join` the tab sent.
+fn remap_probe(message: &mut Message, probes: &Probes) {
+    if let Body::LeaderHello { probe, .. } = &mut message.body {
+        if !probes.is_empty() && *probe % 2 == 0 {
+            *probe = probes[(*probe / 2 % probes.len() as u64) as usize].1;
+        }
+    }
+}
+
+/// Whether `message` may make the tab follow its sender: it answers a `Join`
+/// the tab sent, addressed to it, from the tab asked.
+fn answers_a_join(message: &Message, me: TabId, probes: &Probes) -> bool {
+    let Body::LeaderHello { probe, .. } = message.body else {
+        return false;
+    };
+    message.to == Some(me)
+        && probes
+            .iter()
+            .any(|(to, p)| *p == probe && to.is_none_or(|to| to == message.from))
+}
+
 fn pump(
     leader: &mut Coordinator<MemoryStore>,
     tab: &mut PersistedCollectionRuntime,
     outbox: &mut Vec<Vec<u8>>,
+    probes: &mut Probes,
     now: Timestamp,
 ) {
     for _ in 0..16 {
-        while let Some(m) = tab.poll_transmit() {
-            outbox.push(m.encode());
-        }
+        collect(tab, outbox, probes);
         let mut quiet = outbox.is_empty();
         for bytes in outbox.drain(..) {
             leader.handle_bytes(now, &bytes);
@@ -121,8 +163,8 @@ fuzz_target!(|data: &[u8]| {
     );
     me.open_collection(now, collection(0));
     me.open_collection(now, collection(1));
-    let mut outbox = Vec::new();
-    pump(&mut leader, &mut me, &mut outbox, now);
+    let (mut outbox, mut probes) = (Vec::new(), Probes::new());
+    pump(&mut leader, &mut me, &mut outbox, &mut probes, now);
     assert!(
         me.is_ready(&collection(0)),
         "the tab hydrates from an honest leader"
@@ -135,7 +177,21 @@ fuzz_target!(|data: &[u8]| {
             Action::Message(m) => {
                 let mut message = m.message(4);
                 remap_message(&mut message, &local);
+                remap_probe(&mut message, &probes);
+                let before = me.status();
                 me.handle_bytes(now, &message.encode());
+                let after = me.status();
+                let impersonated = before.leader == Some(message.from);
+                if after.leader != before.leader && !impersonated {
+                    assert!(
+                        answers_a_join(&message, me.tab_id(), &probes),
+                        "a message that answers none of the tab's Joins switched its leader: {message:?}"
+                    );
+                    assert_eq!(after.leader, Some(message.from));
+                }
+                if !impersonated && !answers_a_join(&message, me.tab_id(), &probes) {
+                    assert_eq!(after.term, before.term, "the term of the followed leader changed");
+                }
             }
             Action::Timeout(ms) => {
                 now = now.plus_millis(u64::from(ms));
@@ -152,14 +208,10 @@ fuzz_target!(|data: &[u8]| {
             Action::Subscribe(c, include_current) => {
                 me.subscribe(collection(c), include_current);
             }
-            Action::Pump => pump(&mut leader, &mut me, &mut outbox, now),
+            Action::Pump => pump(&mut leader, &mut me, &mut outbox, &mut probes, now),
         }
         // The leader only hears what the tab sends; keep it bounded.
-        while let Some(m) = me.poll_transmit() {
-            if outbox.len() < 256 {
-                outbox.push(m.encode());
-            }
-        }
+        collect(&mut me, &mut outbox, &mut probes);
         while me.poll_event().is_some() {}
         let status = me.status();
         assert!(status.pending <= local.len());

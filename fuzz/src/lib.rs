@@ -254,6 +254,8 @@ pub enum FuzzRejection {
     StorageFull,
     /// Storage failure.
     Storage(String),
+    /// Older than the dedup window.
+    Expired(u64, u64),
 }
 
 impl FuzzRejection {
@@ -274,6 +276,10 @@ impl FuzzRejection {
             FuzzRejection::Storage(detail) => Rejection::Storage {
                 detail: detail.clone(),
             },
+            FuzzRejection::Expired(age_ms, window_ms) => Rejection::Expired {
+                age_ms: *age_ms,
+                window_ms: *window_ms,
+            },
         }
     }
 }
@@ -293,15 +299,17 @@ pub struct FuzzLeader {
 impl FuzzLeader {
     /// The leader info.
     pub fn info(&self) -> LeaderInfo {
+        let storage = if self.memory {
+            Storage::Memory
+        } else {
+            Storage::Persistent
+        };
         LeaderInfo {
-            epoch: DatabaseEpoch::from_u128(u128::from(self.epoch % 4)),
-            storage: if self.memory {
-                Storage::Memory
-            } else {
-                Storage::Persistent
-            },
             store_errors: u64::from(self.store_errors),
             last_store_error: (self.store_errors > 0).then(|| "disk I/O error".to_owned()),
+            invalid_rows: u64::from(self.store_errors / 2),
+            last_invalid_row: (self.store_errors > 1).then(|| "key 1.0 is not canonical".to_owned()),
+            ..LeaderInfo::new(DatabaseEpoch::from_u128(u128::from(self.epoch % 4)), storage)
         }
     }
 }
@@ -309,10 +317,10 @@ impl FuzzLeader {
 /// Every message body, with fuzzed but well-formed contents.
 #[derive(Arbitrary, Debug, Clone)]
 pub enum FuzzBody {
-    /// Join.
-    Join,
-    /// LeaderHello.
-    LeaderHello(FuzzPosition, FuzzLeader),
+    /// Join, with its probe number.
+    Join(u64),
+    /// LeaderHello, with the probe number it answers.
+    LeaderHello(FuzzPosition, FuzzLeader, u64),
     /// Heartbeat.
     Heartbeat(FuzzPosition, FuzzLeader),
     /// Envelope: id from the pool, origin tab, ops.
@@ -335,16 +343,19 @@ pub enum FuzzBody {
     PullTx(u8, Counter, u8),
     /// TxPart: request, the transaction (seq and changes), offset, total, position, missing.
     TxPart(u8, FuzzTx, u8, u8, FuzzPosition, bool),
+    /// RequestFailed: request, error.
+    RequestFailed(u8, String),
 }
 
 impl FuzzBody {
     /// The body.
     pub fn body(&self) -> Body {
         match self {
-            FuzzBody::Join => Body::Join,
-            FuzzBody::LeaderHello(p, l) => Body::LeaderHello {
+            FuzzBody::Join(probe) => Body::Join { probe: *probe },
+            FuzzBody::LeaderHello(p, l, probe) => Body::LeaderHello {
                 position: p.position(),
                 leader: l.info(),
+                probe: *probe,
             },
             FuzzBody::Heartbeat(p, l) => Body::Heartbeat {
                 position: p.position(),
@@ -412,6 +423,10 @@ impl FuzzBody {
                     missing: *missing,
                 }
             }
+            FuzzBody::RequestFailed(request, error) => Body::RequestFailed {
+                request: u64::from(*request),
+                error: error.clone(),
+            },
         }
     }
 }
@@ -419,8 +434,8 @@ impl FuzzBody {
 /// A whole message for [`db`].
 #[derive(Arbitrary, Debug, Clone)]
 pub struct FuzzMessage {
-    /// Sender's term (small, so it is often equal to the receiver's).
-    pub term: u8,
+    /// Sender's term: small (so it is often equal to the receiver's) or anything.
+    pub term: Counter,
     /// Sender (from the pool).
     pub from: u8,
     /// Recipient (from the pool), or everyone.
@@ -430,12 +445,16 @@ pub struct FuzzMessage {
 }
 
 impl FuzzMessage {
-    /// The message, with the terms folded into `0..term_range`.
+    /// The message; a small term is folded into `0..term_range`.
     pub fn message(&self, term_range: u8) -> Message {
+        let term = match self.term {
+            Counter::Small(n) => u64::from(n % term_range.max(1)),
+            other => other.get(),
+        };
         Message {
             v: PROTOCOL_VERSION,
             db: db(),
-            term: Term(u64::from(self.term % term_range.max(1))),
+            term: Term(term),
             from: tab(self.from),
             to: self.to.map(tab),
             body: self.body.body(),

@@ -1,9 +1,10 @@
 //! Deliberate re-introductions of known bugs, so the simulator can prove it
-//! catches each of them (seed 002 and a missing dedup). They take effect only
+//! catches each of them (seed 002, a missing dedup, issue 8's forged terms
+//! and in-memory epochs). They take effect only
 //! with the `bug-switches` cargo feature, which no app should enable; without
 //! it every switch reads as off.
 
-/// Which known bugs a coordinator re-introduces. All off by default.
+/// Which known bugs a coordinator or a tab re-introduces. All off by default.
 ///
 /// ```
 /// assert_eq!(lockstep::BugSwitches::default(), lockstep::BugSwitches::NONE);
@@ -19,6 +20,12 @@ pub struct BugSwitches {
     /// Re-sent envelopes are applied again instead of being answered with
     /// their original position.
     pub no_durable_dedup: bool,
+    /// Issue 8, defect 1: a tab follows any sender of a leader message that
+    /// claims a newer term, without asking it first.
+    pub tabs_trust_claimed_terms: bool,
+    /// Issue 8, defect 2: a tab that follows a leader of another database
+    /// epoch keeps its position and rows instead of reloading.
+    pub tabs_ignore_epochs: bool,
 }
 
 impl BugSwitches {
@@ -27,5 +34,7 @@ impl BugSwitches {
         no_position_restore: false,
         leader_writes_around_coordinator: false,
         no_durable_dedup: false,
+        tabs_trust_claimed_terms: false,
+        tabs_ignore_epochs: false,
     };
 }

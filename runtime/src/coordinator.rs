@@ -14,6 +14,8 @@ use std::collections::{HashMap, VecDeque};
 use indexmap::IndexMap;
 
 use crate::bugs::BugSwitches;
+use crate::dedup::{check_age, Pruning, DEFAULT_DEDUP_WINDOW_MS};
+use crate::error::StartError;
 use crate::ids::{
     CollectionId, DatabaseEpoch, DatabaseId, Seq, StreamPosition, TabId, Term, Timestamp,
 };
@@ -47,6 +49,11 @@ pub struct CoordinatorConfig {
     pub outbox: bool,
     /// Envelopes per upload batch.
     pub upload_batch: usize,
+    /// How long exactly-once holds, counted from the time an envelope was
+    /// made (its id is a UUID v7): a re-send within the window is answered
+    /// with its original position; an older one that is not remembered is
+    /// refused with [`Rejection::Expired`]. Default a week; at least a minute.
+    pub dedup_window_ms: u64,
     /// Wait before retrying a failed upload.
     pub upload_retry_ms: u64,
     /// Limits applied to received messages.
@@ -67,6 +74,7 @@ impl Default for CoordinatorConfig {
             max_pull_page: 1_000,
             outbox: false,
             upload_batch: 100,
+            dedup_window_ms: DEFAULT_DEDUP_WINDOW_MS,
             upload_retry_ms: 1_000,
             limits: Limits::default(),
             query_limits: QueryLimits::default(),
@@ -87,8 +95,9 @@ pub struct CoordinatorStats {
     pub rejected: u64,
     /// Transactions made of writes captured from other code.
     pub external_txs: u64,
-    /// Rows written by other code with an invalid key or value, skipped when
-    /// captured or served (counted each time one is skipped).
+    /// Rows written by other code with an invalid key or value, counted each
+    /// time one is skipped: when served in a page, or when captured (a row
+    /// made invalid is broadcast as a tombstone: every tab drops it).
     pub invalid_rows_skipped: u64,
     /// Store failures outside envelopes (pull, hydrate, drain, upload).
     pub store_errors: u64,
@@ -112,15 +121,20 @@ struct Upload {
     retry_at: Timestamp,
 }
 
-/// Why a coordinator stopped serving. The driver must drop it and release leadership.
+/// Why a coordinator stopped serving: the store holds another term, so a
+/// newer leader has taken over. The driver must drop it and release leadership.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("leadership lost: a leader with term {newer} exists (this one had {mine}); this tab now follows it")]
+#[error("leadership lost: the database now has term {newer} (this leader had {mine}); this tab now follows the newer leader")]
 pub struct Deposed {
     /// This coordinator's term.
     pub mine: Term,
-    /// The newer term seen.
+    /// The term the store holds.
     pub newer: Term,
 }
+
+/// Least time between two reads of the store's term prompted by messages that
+/// claim a newer one, so a flood of forged claims costs at most this many reads.
+const TERM_CHECK_MS: u64 = 100;
 
 enum Refusal {
     Rejected(Rejection),
@@ -162,25 +176,31 @@ pub struct Coordinator<S: Store> {
     next_external_poll: Timestamp,
     upload: Upload,
     deposed: Option<Deposed>,
+    /// Earliest time a claimed newer term may prompt another read of the store's term.
+    next_term_check: Timestamp,
+    /// When dedup records older than the window are next forgotten.
+    pruning: Pruning,
     transmits: VecDeque<Message>,
     stats: CoordinatorStats,
     epoch: DatabaseEpoch,
     storage: Storage,
     last_store_error: Option<String>,
+    last_invalid_row: Option<String>,
 }
 
 impl<S: Store> Coordinator<S> {
-    /// Takes leadership of `store`: reads the stream position, persists
-    /// `term + 1`, then queues a `LeaderHello` and captures writes other code
-    /// made while no leader ran. On error nothing serves and the driver must
-    /// release the leadership lock.
+    /// Takes leadership of `store`: checks the configuration, reads the
+    /// stream position, persists `term + 1`, then queues a `LeaderHello` and
+    /// captures writes other code made while no leader ran. On error nothing
+    /// serves and the driver must release the leadership lock.
     pub fn start(
         mut store: S,
         db: DatabaseId,
         me: TabId,
         config: CoordinatorConfig,
         now: Timestamp,
-    ) -> Result<Self, StoreError> {
+    ) -> Result<Self, StartError> {
+        config.validate()?;
         let meta = {
             let mut tx = store.begin()?;
             let meta = tx.meta()?;
@@ -209,15 +229,19 @@ impl<S: Store> Coordinator<S> {
             },
             config,
             deposed: None,
+            next_term_check: now,
+            pruning: Pruning::new(now),
             transmits: VecDeque::new(),
             stats: CoordinatorStats::default(),
             epoch: meta.epoch,
             storage: store_kind,
             last_store_error: None,
+            last_invalid_row: None,
         };
         coordinator.broadcast(Body::LeaderHello {
             position: coordinator.position,
             leader: coordinator.leader_info(),
+            probe: 0,
         });
         coordinator.drain_external_writes(now);
         Ok(coordinator)
@@ -238,7 +262,12 @@ impl<S: Store> Coordinator<S> {
         self.stats
     }
 
-    /// Set once a newer leader was seen; the driver must then drop this coordinator.
+    /// Set once the store showed a newer term; the driver must then drop this
+    /// coordinator. The store is the authority on terms: a term that a message
+    /// merely claims never deposes a leader (a stray heartbeat of an old build,
+    /// or a forged one, would otherwise silence the database). The store's term
+    /// is read before every heartbeat, when a message claims a newer term (at
+    /// most every 100 ms), and inside every commit (fencing).
     pub fn deposed(&self) -> Option<&Deposed> {
         self.deposed.as_ref()
     }
@@ -274,19 +303,27 @@ impl<S: Store> Coordinator<S> {
             self.stats.dropped.foreign += 1;
             return;
         }
-        if message.term > self.term {
-            self.depose(message.term);
+        // Directed messages for someone else (a tab probing another leader) are not ours.
+        if !message.is_for(self.me) {
             return;
         }
+        // A claimed newer term is only a hint: the store decides.
+        if message.term > self.term && now >= self.next_term_check {
+            self.check_store_term(now);
+            if self.deposed.is_some() {
+                return;
+            }
+        }
         match message.body {
-            Body::Join => self.reply(
+            Body::Join { probe } => self.reply(
                 message.from,
                 Body::LeaderHello {
                     position: self.position,
                     leader: self.leader_info(),
+                    probe,
                 },
             ),
-            Body::Envelope(envelope) => self.apply_envelope(envelope),
+            Body::Envelope(envelope) => self.apply_envelope(now, envelope),
             Body::PullSince {
                 request,
                 after,
@@ -310,7 +347,7 @@ impl<S: Store> Coordinator<S> {
                             },
                         )
                     }
-                    Err(e) => self.store_failed(&e),
+                    Err(e) => self.request_failed(message.from, request, &e),
                 }
             }
             Body::Hydrate {
@@ -325,7 +362,7 @@ impl<S: Store> Coordinator<S> {
                 self.drain_external_writes(now);
                 match self.store.load_page(&collection, after.as_ref(), limit) {
                     Ok(page) => {
-                        self.stats.invalid_rows_skipped += page.skipped_invalid as u64;
+                        self.skipped_invalid(page.skipped_invalid, page.last_invalid);
                         let read = page.rows.len();
                         let rows = within_budget(page.rows, self.config.limits.max_inline_bytes);
                         let more = page.more || rows.len() < read;
@@ -340,7 +377,7 @@ impl<S: Store> Coordinator<S> {
                             },
                         )
                     }
-                    Err(e) => self.store_failed(&e),
+                    Err(e) => self.request_failed(message.from, request, &e),
                 }
             }
             Body::PullTx {
@@ -378,7 +415,7 @@ impl<S: Store> Coordinator<S> {
                     };
                     self.reply(message.from, Body::Description { request, report });
                 }
-                Err(e) => self.store_failed(&e),
+                Err(e) => self.request_failed(message.from, request, &e),
             },
             Body::LeaderHello { .. }
             | Body::Heartbeat { .. }
@@ -389,7 +426,8 @@ impl<S: Store> Coordinator<S> {
             | Body::TxPart { .. }
             | Body::HydratePage { .. }
             | Body::QueryResult { .. }
-            | Body::Description { .. } => {}
+            | Body::Description { .. }
+            | Body::RequestFailed { .. } => {}
         }
         if now >= self.next_external_poll {
             self.drain_external_writes(now);
@@ -420,6 +458,11 @@ impl<S: Store> Coordinator<S> {
         }
         if now >= self.next_heartbeat {
             self.next_heartbeat = now.plus_millis(self.config.heartbeat_ms);
+            // A leader whose term the store no longer holds must not keep tabs listening.
+            self.check_store_term(now);
+            if self.deposed.is_some() {
+                return;
+            }
             self.broadcast(Body::Heartbeat {
                 position: self.position,
                 leader: self.leader_info(),
@@ -489,10 +532,7 @@ impl<S: Store> Coordinator<S> {
     fn serve_tx_part(&mut self, to: TabId, request: u64, seq: Seq, offset: u32) {
         let page = match self.store.pull_since(Seq(seq.0.saturating_sub(1)), 1) {
             Ok(page) => page,
-            Err(e) => {
-                self.store_failed(&e);
-                return;
-            }
+            Err(e) => return self.request_failed(to, request, &e),
         };
         let position = self.position;
         let Some(tx) = page.txs.into_iter().find(|tx| tx.seq == seq) else {
@@ -552,11 +592,34 @@ impl<S: Store> Coordinator<S> {
         self.store.query(sql, params, &limits)
     }
 
+    /// A read request could not be served: counts the failure and tells the
+    /// tab, so a read in progress (an inspection) ends with the error instead
+    /// of waiting; pulls and hydrations are retried by the tab.
+    fn request_failed(&mut self, to: TabId, request: u64, error: &StoreError) {
+        self.store_failed(error);
+        self.reply(
+            to,
+            Body::RequestFailed {
+                request,
+                error: error.to_string(),
+            },
+        );
+    }
+
     /// Counts a store failure outside an envelope and keeps its message for
     /// the status every tab shows.
     fn store_failed(&mut self, error: &dyn std::fmt::Display) {
         self.stats.store_errors += 1;
         self.last_store_error = Some(error.to_string());
+    }
+
+    /// Counts rows other code wrote with an invalid key or value, skipped
+    /// while capturing or serving, and keeps the reason for every tab's status.
+    fn skipped_invalid(&mut self, rows: usize, why: Option<String>) {
+        self.stats.invalid_rows_skipped += rows as u64;
+        if why.is_some() {
+            self.last_invalid_row = why;
+        }
     }
 
     /// What this leader tells tabs about itself.
@@ -566,6 +629,19 @@ impl<S: Store> Coordinator<S> {
             storage: self.storage,
             store_errors: self.stats.store_errors,
             last_store_error: self.last_store_error.clone(),
+            invalid_rows: self.stats.invalid_rows_skipped,
+            last_invalid_row: self.last_invalid_row.clone(),
+        }
+    }
+
+    /// Reads the store's term; another term than this leader's deposes it.
+    /// A failed read is counted and changes nothing (commits stay fenced).
+    fn check_store_term(&mut self, now: Timestamp) {
+        self.next_term_check = now.plus_millis(TERM_CHECK_MS);
+        match self.store.meta() {
+            Ok(meta) if meta.term != self.term => self.depose(meta.term),
+            Ok(_) => {}
+            Err(e) => self.store_failed(&e),
         }
     }
 
@@ -600,11 +676,11 @@ impl<S: Store> Coordinator<S> {
         self.transmits.push_back(message);
     }
 
-    fn apply_envelope(&mut self, envelope: Envelope) {
+    fn apply_envelope(&mut self, now: Timestamp, envelope: Envelope) {
         let (envelope_id, origin) = (envelope.envelope_id, envelope.origin);
         let around_coordinator =
             bugs(&self.config).leader_writes_around_coordinator && origin == self.me;
-        match self.commit_envelope(envelope) {
+        match self.commit_envelope(now, envelope) {
             Ok(Outcome::Committed(tx)) => {
                 self.stats.committed += 1;
                 if !around_coordinator {
@@ -637,7 +713,7 @@ impl<S: Store> Coordinator<S> {
     }
 
     /// Applies one envelope in one store transaction, or nothing of it.
-    fn commit_envelope(&mut self, envelope: Envelope) -> Result<Outcome, Refusal> {
+    fn commit_envelope(&mut self, now: Timestamp, envelope: Envelope) -> Result<Outcome, Refusal> {
         let term = self.term;
         let outbox = self.config.outbox;
         let bugs = bugs(&self.config);
@@ -652,6 +728,20 @@ impl<S: Store> Coordinator<S> {
             if let Some(position) = tx.envelope_position(envelope.envelope_id)? {
                 return Ok(Outcome::AlreadyCommitted(position));
             }
+        }
+        if envelope.ops.is_empty() {
+            // It would commit an empty transaction and use up a seq.
+            return Err(Refusal::Rejected(Rejection::Invalid {
+                detail: "the envelope has no ops, so nothing was committed; send at least one op"
+                    .into(),
+            }));
+        }
+        // Not remembered: applied only if it is recent enough to be sure.
+        check_age(envelope.envelope_id, now, self.config.dedup_window_ms)
+            .map_err(Refusal::Rejected)?;
+        let prune = self.pruning.due(now, self.config.dedup_window_ms);
+        if let Some(before) = prune {
+            tx.forget_envelopes_before(before)?;
         }
         let mut ops = envelope.ops;
         // The rows patches produced, by op index: a patch is merged into the
@@ -717,6 +807,9 @@ impl<S: Store> Coordinator<S> {
         };
         tx.record_commit(&committed, outbox.then_some(ops.as_slice()))?;
         tx.commit()?;
+        if prune.is_some() {
+            self.pruning.done(now);
+        }
         Ok(Outcome::Committed(committed))
     }
 
@@ -733,23 +826,27 @@ impl<S: Store> Coordinator<S> {
             }
         }
         match self.commit_external_writes() {
-            Ok(Some(tx)) => {
-                self.stats.external_txs += 1;
-                self.position = tx.position();
-                self.broadcast_commit(tx);
+            Ok(captured) => {
+                self.skipped_invalid(captured.skipped_invalid, captured.last_invalid);
+                if let Some(tx) = captured.tx {
+                    self.stats.external_txs += 1;
+                    self.position = tx.position();
+                    self.broadcast_commit(tx);
+                }
             }
-            Ok(None) => {}
             Err(Refusal::Fenced(newer)) => self.depose(newer),
             Err(Refusal::Rejected(rejection)) => self.store_failed(&rejection),
         }
     }
 
-    fn commit_external_writes(&mut self) -> Result<Option<TxCommitted>, Refusal> {
+    fn commit_external_writes(&mut self) -> Result<Captured, Refusal> {
         let term = self.term;
         let mut tx = self.store.begin()?;
         let seq = fenced_next_seq(&mut tx, term)?;
-        let keys: indexmap::IndexSet<(CollectionId, Key)> =
-            tx.drain_external_writes()?.into_iter().collect();
+        let drained = tx.drain_external_writes()?;
+        let (mut skipped_invalid, mut last_invalid) =
+            (drained.skipped_invalid, drained.last_invalid);
+        let keys: indexmap::IndexSet<(CollectionId, Key)> = drained.keys.into_iter().collect();
         let mut changes = Vec::with_capacity(keys.len());
         for (collection, key) in keys {
             match tx.get_row(&collection, &key) {
@@ -758,13 +855,28 @@ impl<S: Store> Coordinator<S> {
                     key,
                     value,
                 }),
-                Err(StoreError::Corrupt(_)) => self.stats.invalid_rows_skipped += 1,
+                // Other code made the row invalid: it is invisible to
+                // Lockstep (pages skip it), so every tab drops it too.
+                Err(StoreError::Corrupt(detail)) => {
+                    skipped_invalid += 1;
+                    last_invalid = Some(detail);
+                    changes.push(Change {
+                        collection,
+                        key,
+                        value: None,
+                    });
+                }
                 Err(e) => return Err(e.into()),
             }
         }
+        let mut captured = Captured {
+            tx: None,
+            skipped_invalid,
+            last_invalid,
+        };
         if changes.is_empty() {
             tx.commit()?;
-            return Ok(None);
+            return Ok(captured);
         }
         let committed = TxCommitted {
             term,
@@ -776,8 +888,19 @@ impl<S: Store> Coordinator<S> {
         };
         tx.record_commit(&committed, None)?;
         tx.commit()?;
-        Ok(Some(committed))
+        captured.tx = Some(committed);
+        Ok(captured)
     }
+}
+
+/// What one capture of writes by other code found.
+struct Captured {
+    /// The transaction made of them, if any row changed.
+    tx: Option<TxCommitted>,
+    /// Writes of invalid rows, ignored.
+    skipped_invalid: usize,
+    /// Why the last of those was invalid.
+    last_invalid: Option<String>,
 }
 
 /// The transaction as is, or its `requires_pull` header when its changes

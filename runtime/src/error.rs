@@ -1,7 +1,29 @@
 //! Errors of the core: every one says what went wrong and what to do next.
 
+use crate::config::ConfigError;
 use crate::ids::{CollectionId, EnvelopeId};
 use crate::key::{InvalidKey, Key};
+use crate::store::StoreError;
+
+/// Why a coordinator could not start. Nothing serves: the driver must
+/// release the leadership lock (and retry later for a store error).
+///
+/// ```
+/// use lockstep::{ConfigError, Coordinator, CoordinatorConfig, DatabaseId, MemoryStore, StartError, TabId, Timestamp};
+/// let db = DatabaseId::new("app", "u").unwrap();
+/// let config = CoordinatorConfig { heartbeat_ms: 0, ..CoordinatorConfig::default() };
+/// let err = Coordinator::start(MemoryStore::new(), db, TabId::from_u128(1), config, Timestamp(0)).err().unwrap();
+/// assert_eq!(err, StartError::Config(ConfigError::Zero { field: "heartbeat_ms" }));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StartError {
+    /// The configuration cannot work; fix it (retrying will not help).
+    #[error("the coordinator's configuration is invalid: {0}")]
+    Config(#[from] ConfigError),
+    /// The store could not be read or the new term not persisted.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 /// A name (app, scope or collection) that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

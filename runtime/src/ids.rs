@@ -127,6 +127,37 @@ impl EnvelopeId {
     pub fn new_v7(unix_millis: u64, random: [u8; 10]) -> EnvelopeId {
         EnvelopeId(uuid::Builder::from_unix_timestamp_millis(unix_millis, &random).into_uuid())
     }
+
+    /// The Unix time in milliseconds the id was made at, if it is a UUID v7
+    /// (its first 48 bits); `None` for any other kind of UUID.
+    ///
+    /// ```
+    /// use lockstep::EnvelopeId;
+    /// assert_eq!(EnvelopeId::new_v7(1_700_000_000_000, [9; 10]).made_at_ms(), Some(1_700_000_000_000));
+    /// ```
+    pub fn made_at_ms(&self) -> Option<u64> {
+        if self.0.get_version_num() != 7 {
+            return None;
+        }
+        let b = self.0.as_bytes();
+        Some(u64::from_be_bytes([
+            0, 0, b[0], b[1], b[2], b[3], b[4], b[5],
+        ]))
+    }
+
+    /// The smallest UUID v7 made at `unix_millis`: every v7 id made earlier
+    /// sorts before it, every one made then or later does not (ids compare
+    /// as their bytes, and a v7 id starts with its time, big-endian).
+    ///
+    /// ```
+    /// use lockstep::EnvelopeId;
+    /// let cut = EnvelopeId::earliest_at(1_000);
+    /// assert!(EnvelopeId::new_v7(999, [0xFF; 10]) < cut);
+    /// assert!(EnvelopeId::new_v7(1_000, [0; 10]) >= cut);
+    /// ```
+    pub fn earliest_at(unix_millis: u64) -> EnvelopeId {
+        EnvelopeId::new_v7(unix_millis, [0; 10])
+    }
 }
 
 impl fmt::Display for EnvelopeId {

@@ -17,8 +17,13 @@ pub struct DropCounts {
     pub oversized: u64,
     /// Well-formed but breaking a limit (ops count, row size, key).
     pub invalid: u64,
-    /// From an older term than the one already known.
+    /// A leader message from another tab than the followed leader, in an
+    /// older or the same term.
     pub stale_term: u64,
+    /// A leader message from a tab not (yet) confirmed as leader: it claims a
+    /// newer term, or the followed leader is silent; the tab was asked with a
+    /// directed `Join` and is followed only once it answers.
+    pub unconfirmed_leader: u64,
 }
 
 impl DropCounts {
@@ -30,6 +35,7 @@ impl DropCounts {
             + self.oversized
             + self.invalid
             + self.stale_term
+            + self.unconfirmed_leader
     }
 }
 

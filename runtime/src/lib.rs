@@ -46,7 +46,9 @@
 #![warn(missing_docs)]
 
 mod bugs;
+mod config;
 mod coordinator;
+mod dedup;
 mod error;
 mod ids;
 mod intake;
@@ -60,8 +62,10 @@ mod store;
 mod tab;
 
 pub use bugs::BugSwitches;
+pub use config::ConfigError;
 pub use coordinator::{Coordinator, CoordinatorConfig, CoordinatorStats, Deposed, UploadBatch};
-pub use error::{InvalidInput, InvalidName, MutationError};
+pub use dedup::{DEFAULT_DEDUP_WINDOW_MS, MIN_DEDUP_WINDOW_MS, PRUNE_SLACK_MS};
+pub use error::{InvalidInput, InvalidName, MutationError, StartError};
 pub use ids::{
     CollectionId, DatabaseEpoch, DatabaseId, EnvelopeId, Seq, StreamPosition, TabId, Term,
     Timestamp, MAX_NAME_BYTES,
@@ -74,7 +78,7 @@ pub use query::{
     CollectionReport, DatabaseReport, LeaderCounters, QueryError, QueryLimits, QueryRows,
 };
 pub use row::{Change, ChangeEvent, Op, Row, SharedRow};
-pub use store::{LogPage, OutboxEntry, RowPage, Store, StoreError, StoreMeta, StoreTx};
+pub use store::{Drained, LogPage, OutboxEntry, RowPage, Store, StoreError, StoreMeta, StoreTx};
 pub use tab::{
     CollectionMode, Event, InspectId, PendingWrite, PersistedCollectionRuntime, ReadId,
     RuntimeConfig, RuntimeStats, RuntimeStatus, Snapshot, SubscriptionId, SyncBatch,

@@ -11,14 +11,14 @@ use crate::key::Key;
 use crate::protocol::{KeyedRow, Storage, TxCommitted};
 use crate::query::{CollectionReport, QueryError, QueryLimits, QueryRows};
 use crate::row::{Op, Row};
-use crate::store::{LogPage, OutboxEntry, RowPage, Store, StoreError, StoreMeta, StoreTx};
+use crate::store::{Drained, LogPage, OutboxEntry, RowPage, Store, StoreError, StoreMeta, StoreTx};
 
 #[derive(Clone, Debug, Default)]
 struct State {
     meta: StoreMeta,
     rows: im::OrdMap<CollectionId, im::OrdMap<Key, Row>>,
     log: im::OrdMap<Seq, TxCommitted>,
-    envelopes: im::HashMap<EnvelopeId, StreamPosition>,
+    envelopes: im::OrdMap<EnvelopeId, StreamPosition>,
     outbox: im::OrdMap<Seq, OutboxEntry>,
     external: im::Vector<(CollectionId, Key)>,
 }
@@ -169,6 +169,7 @@ impl Store for MemoryStore {
             rows: page,
             more,
             skipped_invalid: 0,
+            last_invalid: None,
         })
     }
 
@@ -247,6 +248,17 @@ impl StoreTx for MemoryTx<'_> {
         Ok(self.draft.envelopes.get(&id).copied())
     }
 
+    fn forget_envelopes_before(&mut self, unix_millis: u64) -> Result<(), StoreError> {
+        let cut = EnvelopeId::earliest_at(unix_millis);
+        let (_, kept) = self.draft.envelopes.split(&cut);
+        let at_cut = self.draft.envelopes.get(&cut).copied();
+        self.draft.envelopes = kept;
+        if let Some(position) = at_cut {
+            self.draft.envelopes.insert(cut, position);
+        }
+        Ok(())
+    }
+
     fn get_row(&mut self, collection: &CollectionId, key: &Key) -> Result<Option<Row>, StoreError> {
         Ok(self
             .draft
@@ -299,10 +311,13 @@ impl StoreTx for MemoryTx<'_> {
             .is_some())
     }
 
-    fn drain_external_writes(&mut self) -> Result<Vec<(CollectionId, Key)>, StoreError> {
-        Ok(std::mem::take(&mut self.draft.external)
-            .into_iter()
-            .collect())
+    fn drain_external_writes(&mut self) -> Result<Drained, StoreError> {
+        Ok(Drained {
+            keys: std::mem::take(&mut self.draft.external)
+                .into_iter()
+                .collect(),
+            ..Drained::default()
+        })
     }
 
     fn record_commit(&mut self, tx: &TxCommitted, upload: Option<&[Op]>) -> Result<(), StoreError> {

@@ -16,8 +16,9 @@ use crate::query::{DatabaseReport, QueryError, QueryRows};
 use crate::row::{Change, Op, Row};
 
 /// The protocol version this build speaks. Messages of any other version are
-/// rejected with [`DecodeError::UnknownVersion`].
-pub const PROTOCOL_VERSION: u32 = 1;
+/// rejected with [`DecodeError::UnknownVersion`]. Version 2: a `Join` carries
+/// a probe number that the answering `LeaderHello` echoes.
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// One protocol message.
 ///
@@ -25,7 +26,7 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// use lockstep::protocol::{Message, Body, PROTOCOL_VERSION, decode, Limits};
 /// use lockstep::{DatabaseId, TabId, Term};
 /// let db = DatabaseId::new("app", "user-1").unwrap();
-/// let m = Message { v: PROTOCOL_VERSION, db: db.clone(), term: Term(0), from: TabId::from_u128(1), to: None, body: Body::Join };
+/// let m = Message { v: PROTOCOL_VERSION, db: db.clone(), term: Term(0), from: TabId::from_u128(1), to: None, body: Body::Join { probe: 7 } };
 /// let bytes = m.encode();
 /// assert_eq!(decode(&bytes, &db, &Limits::default()).unwrap(), m);
 /// ```
@@ -136,6 +137,17 @@ pub enum Rejection {
         /// What was wrong.
         detail: String,
     },
+    /// The envelope was made longer ago than the leader's dedup window (its
+    /// id, a UUID v7, carries the time) and is not among the envelopes the
+    /// leader remembers: whether it was already committed can no longer be
+    /// told, so it was not applied.
+    #[error("envelope made {age_ms} ms ago, longer than the dedup window of {window_ms} ms: it was not applied, and it may or may not have been committed before; read the rows again and write what is missing")]
+    Expired {
+        /// How long before the leader received it the envelope was made.
+        age_ms: u64,
+        /// The leader's dedup window.
+        window_ms: u64,
+    },
     /// The disk or the browser's storage quota is full.
     #[error("storage is full; free space or delete data, then retry")]
     StorageFull,
@@ -162,7 +174,7 @@ pub enum Storage {
 /// ```
 /// use lockstep::protocol::{LeaderInfo, Storage};
 /// use lockstep::DatabaseEpoch;
-/// let info = LeaderInfo { epoch: DatabaseEpoch::from_u128(1), storage: Storage::Memory, store_errors: 0, last_store_error: None };
+/// let info = LeaderInfo { epoch: DatabaseEpoch::from_u128(1), storage: Storage::Memory, store_errors: 0, last_store_error: None, invalid_rows: 0, last_invalid_row: None };
 /// assert_eq!(info.storage, Storage::Memory);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -177,6 +189,36 @@ pub struct LeaderInfo {
     pub store_errors: u64,
     /// The last of those failures.
     pub last_store_error: Option<String>,
+    /// Rows that other code wrote with an invalid key (not in its canonical
+    /// JSON text) or value, which Lockstep ignores: counted each time one is
+    /// skipped (captured, or met while serving a page).
+    #[serde(default)]
+    pub invalid_rows: u64,
+    /// Why the last of those rows is invalid, and what to do about it.
+    #[serde(default)]
+    pub last_invalid_row: Option<String>,
+}
+
+impl LeaderInfo {
+    /// A healthy leader of database incarnation `epoch` on `storage`: no store
+    /// errors, no invalid rows.
+    ///
+    /// ```
+    /// use lockstep::protocol::{LeaderInfo, Storage};
+    /// use lockstep::DatabaseEpoch;
+    /// let info = LeaderInfo::new(DatabaseEpoch::from_u128(1), Storage::Persistent);
+    /// assert_eq!((info.store_errors, info.invalid_rows), (0, 0));
+    /// ```
+    pub fn new(epoch: DatabaseEpoch, storage: Storage) -> LeaderInfo {
+        LeaderInfo {
+            epoch,
+            storage,
+            store_errors: 0,
+            last_store_error: None,
+            invalid_rows: 0,
+            last_invalid_row: None,
+        }
+    }
 }
 
 /// The answer to a query: rows, or why there are none.
@@ -196,14 +238,24 @@ pub enum QueryOutcome {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Body {
-    /// A tab has opened and asks the leader to introduce itself.
-    Join,
+    /// A tab asks whoever leads (`to: None`, when it opens) or one tab that
+    /// speaks as a leader (`to: Some(tab)`, a probe) to introduce itself.
+    Join {
+        /// A random number the answer must echo: only a coordinator that
+        /// received this `Join` can answer it, so no stray or forged hello
+        /// can make a tab follow its sender.
+        #[serde(default)]
+        probe: u64,
+    },
     /// A new leader serves (broadcast), or answers a `Join` (to one tab).
     LeaderHello {
         /// The leader's stream position.
         position: StreamPosition,
         /// The leader's database and health.
         leader: LeaderInfo,
+        /// The `probe` of the `Join` this answers; 0 in a broadcast hello.
+        #[serde(default)]
+        probe: u64,
     },
     /// The leader is alive; carries its position so tabs notice missed commits.
     Heartbeat {
@@ -328,6 +380,14 @@ pub enum Body {
         rows: Vec<KeyedRow>,
         /// Whether more rows follow.
         more: bool,
+    },
+    /// Leader → tab: the read request could not be served because the store
+    /// failed; the tab may ask again.
+    RequestFailed {
+        /// The request that failed.
+        request: u64,
+        /// The store's error.
+        error: String,
     },
 }
 

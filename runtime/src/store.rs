@@ -60,8 +60,33 @@ pub struct RowPage {
     pub rows: Vec<KeyedRow>,
     /// Whether rows may follow the last one returned.
     pub more: bool,
-    /// Rows skipped because other code wrote an invalid key or value there.
+    /// Rows skipped because other code wrote an invalid key (one not in its
+    /// canonical JSON text, see [`Key::to_json`]) or value there.
     pub skipped_invalid: usize,
+    /// Why the last skipped row was invalid: its collection, key and what to do.
+    pub last_invalid: Option<String>,
+}
+
+/// The keys other code wrote since the last drain (see [`StoreTx::drain_external_writes`]).
+///
+/// ```
+/// use lockstep::{CollectionId, Key, MemoryStore, Store, StoreTx};
+/// let mut store = MemoryStore::new();
+/// let todos = CollectionId::new("todos").unwrap();
+/// store.write_external(&todos, &Key::from("a"), None);
+/// let drained = store.begin().unwrap().drain_external_writes().unwrap();
+/// assert_eq!(drained.keys, vec![(todos, Key::from("a"))]);
+/// assert_eq!(drained.skipped_invalid, 0);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Drained {
+    /// Keys written, in the order they were written (repeats possible).
+    pub keys: Vec<(CollectionId, Key)>,
+    /// Writes whose key was invalid (not a key, or not in its canonical JSON
+    /// text): such a row is invisible to Lockstep and nothing is broadcast.
+    pub skipped_invalid: usize,
+    /// Why the last skipped key was invalid.
+    pub last_invalid: Option<String>,
 }
 
 /// One page of the change log.
@@ -145,9 +170,14 @@ pub trait StoreTx {
     fn set_term(&mut self, term: Term) -> Result<(), StoreError>;
     /// Where an envelope was committed, if it was (durable dedup).
     fn envelope_position(&mut self, id: EnvelopeId) -> Result<Option<StreamPosition>, StoreError>;
+    /// Forgets the dedup records of envelopes made before `unix_millis`: the
+    /// ids that sort before [`EnvelopeId::earliest_at`] of that time.
+    fn forget_envelopes_before(&mut self, unix_millis: u64) -> Result<(), StoreError>;
     /// Reads a row (seeing this transaction's own writes).
     fn get_row(&mut self, collection: &CollectionId, key: &Key) -> Result<Option<Row>, StoreError>;
-    /// Creates a row if the key is absent; returns `false` (writing nothing) if it exists.
+    /// Creates a row if the key is absent; returns `false` (writing nothing)
+    /// if it exists. A row whose stored value is invalid (written by other
+    /// code) counts as absent: tabs never see it, so inserting replaces it.
     fn insert_row(
         &mut self,
         collection: &CollectionId,
@@ -164,7 +194,7 @@ pub trait StoreTx {
     /// Deletes a row; returns `false` if the key was missing.
     fn delete_row(&mut self, collection: &CollectionId, key: &Key) -> Result<bool, StoreError>;
     /// Takes and clears the keys that other code wrote since the last drain.
-    fn drain_external_writes(&mut self) -> Result<Vec<(CollectionId, Key)>, StoreError>;
+    fn drain_external_writes(&mut self) -> Result<Drained, StoreError>;
     /// Records a commit: change log entry, stream position, envelope dedup
     /// record and (when `upload` is given) the outbox entry.
     fn record_commit(&mut self, tx: &TxCommitted, upload: Option<&[Op]>) -> Result<(), StoreError>;

@@ -4,7 +4,9 @@
 //! coordinator at a time over any [`Store`], a message queue the test can
 //! inspect and filter (to drop, say, one `TxCommitted`), and simulated time.
 //! [`sqlite_hub`] starts the threaded in-process driver on a real SQLite file.
+//! [`envelopes`] builds what tabs send, for tests that drive a coordinator by hand.
 
+pub mod envelopes;
 pub mod sim;
 
 use std::collections::VecDeque;
@@ -14,7 +16,7 @@ use std::time::Duration;
 use lockstep::protocol::{decode, Limits, Message};
 use lockstep::{
     CollectionId, Coordinator, CoordinatorConfig, DatabaseId, Event, Key,
-    PersistedCollectionRuntime, Row, RuntimeConfig, Store, StoreError, SyncBatch, TabId, Timestamp,
+    PersistedCollectionRuntime, Row, RuntimeConfig, StartError, Store, SyncBatch, TabId, Timestamp,
 };
 use lockstep_hub::{Hub, HubConfig, TabHandle};
 use lockstep_sqlite::{SqliteOptions, SqliteStore};
@@ -89,6 +91,9 @@ pub enum To {
     Leader,
 }
 
+/// Decides whether a message on its way to `To` is lost.
+pub type DropRule = Box<dyn FnMut(&Message, To) -> bool>;
+
 /// A deterministic network of sans-IO tabs and one coordinator at a time.
 pub struct Net<S: Store> {
     /// The database.
@@ -103,7 +108,7 @@ pub struct Net<S: Store> {
     pub leader_tab: usize,
     queue: VecDeque<(To, Vec<u8>)>,
     /// Returns true for a message that must be lost on its way.
-    pub drop_if: Box<dyn FnMut(&Message, To) -> bool>,
+    pub drop_if: DropRule,
 }
 
 impl<S: Store> Net<S> {
@@ -131,14 +136,40 @@ impl<S: Store> Net<S> {
         }
     }
 
+    /// Opens one more tab, with id `bits` and `collections` open (its `Join`
+    /// and hydration requests are queued), and returns its index.
+    pub fn open_tab(&mut self, bits: u128, collections: &[CollectionId]) -> usize {
+        let mut tab = PersistedCollectionRuntime::new(
+            self.db.clone(),
+            TabId::from_u128(bits),
+            RuntimeConfig::default(),
+            self.now,
+        );
+        for collection in collections {
+            tab.open_collection(self.now, collection.clone());
+        }
+        self.tabs.push(tab);
+        self.tabs.len() - 1
+    }
+
     /// Starts a coordinator for tab `tab` on `store`.
-    pub fn elect(&mut self, tab: usize, store: S) -> Result<(), StoreError> {
+    pub fn elect(&mut self, tab: usize, store: S) -> Result<(), StartError> {
+        self.elect_with(tab, store, CoordinatorConfig::default())
+    }
+
+    /// Starts a coordinator for tab `tab` on `store` with `config`.
+    pub fn elect_with(
+        &mut self,
+        tab: usize,
+        store: S,
+        config: CoordinatorConfig,
+    ) -> Result<(), StartError> {
         let me = self.tabs[tab].tab_id();
         self.leader = Some(Coordinator::start(
             store,
             self.db.clone(),
             me,
-            CoordinatorConfig::default(),
+            config,
             self.now,
         )?);
         self.leader_tab = tab;

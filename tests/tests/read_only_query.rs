@@ -217,7 +217,7 @@ fn describe_lists_collections_with_their_row_counts() {
     net.run();
     let report = std::iter::from_fn(|| net.tabs[1].poll_event())
         .find_map(|e| match e {
-            Event::Described { id: got, report } if got == id => Some(report),
+            Event::Described { id: got, outcome } if got == id => outcome.ok(),
             _ => None,
         })
         .expect("described");

@@ -37,12 +37,7 @@ fn two_scopes_never_see_each_others_rows() {
         to: None,
         body: Body::Heartbeat {
             position: Default::default(),
-            leader: LeaderInfo {
-                epoch: DatabaseEpoch::from_u128(99),
-                storage: Storage::Persistent,
-                store_errors: 0,
-                last_store_error: None,
-            },
+            leader: LeaderInfo::new(DatabaseEpoch::from_u128(99), Storage::Persistent),
         },
     };
     b.inject(forged.encode());

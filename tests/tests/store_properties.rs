@@ -9,12 +9,13 @@
 
 use std::path::Path;
 
-use lockstep::protocol::{Body, Envelope, Message, TxCommitted, PROTOCOL_VERSION};
+use lockstep::protocol::{Body, Message, TxCommitted};
 use lockstep::{
-    CollectionId, Coordinator, CoordinatorConfig, DatabaseId, EnvelopeId, Key, LogPage,
-    MemoryStore, Op, Row, Seq, Store, StoreMeta, StreamPosition, TabId, Term, Timestamp,
+    CollectionId, Coordinator, DatabaseId, EnvelopeId, Key, LogPage, MemoryStore, Op, Row, Seq,
+    Store, StoreMeta, StreamPosition, Term, Timestamp,
 };
 use lockstep_sqlite::{SqliteOptions, SqliteStore};
+use lockstep_tests::envelopes::{self, envelope_id, writer_tab};
 use proptest::prelude::*;
 use serde_json::json;
 
@@ -27,16 +28,6 @@ const COLLECTIONS: [&str; 2] = ["todos", "notes"];
 fn collection(index: usize) -> CollectionId {
     CollectionId::new(COLLECTIONS[index % COLLECTIONS.len()]).unwrap()
 }
-
-fn envelope_id(n: u64) -> EnvelopeId {
-    let b = n.to_le_bytes();
-    EnvelopeId::new_v7(
-        1_700_000_000_000 + n,
-        [b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], 0xAB, 0xCD],
-    )
-}
-
-const TAB: u128 = 2;
 
 // ---------------------------------------------------------------- strategies
 
@@ -181,15 +172,7 @@ struct Leader<S: Store> {
 
 impl<S: Inspect> Leader<S> {
     fn start(store: S) -> Self {
-        let mut coordinator = Coordinator::start(
-            store,
-            db(),
-            TabId::from_u128(1),
-            CoordinatorConfig::default(),
-            Timestamp(0),
-        )
-        .unwrap();
-        while coordinator.poll_transmit().is_some() {}
+        let coordinator = envelopes::start(store, &db());
         Leader {
             base: coordinator.position().seq,
             coordinator,
@@ -200,17 +183,8 @@ impl<S: Inspect> Leader<S> {
 
     /// Sends bytes as a tab would and returns what the leader transmits.
     fn send(&mut self, body: Body) -> Vec<Message> {
-        let message = Message {
-            v: PROTOCOL_VERSION,
-            db: db(),
-            term: Term(0),
-            from: TabId::from_u128(TAB),
-            to: None,
-            body,
-        };
-        self.coordinator
-            .handle_bytes(Timestamp(0), &message.encode());
-        let out: Vec<Message> = std::iter::from_fn(|| self.coordinator.poll_transmit()).collect();
+        let message = envelopes::from_tab(&db(), writer_tab(), body);
+        let out = envelopes::exchange(&mut self.coordinator, Timestamp(0), &message);
         for m in &out {
             if let Body::TxCommitted(tx) = &m.body {
                 assert_eq!(
@@ -225,11 +199,13 @@ impl<S: Inspect> Leader<S> {
     }
 
     fn envelope(&mut self, id: EnvelopeId, ops: &[OpSpec]) -> Vec<Message> {
-        self.send(Body::Envelope(Envelope {
-            envelope_id: id,
-            origin: TabId::from_u128(TAB),
-            ops: ops.iter().map(OpSpec::op).collect(),
-        }))
+        let message = envelopes::envelope(
+            &db(),
+            writer_tab(),
+            id,
+            ops.iter().map(OpSpec::op).collect(),
+        );
+        self.send(message.body)
     }
 
     fn fresh_id(&mut self) -> EnvelopeId {
@@ -312,7 +288,7 @@ fn resend_is_a_no_op<S: Inspect>(
                     position: tx.position()
                 }
             );
-            prop_assert_eq!(second[0].to, Some(TabId::from_u128(TAB)));
+            prop_assert_eq!(second[0].to, Some(writer_tab()));
             prop_assert_eq!(&before, &after, "the re-sent envelope changed the store");
         }
         (Body::Rejected { .. }, _) if between.is_empty() => {
@@ -378,7 +354,7 @@ fn pull_since_returns_the_missing_suffix<S: Inspect>(
         limit,
     });
     prop_assert_eq!(out.len(), 1);
-    prop_assert_eq!(out[0].to, Some(TabId::from_u128(TAB)));
+    prop_assert_eq!(out[0].to, Some(writer_tab()));
     match &out[0].body {
         Body::PullPage {
             request,

@@ -137,13 +137,15 @@ fn a_reload_upserts_in_place_and_then_forgets_only_rows_deleted_meanwhile() {
     assert_eq!(net.tabs[1].stats().reloads, 1);
     let events = drain(&mut net, 1, &mut sink);
     // Row 1 existed throughout: no batch before the final one may remove it.
-    let mut check = StreamSink::default();
-    check.rows = std::collections::BTreeMap::from([(
-        todos.clone(),
-        (0..5)
-            .map(|i| (Key::Int(i), row(json!({"i": i}))))
-            .collect(),
-    )]);
+    let mut check = StreamSink {
+        rows: std::collections::BTreeMap::from([(
+            todos.clone(),
+            (0..5)
+                .map(|i| (Key::Int(i), row(json!({"i": i}))))
+                .collect(),
+        )]),
+        ..StreamSink::default()
+    };
     for event in &events {
         check.apply(event);
         assert!(check.rows[&todos].contains_key(&Key::Int(1)));

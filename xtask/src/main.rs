@@ -13,8 +13,8 @@
 //! - `cargo xtask demo --headless`: the React example driven in three headless tabs.
 //! - `cargo xtask demo --native [-- demo args]`: runs the native multi-tab demo.
 //! - `cargo xtask serve [--port N] [DIR]`: serves the built examples (or DIR) as they are.
-//! - `cargo xtask bench`: runs the criterion benchmarks and prints the ratios
-//!   against raw rusqlite measured in the same run.
+//! - `cargo xtask bench`: runs the criterion benchmarks and writes the table
+//!   of ratios against raw rusqlite, measured in the same run, into README.md.
 //! - `cargo xtask sim --seed S | --seeds N`: the deterministic simulator.
 //! - `cargo xtask fuzz [seconds]`: every cargo-fuzz target (300 s each by default).
 

@@ -715,9 +715,14 @@ fn deliver(state: &mut State, event: Event, calls: &mut VecDeque<Call>) {
                 ));
             }
         }
-        Event::Inspected { id, rows, .. } => {
+        Event::Inspected {
+            id, rows, error, ..
+        } => {
             if let Some(sender) = waiting.inspections.remove(&id) {
-                sender.send(Ok(rows));
+                sender.send(match error {
+                    None => Ok(rows),
+                    Some(error) => Err(ReadError::Failed(error)),
+                });
             }
         }
         Event::Queried { id, outcome } => {
@@ -725,9 +730,9 @@ fn deliver(state: &mut State, event: Event, calls: &mut VecDeque<Call>) {
                 sender.send(outcome.map_err(ReadError::Query));
             }
         }
-        Event::Described { id, report } => {
+        Event::Described { id, outcome } => {
             if let Some(sender) = waiting.descriptions.remove(&id) {
-                sender.send(Ok(report));
+                sender.send(outcome.map_err(ReadError::Failed));
             }
         }
         Event::LeaderChanged { .. } => {}
@@ -814,6 +819,8 @@ fn status_of(state: &State) -> Status {
         storage: info.map(|i| i.storage),
         store_errors: info.map_or(0, |i| i.store_errors),
         last_store_error: info.and_then(|i| i.last_store_error.clone()),
+        invalid_rows: info.map_or(0, |i| i.invalid_rows),
+        last_invalid_row: info.and_then(|i| i.last_invalid_row.clone()),
         error: note("error"),
         warning: note("warning"),
     }

@@ -36,6 +36,10 @@ pub enum ReadError {
     /// The leader could not run the query.
     #[error(transparent)]
     Query(#[from] QueryError),
+    /// The leader's store could not read the database (the failure is also
+    /// counted in every tab's status).
+    #[error("the leader could not read the database: {0}; retry once its storage works again")]
+    Failed(String),
     /// The database was closed in this tab before the leader answered.
     #[error("the database was closed in this tab before the leader answered")]
     Closed,

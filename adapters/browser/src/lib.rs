@@ -21,6 +21,8 @@
 //! bindings build on [`Database`] and [`run_leader_worker`].
 //!
 //! ```no_run
+//! # // Browser-only: compiled for wasm32 (the native doctest checks nothing else).
+//! # #[cfg(target_arch = "wasm32")]
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use lockstep::{CollectionId, Key, RuntimeConfig};
 //! use lockstep_browser::{Database, LeaderWorker, OpenOptions};

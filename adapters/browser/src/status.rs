@@ -57,6 +57,11 @@ pub struct Status {
     pub store_errors: u64,
     /// The last of them.
     pub last_store_error: Option<String>,
+    /// Rows other code wrote with an invalid key or value, which Lockstep
+    /// ignores (counted each time one is skipped).
+    pub invalid_rows: u64,
+    /// Why the last of them is invalid, and how to write it instead.
+    pub last_invalid_row: Option<String>,
     /// What this tab's leader worker last reported as an error (it retries).
     pub error: Option<String>,
     /// A warning of this tab's leader worker (the in-memory fallback).

@@ -54,7 +54,7 @@ fn insert(db: &DatabaseId, n: u8, key: &str) -> Vec<u8> {
 
 #[wasm_bindgen_test]
 async fn leader_store_on_opfs_keeps_rows_and_position_across_reopen() {
-    let db = DatabaseId::new("wasm-test", &format!("opfs-{}", js_sys::Date::now())).unwrap();
+    let db = DatabaseId::new("wasm-test", format!("opfs-{}", js_sys::Date::now())).unwrap();
     let todos = CollectionId::new("todos").unwrap();
     {
         let mut leader = Coordinator::start(
@@ -86,8 +86,8 @@ async fn leader_store_on_opfs_keeps_rows_and_position_across_reopen() {
 #[wasm_bindgen_test]
 async fn two_scopes_use_separate_opfs_files() {
     let stamp = js_sys::Date::now();
-    let alice = DatabaseId::new("wasm-test", &format!("alice-{stamp}")).unwrap();
-    let bob = DatabaseId::new("wasm-test", &format!("bob-{stamp}")).unwrap();
+    let alice = DatabaseId::new("wasm-test", format!("alice-{stamp}")).unwrap();
+    let bob = DatabaseId::new("wasm-test", format!("bob-{stamp}")).unwrap();
     let todos = CollectionId::new("todos").unwrap();
     let mut leader = Coordinator::start(
         durable(&alice).await,
@@ -118,7 +118,7 @@ async fn two_scopes_use_separate_opfs_files() {
 
 #[wasm_bindgen_test]
 async fn storage_full_rejects_the_whole_envelope_and_commits_nothing() {
-    let db = DatabaseId::new("wasm-test", &format!("full-{}", js_sys::Date::now())).unwrap();
+    let db = DatabaseId::new("wasm-test", format!("full-{}", js_sys::Date::now())).unwrap();
     let todos = CollectionId::new("todos").unwrap();
     let me = TabId::from_u128(1);
     let mut leader = Coordinator::start(
@@ -230,7 +230,7 @@ extern "C" {
 /// below fails: "another tab's worker can open the files now".
 #[wasm_bindgen_test]
 async fn a_leader_that_steps_down_releases_the_opfs_files_and_can_lead_again() {
-    let db = DatabaseId::new("wasm-test", &format!("release-{}", js_sys::Date::now())).unwrap();
+    let db = DatabaseId::new("wasm-test", format!("release-{}", js_sys::Date::now())).unwrap();
     let todos = CollectionId::new("todos").unwrap();
     let directory = names::opfs_directory(&db);
     let (store, pool) = durable_with_pool(&db).await;

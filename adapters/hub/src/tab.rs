@@ -5,6 +5,7 @@ use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use lockstep::protocol::LeaderInfo;
 use lockstep::{
     ChangeEvent, CollectionId, DatabaseReport, EnvelopeId, Key, MutationError, Op, QueryError,
     QueryRows, Rejection, Row, RuntimeStats, Seq, SharedRow, Snapshot, Store, StreamPosition,
@@ -31,6 +32,9 @@ pub struct TabStatus {
     pub pending: usize,
     /// The last failure to take leadership (store open error), if any.
     pub leadership_error: Option<String>,
+    /// What the leader last said about itself: its database epoch, storage,
+    /// and the store errors and invalid rows it met (see [`LeaderInfo`]).
+    pub leader_info: Option<LeaderInfo>,
     /// The runtime's counters.
     pub stats: RuntimeStats,
 }
@@ -47,6 +51,20 @@ pub enum WaitError {
     /// The tab's thread is gone (closed or crashed).
     #[error("the tab is closed")]
     Closed,
+    /// The leader could not read the database (its store failed).
+    #[error("the leader could not read the database: {0}")]
+    Failed(String),
+    /// The read-only query was refused or failed.
+    #[error(transparent)]
+    Query(QueryError),
+}
+
+/// The answer on `rx`, waiting at most `timeout`.
+fn receive<T>(rx: &Receiver<T>, timeout: Duration) -> Result<T, WaitError> {
+    rx.recv_timeout(timeout).map_err(|e| match e {
+        mpsc::RecvTimeoutError::Timeout => WaitError::Timeout(timeout),
+        mpsc::RecvTimeoutError::Disconnected => WaitError::Closed,
+    })
 }
 
 /// A pending mutation: wait for it to be durable or refused.
@@ -207,44 +225,50 @@ impl TabHandle {
     }
 
     /// Reads a collection straight from the live database through the leader,
-    /// whatever this tab holds (a debug console's view). `None` if the tab is
-    /// closed or no answer came within `timeout`.
-    pub fn inspect(&self, collection: &CollectionId, timeout: Duration) -> Option<Vec<(Key, Row)>> {
+    /// whatever this tab holds (a debug console's view). Fails with
+    /// [`WaitError::Failed`] when the leader's store could not read it.
+    pub fn inspect(
+        &self,
+        collection: &CollectionId,
+        timeout: Duration,
+    ) -> Result<Vec<(Key, Row)>, WaitError> {
         let (tx, rx) = mpsc::channel();
         self.inbox
             .send(Input::Command(Command::Inspect(collection.clone(), tx)))
-            .ok()?;
-        rx.recv_timeout(timeout).ok()
+            .map_err(|_| WaitError::Closed)?;
+        receive(&rx, timeout)?.map_err(WaitError::Failed)
     }
 
     /// Runs one read-only SQL statement on the live database through the
-    /// leader (collections are views named after them). `None` if the tab is
-    /// closed or no answer came within `timeout`.
+    /// leader (collections are views named after them). Fails with
+    /// [`WaitError::Query`] when the statement is refused or fails.
     pub fn query(
         &self,
         sql: &str,
         params: Vec<serde_json::Value>,
         timeout: Duration,
-    ) -> Option<Result<QueryRows, QueryError>> {
+    ) -> Result<QueryRows, WaitError> {
         let (reply, rx) = mpsc::channel();
         let command = Command::Query {
             sql: sql.to_owned(),
             params,
             reply,
         };
-        self.inbox.send(Input::Command(command)).ok()?;
-        rx.recv_timeout(timeout).ok()
+        self.inbox
+            .send(Input::Command(command))
+            .map_err(|_| WaitError::Closed)?;
+        receive(&rx, timeout)?.map_err(WaitError::Query)
     }
 
     /// The leader's description of the database (collections and their row
-    /// counts, position, storage, counters). `None` if the tab is closed or no
-    /// answer came within `timeout`.
-    pub fn describe(&self, timeout: Duration) -> Option<DatabaseReport> {
+    /// counts, position, storage, counters). Fails with [`WaitError::Failed`]
+    /// when the leader's store could not give one.
+    pub fn describe(&self, timeout: Duration) -> Result<DatabaseReport, WaitError> {
         let (reply, rx) = mpsc::channel();
         self.inbox
             .send(Input::Command(Command::Describe(reply)))
-            .ok()?;
-        rx.recv_timeout(timeout).ok()
+            .map_err(|_| WaitError::Closed)?;
+        receive(&rx, timeout)?.map_err(WaitError::Failed)
     }
 
     /// Whether the collection is open and current in this tab.

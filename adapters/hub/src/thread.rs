@@ -10,7 +10,7 @@ use lockstep::protocol::Body;
 use lockstep::{
     ChangeEvent, CollectionId, Coordinator, DatabaseReport, EnvelopeId, Event, InspectId, Key,
     MutationError, Op, PersistedCollectionRuntime, QueryError, QueryRows, ReadId, Rejection, Row,
-    SharedRow, Snapshot, Store, StreamPosition, SubscriptionId, TabId, Timestamp,
+    SharedRow, Snapshot, StartError, Store, StreamPosition, SubscriptionId, TabId, Timestamp,
 };
 
 use crate::hub::{HubConfig, Shared, StoreFactory};
@@ -26,6 +26,9 @@ pub(crate) enum Role {
 }
 
 type Callback = Box<dyn FnMut(&[ChangeEvent]) + Send>;
+
+/// The rows an inspection read, or the leader's store error that ended it.
+pub(crate) type Inspected = Result<Vec<(Key, Row)>, String>;
 
 pub(crate) enum Command {
     Open(CollectionId),
@@ -45,13 +48,13 @@ pub(crate) enum Command {
         reply: Sender<SubscriptionId>,
     },
     Unsubscribe(SubscriptionId),
-    Inspect(CollectionId, Sender<Vec<(Key, Row)>>),
+    Inspect(CollectionId, Sender<Inspected>),
     Query {
         sql: String,
         params: Vec<serde_json::Value>,
         reply: Sender<Result<QueryRows, QueryError>>,
     },
-    Describe(Sender<DatabaseReport>),
+    Describe(Sender<Result<DatabaseReport, String>>),
 }
 
 pub(crate) enum Input {
@@ -94,9 +97,9 @@ pub(crate) struct TabThread<S: Store + Send + 'static> {
     crash_after_commit: bool,
     subscriptions: HashMap<SubscriptionId, Callback>,
     outcomes: HashMap<EnvelopeId, Sender<Result<StreamPosition, Rejection>>>,
-    inspections: HashMap<InspectId, Sender<Vec<(Key, Row)>>>,
+    inspections: HashMap<InspectId, Sender<Inspected>>,
     queries: HashMap<ReadId, Sender<Result<QueryRows, QueryError>>>,
-    descriptions: HashMap<ReadId, Sender<DatabaseReport>>,
+    descriptions: HashMap<ReadId, Sender<Result<DatabaseReport, String>>>,
 }
 
 enum Flow {
@@ -216,15 +219,17 @@ impl<S: Store + Send + 'static> TabThread<S> {
     /// after a growing pause (100 ms doubling to 5 s) — never a busy loop.
     fn take_leadership(&mut self) {
         let now = self.shared().clock.now();
-        let started = (self.factory)().and_then(|store| {
-            Coordinator::start(
-                store,
-                self.shared().db.clone(),
-                self.id,
-                self.config.coordinator.clone(),
-                now,
-            )
-        });
+        let started = (self.factory)()
+            .map_err(StartError::from)
+            .and_then(|store| {
+                Coordinator::start(
+                    store,
+                    self.shared().db.clone(),
+                    self.id,
+                    self.config.coordinator.clone(),
+                    now,
+                )
+            });
         match started {
             Ok(coordinator) => {
                 self.leadership_error = None;
@@ -274,6 +279,7 @@ impl<S: Store + Send + 'static> TabThread<S> {
                     applied: status.applied,
                     pending: status.pending,
                     leadership_error: self.leadership_error.clone(),
+                    leader_info: status.leader_info,
                     stats: self.runtime.stats(),
                 });
             }
@@ -380,9 +386,14 @@ impl<S: Store + Send + 'static> TabThread<S> {
                     let _ = outcome.send(Err(rejection));
                 }
             }
-            Event::Inspected { id, rows, .. } => {
+            Event::Inspected {
+                id, rows, error, ..
+            } => {
                 if let Some(reply) = self.inspections.remove(&id) {
-                    let _ = reply.send(rows.into_iter().map(|r| (r.key, r.value)).collect());
+                    let _ = reply.send(match error {
+                        None => Ok(rows.into_iter().map(|r| (r.key, r.value)).collect()),
+                        Some(error) => Err(error),
+                    });
                 }
             }
             Event::Queried { id, outcome } => {
@@ -390,9 +401,9 @@ impl<S: Store + Send + 'static> TabThread<S> {
                     let _ = reply.send(outcome);
                 }
             }
-            Event::Described { id, report } => {
+            Event::Described { id, outcome } => {
                 if let Some(reply) = self.descriptions.remove(&id) {
-                    let _ = reply.send(report);
+                    let _ = reply.send(outcome);
                 }
             }
             // The hub opens collections in rows mode only: no `Synced` batches.

@@ -6,12 +6,13 @@
 //! `cargo xtask bench` runs it and prints the ratios.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use lockstep::protocol::{Body, Envelope, Message, PROTOCOL_VERSION};
+use lockstep::protocol::Body;
 use lockstep::{
     CollectionId, Coordinator, CoordinatorConfig, DatabaseId, EnvelopeId, Key, Op, Row, TabId,
-    Term, Timestamp,
+    Timestamp,
 };
 use lockstep_sqlite::{SqliteOptions, SqliteStore};
+use lockstep_tests::envelopes;
 use rusqlite::Connection;
 
 fn value(i: u64) -> Row {
@@ -62,20 +63,7 @@ fn bench_ops(c: &mut Criterion, group_name: &str, ops: u64) {
                     .collect();
                 let mut random = [0u8; 10];
                 random[..8].copy_from_slice(&next.to_le_bytes());
-                let envelope = Envelope {
-                    envelope_id: EnvelopeId::new_v7(next, random),
-                    origin: me,
-                    ops,
-                };
-                Message {
-                    v: PROTOCOL_VERSION,
-                    db: db.clone(),
-                    term: Term(1),
-                    from: me,
-                    to: None,
-                    body: Body::Envelope(envelope),
-                }
-                .encode()
+                envelopes::envelope(&db, me, EnvelopeId::new_v7(next, random), ops).encode()
             },
             |bytes| {
                 leader.handle_bytes(Timestamp(0), &bytes);

@@ -5,12 +5,12 @@
 use std::collections::HashMap;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use lockstep::protocol::{Body, Envelope, Message, PROTOCOL_VERSION};
 use lockstep::{
     CollectionId, Coordinator, CoordinatorConfig, DatabaseId, EnvelopeId, Key, Op,
-    PersistedCollectionRuntime, Row, RuntimeConfig, TabId, Term, Timestamp,
+    PersistedCollectionRuntime, Row, RuntimeConfig, TabId, Timestamp,
 };
 use lockstep_sqlite::{SqliteOptions, SqliteStore};
+use lockstep_tests::envelopes;
 use rusqlite::Connection;
 
 const ROWS: u64 = 100_000;
@@ -46,22 +46,8 @@ fn hydrate_100k(c: &mut Criterion) {
                     value: value(i),
                 })
                 .collect();
-            let envelope = Envelope {
-                envelope_id: EnvelopeId::new_v7(chunk, [chunk as u8; 10]),
-                origin: me,
-                ops,
-            };
-            leader.handle(
-                Timestamp(0),
-                Message {
-                    v: PROTOCOL_VERSION,
-                    db: db.clone(),
-                    term: Term(1),
-                    from: me,
-                    to: None,
-                    body: Body::Envelope(envelope),
-                },
-            );
+            let id = EnvelopeId::new_v7(chunk, [chunk as u8; 10]);
+            leader.handle(Timestamp(0), envelopes::envelope(&db, me, id, ops));
             while leader.poll_transmit().is_some() {}
         }
     }

@@ -12,8 +12,12 @@
 //! | `__lockstep_envelopes` | durable dedup: envelope id → `(term, seq)` |
 //! | `__lockstep_changelog` | recent `TxCommitted`s for `pull_since` |
 //! | `__lockstep_outbox` | committed envelopes waiting for upload |
-//! | `__lockstep_capture` | one row: `suppress`, set while Lockstep itself writes |
 //! | `__lockstep_fields` | top-level field names seen per collection (the columns of query views) |
+//!
+//! The capture triggers record every write into a collection's tracking
+//! table, Lockstep's own included; a Lockstep transaction removes the
+//! tracking rows of its own writes before it commits. Nothing committed
+//! decides whether capture is on, so no write by other code can turn it off.
 
 use lockstep::{CollectionId, DatabaseId, StoreError};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -25,12 +29,20 @@ use crate::names::{self, quote_ident, TableNames};
 /// refused with [`StoreError::NewerSchema`].
 ///
 /// ```
-/// assert_eq!(lockstep_sqlite::schema::SCHEMA_VERSION, 2);
+/// assert_eq!(lockstep_sqlite::schema::SCHEMA_VERSION, 3);
 /// ```
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
-/// Migration `i` brings the schema to version `i + 1`.
-const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1, V2];
+/// Migration `i` brings the schema to version `i + 1`: its SQL, then what
+/// is done in Rust.
+const MIGRATIONS: [(&str, Option<Step>); SCHEMA_VERSION as usize] = [
+    (V1, None),
+    (V2, Some(backfill_fields)),
+    (V3, Some(recreate_triggers)),
+];
+
+/// A migration step that needs more than SQL.
+type Step = fn(&Connection) -> Result<(), StoreError>;
 
 const V1: &str = "
 CREATE TABLE __lockstep_meta (
@@ -84,6 +96,55 @@ CREATE TABLE __lockstep_fields (
 );
 ";
 
+/// Version 3: capture no longer depends on a committed flag (a committed
+/// write of it by other code turned capture off); the triggers record every
+/// write (recreated by [`recreate_triggers`]). Dedup records are forgotten by
+/// the time in their ids now, not by seq.
+const V3: &str = "
+DROP TABLE __lockstep_capture;
+DROP INDEX IF EXISTS __lockstep_envelopes_seq;
+";
+
+/// Replaces the capture triggers of every registered collection with the
+/// current ones.
+fn recreate_triggers(conn: &Connection) -> Result<(), StoreError> {
+    for (collection, tables) in all_registered(conn)? {
+        let drop: String = [
+            names::insert_trigger(&collection),
+            names::update_trigger(&collection),
+            names::delete_trigger(&collection),
+        ]
+        .iter()
+        .map(|name| format!("DROP TRIGGER IF EXISTS {};", quote_ident(name)))
+        .collect();
+        conn.execute_batch(&drop).store()?;
+        conn.execute_batch(&triggers(&collection, &tables))
+            .store()?;
+    }
+    Ok(())
+}
+
+/// The capture triggers of a collection: every insert, update and delete of
+/// a row records its key (both keys when an update changes it).
+fn triggers(collection: &CollectionId, tables: &TableNames) -> String {
+    let rows = quote_ident(&tables.row_table);
+    let track = quote_ident(&tables.tracking_table);
+    let ins = quote_ident(&names::insert_trigger(collection));
+    let upd = quote_ident(&names::update_trigger(collection));
+    let del = quote_ident(&names::delete_trigger(collection));
+    format!(
+        "CREATE TRIGGER IF NOT EXISTS {ins} AFTER INSERT ON {rows}
+         BEGIN INSERT INTO {track} (key) VALUES (NEW.key); END;
+         CREATE TRIGGER IF NOT EXISTS {upd} AFTER UPDATE ON {rows}
+         BEGIN
+             INSERT INTO {track} (key) SELECT OLD.key WHERE OLD.key IS NOT NEW.key;
+             INSERT INTO {track} (key) VALUES (NEW.key);
+         END;
+         CREATE TRIGGER IF NOT EXISTS {del} AFTER DELETE ON {rows}
+         BEGIN INSERT INTO {track} (key) VALUES (OLD.key); END;"
+    )
+}
+
 /// Applies pending migrations and checks (or creates) the meta row. Runs
 /// inside the caller's transaction so that a failure leaves the file as it was.
 pub(crate) fn migrate(conn: &Connection, db: &DatabaseId) -> Result<(), StoreError> {
@@ -107,10 +168,10 @@ pub(crate) fn migrate(conn: &Connection, db: &DatabaseId) -> Result<(), StoreErr
             "schema version {found} in __lockstep_migrations"
         )));
     }
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+    for (index, (sql, step)) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         conn.execute_batch(sql).store()?;
-        if index + 1 == 2 {
-            backfill_fields(conn)?;
+        if let Some(step) = step {
+            step(conn)?;
         }
         conn.execute(
             "INSERT INTO __lockstep_migrations (version, applied_at) VALUES (?1, CAST(strftime('%s', 'now') AS INTEGER))",
@@ -198,22 +259,11 @@ pub(crate) fn create_collection(
 ) -> Result<(), StoreError> {
     let rows = quote_ident(&tables.row_table);
     let track = quote_ident(&tables.tracking_table);
-    let ins = quote_ident(&names::insert_trigger(collection));
-    let upd = quote_ident(&names::update_trigger(collection));
-    let del = quote_ident(&names::delete_trigger(collection));
-    let when = "WHEN (SELECT suppress FROM __lockstep_capture WHERE id = 1) = 0";
     conn.execute_batch(&format!(
         "CREATE TABLE IF NOT EXISTS {rows} (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID;
          CREATE TABLE IF NOT EXISTS {track} (id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL);
-         CREATE TRIGGER IF NOT EXISTS {ins} AFTER INSERT ON {rows} {when}
-         BEGIN INSERT INTO {track} (key) VALUES (NEW.key); END;
-         CREATE TRIGGER IF NOT EXISTS {upd} AFTER UPDATE ON {rows} {when}
-         BEGIN
-             INSERT INTO {track} (key) SELECT OLD.key WHERE OLD.key IS NOT NEW.key;
-             INSERT INTO {track} (key) VALUES (NEW.key);
-         END;
-         CREATE TRIGGER IF NOT EXISTS {del} AFTER DELETE ON {rows} {when}
-         BEGIN INSERT INTO {track} (key) VALUES (OLD.key); END;"
+         {}",
+        triggers(collection, tables)
     ))
     .store()?;
     conn.execute(

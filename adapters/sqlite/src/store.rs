@@ -4,9 +4,10 @@
 //! Everything a commit touches (rows, stream position, envelope dedup record,
 //! change log entry, outbox entry) is written in that one SQLite transaction
 //! (invariant 4), and the stream position is read back from the file on open
-//! (invariant 6). Lockstep's own writes set `__lockstep_capture.suppress` for
-//! the length of the transaction, so the capture triggers record only writes
-//! made by other code (invariant 9).
+//! (invariant 6). The capture triggers record every write to a row table;
+//! before it commits, a transaction removes the tracking rows of its own
+//! writes, so what stays tracked is exactly what other code wrote
+//! (invariant 9), and nothing other code commits can turn capture off.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -15,8 +16,8 @@ use std::time::Duration;
 
 use lockstep::protocol::{KeyedRow, Storage, TxCommitted};
 use lockstep::{
-    CollectionId, CollectionReport, DatabaseEpoch, DatabaseId, EnvelopeId, Key, LogPage, Op,
-    OutboxEntry, QueryError, QueryLimits, QueryRows, Row, RowPage, Seq, Store, StoreError,
+    CollectionId, CollectionReport, DatabaseEpoch, DatabaseId, Drained, EnvelopeId, Key, LogPage,
+    Op, OutboxEntry, QueryError, QueryLimits, QueryRows, Row, RowPage, Seq, Store, StoreError,
     StoreMeta, StoreTx, StreamPosition, Term,
 };
 use rusqlite::types::ValueRef;
@@ -48,16 +49,16 @@ pub enum Durability {
 /// ```
 /// use lockstep_sqlite::SqliteOptions;
 /// let options = SqliteOptions { log_retention: 50_000, ..SqliteOptions::default() };
-/// assert_eq!(options.dedup_retention, 1_000_000);
+/// assert_eq!(options.durability, lockstep_sqlite::Durability::Full);
 /// ```
+///
+/// How long envelope ids are remembered for exactly-once is the leader's
+/// rule, not the store's: see `CoordinatorConfig::dedup_window_ms`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SqliteOptions {
     /// The change log keeps at least this many of the last transactions for
     /// `pull_since` (default 10,000; at least 1).
     pub log_retention: u64,
-    /// Envelope ids of this many of the last seqs are remembered for
-    /// exactly-once (default 1,000,000; at least 1).
-    pub dedup_retention: u64,
     /// `PRAGMA synchronous` level (default [`Durability::Full`]).
     pub durability: Durability,
 }
@@ -66,7 +67,6 @@ impl Default for SqliteOptions {
     fn default() -> Self {
         SqliteOptions {
             log_retention: 10_000,
-            dedup_retention: 1_000_000,
             durability: Durability::Full,
         }
     }
@@ -81,12 +81,24 @@ struct CollectionSql {
     delete: String,
     page_first: String,
     page_after: String,
+    /// The highest id in the tracking table (0 when empty).
+    track_max: String,
+    /// Tracking rows up to an id, oldest first, and their removal.
+    track_upto: String,
+    track_drop_upto: String,
+    /// Removes the tracking rows after an id (a transaction's own writes).
+    track_drop_after: String,
 }
 
 impl CollectionSql {
     fn new(tables: &TableNames) -> Arc<CollectionSql> {
         let rows = quote_ident(&tables.row_table);
+        let track = quote_ident(&tables.tracking_table);
         Arc::new(CollectionSql {
+            track_max: format!("SELECT coalesce(max(id), 0) FROM {track}"),
+            track_upto: format!("SELECT key FROM {track} WHERE id <= ?1 ORDER BY id"),
+            track_drop_upto: format!("DELETE FROM {track} WHERE id <= ?1"),
+            track_drop_after: format!("DELETE FROM {track} WHERE id > ?1"),
             get: format!("SELECT value FROM {rows} WHERE key = ?1"),
             insert: format!(
                 "INSERT INTO {rows} (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING"
@@ -239,7 +251,6 @@ impl SqliteStore {
         }
         let options = SqliteOptions {
             log_retention: options.log_retention.max(1),
-            dedup_retention: options.dedup_retention.max(1),
             ..options
         };
         let watch = Watch {
@@ -376,12 +387,23 @@ fn parse_row(text: &str, collection: &CollectionId) -> Result<Row, StoreError> {
         .map_err(|e| corrupt(format!("row in {collection} is not a JSON object: {e}")))
 }
 
+/// A stored key: valid only in its canonical JSON text, the one Lockstep
+/// writes and looks up ([`Key::to_json`]). Other forms of the same key that
+/// other code may write (`"\u00e9"` for `"é"`, `1.0` for `1`, spaces around)
+/// would be found by no look-up and break page cursors, so they are invalid.
 fn parse_key(text: &str, collection: &CollectionId) -> Result<Key, StoreError> {
-    Key::from_json(text).map_err(|e| {
+    let key = Key::from_json(text).map_err(|e| {
         corrupt(format!(
-            "key {text:?} in {collection} is not a valid key: {e}"
+            "key {text} in {collection} is not a valid key ({e}); Lockstep ignores the row: use a string of at most 1024 bytes or a safe integer"
         ))
-    })
+    })?;
+    let canonical = key.to_json();
+    if canonical != text {
+        return Err(corrupt(format!(
+            "key {text} in {collection} is not in canonical form; Lockstep ignores the row: write the key as {canonical}"
+        )));
+    }
+    Ok(key)
 }
 
 fn envelope_blob(id: &EnvelopeId) -> &[u8] {
@@ -459,7 +481,10 @@ fn load_page(
             });
         match parsed {
             Ok(keyed) => page.rows.push(keyed),
-            Err(StoreError::Corrupt(_)) => page.skipped_invalid += 1,
+            Err(StoreError::Corrupt(why)) => {
+                page.skipped_invalid += 1;
+                page.last_invalid = Some(why);
+            }
             Err(other) => return Err(other),
         }
     }
@@ -491,16 +516,13 @@ impl Store for SqliteStore {
         {
             watch.dirty = true;
         }
-        tx.prepare_cached("UPDATE __lockstep_capture SET suppress = 1 WHERE id = 1")
-            .store()?
-            .execute([])
-            .store()?;
         Ok(SqliteTx {
             tx,
             state: &mut self.state,
             created: Collections::new(),
             new_fields: Vec::new(),
             drained_fields: false,
+            own_writes: HashMap::new(),
             begin_data_version,
             drained: false,
             done: false,
@@ -675,6 +697,9 @@ pub struct SqliteTx<'a> {
     new_fields: Vec<(CollectionId, String)>,
     /// Writes by other code were drained, maybe with fields not seen before.
     drained_fields: bool,
+    /// Per collection this transaction writes rows of: the highest tracking
+    /// id before its first write. Tracking rows after it are its own.
+    own_writes: HashMap<CollectionId, (Arc<CollectionSql>, i64)>,
     begin_data_version: i64,
     drained: bool,
     /// Committed; `Drop` has nothing to roll back.
@@ -756,6 +781,27 @@ impl SqliteTx<'_> {
         Ok(())
     }
 
+    /// Notes the tracking table's end before this transaction's first write
+    /// to `collection`, so the tracking rows of its own writes can be told
+    /// from those of other code.
+    fn own_write(
+        &mut self,
+        collection: &CollectionId,
+        sql: &Arc<CollectionSql>,
+    ) -> Result<(), StoreError> {
+        if !self.own_writes.contains_key(collection) {
+            let max: i64 = self
+                .tx
+                .prepare_cached(&sql.track_max)
+                .store()?
+                .query_row([], |r| r.get(0))
+                .store()?;
+            self.own_writes
+                .insert(collection.clone(), (sql.clone(), max));
+        }
+        Ok(())
+    }
+
     fn ensure(&mut self, collection: &CollectionId) -> Result<Arc<CollectionSql>, StoreError> {
         if let Some(sql) = self.find(collection)? {
             return Ok(sql);
@@ -797,6 +843,16 @@ impl StoreTx for SqliteTx<'_> {
         }
     }
 
+    fn forget_envelopes_before(&mut self, unix_millis: u64) -> Result<(), StoreError> {
+        let cut = EnvelopeId::earliest_at(unix_millis);
+        self.tx
+            .prepare_cached("DELETE FROM __lockstep_envelopes WHERE envelope_id < ?1")
+            .store()?
+            .execute([envelope_blob(&cut)])
+            .store()?;
+        Ok(())
+    }
+
     fn get_row(&mut self, collection: &CollectionId, key: &Key) -> Result<Option<Row>, StoreError> {
         let Some(sql) = self.find(collection)? else {
             return Ok(None);
@@ -809,6 +865,9 @@ impl StoreTx for SqliteTx<'_> {
         }
     }
 
+    /// Also replaces a row whose stored value other code made invalid: such
+    /// a row is invisible to every tab (captured as a tombstone, skipped by
+    /// pages), so to them the key is absent.
     fn insert_row(
         &mut self,
         collection: &CollectionId,
@@ -816,16 +875,31 @@ impl StoreTx for SqliteTx<'_> {
         value: &Row,
     ) -> Result<bool, StoreError> {
         let sql = self.ensure(collection)?;
+        self.own_write(collection, &sql)?;
+        let (key_json, value_json) = (key.to_json(), row_json(value)?);
         let changed = self
             .tx
             .prepare_cached(&sql.insert)
             .store()?
-            .execute(params![key.to_json(), row_json(value)?])
+            .execute(params![key_json, value_json])
             .store()?;
         if changed == 1 {
             self.note_fields(collection, value)?;
+            return Ok(true);
         }
-        Ok(changed == 1)
+        match self.get_row(collection, key) {
+            Err(StoreError::Corrupt(_)) => {
+                self.tx
+                    .prepare_cached(&sql.update)
+                    .store()?
+                    .execute(params![key_json, value_json])
+                    .store()?;
+                self.note_fields(collection, value)?;
+                Ok(true)
+            }
+            Ok(_) => Ok(false),
+            Err(other) => Err(other),
+        }
     }
 
     fn update_row(
@@ -837,6 +911,7 @@ impl StoreTx for SqliteTx<'_> {
         let Some(sql) = self.find(collection)? else {
             return Ok(false);
         };
+        self.own_write(collection, &sql)?;
         let changed = self
             .tx
             .prepare_cached(&sql.update)
@@ -853,6 +928,7 @@ impl StoreTx for SqliteTx<'_> {
         let Some(sql) = self.find(collection)? else {
             return Ok(false);
         };
+        self.own_write(collection, &sql)?;
         let changed = self
             .tx
             .prepare_cached(&sql.delete)
@@ -862,22 +938,27 @@ impl StoreTx for SqliteTx<'_> {
         Ok(changed == 1)
     }
 
-    fn drain_external_writes(&mut self) -> Result<Vec<(CollectionId, Key)>, StoreError> {
-        let mut keys = Vec::new();
+    fn drain_external_writes(&mut self) -> Result<Drained, StoreError> {
+        let mut drained = Drained::default();
         for (collection, tables) in schema::all_registered(&self.tx)? {
-            let track = quote_ident(&tables.tracking_table);
-            let mut stmt = self
-                .tx
-                .prepare_cached(&format!("SELECT key FROM {track} ORDER BY id"))
-                .store()?;
-            let mut rows = stmt.query([]).store()?;
+            let sql = CollectionSql::new(&tables);
+            // Writes of this transaction come after this id: they are ours.
+            let upto = self
+                .own_writes
+                .get(&collection)
+                .map_or(i64::MAX, |(_, before)| *before);
+            let mut stmt = self.tx.prepare_cached(&sql.track_upto).store()?;
+            let mut rows = stmt.query([upto]).store()?;
             let mut any = false;
             while let Some(row) = rows.next().store()? {
                 any = true;
-                if let Ok(text) = text(row, 0, "tracked key") {
-                    if let Ok(key) = Key::from_json(text) {
-                        keys.push((collection.clone(), key));
+                match text(row, 0, "tracked key").and_then(|k| parse_key(k, &collection)) {
+                    Ok(key) => drained.keys.push((collection.clone(), key)),
+                    Err(StoreError::Corrupt(why)) => {
+                        drained.skipped_invalid += 1;
+                        drained.last_invalid = Some(why);
                     }
+                    Err(other) => return Err(other),
                 }
             }
             drop(rows);
@@ -891,14 +972,14 @@ impl StoreTx for SqliteTx<'_> {
                 )?;
                 self.drained_fields = true;
                 self.tx
-                    .prepare_cached(&format!("DELETE FROM {track}"))
+                    .prepare_cached(&sql.track_drop_upto)
                     .store()?
-                    .execute([])
+                    .execute([upto])
                     .store()?;
             }
         }
         self.drained = true;
-        Ok(keys)
+        Ok(drained)
     }
 
     fn record_commit(&mut self, tx: &TxCommitted, upload: Option<&[Op]>) -> Result<(), StoreError> {
@@ -934,11 +1015,7 @@ impl StoreTx for SqliteTx<'_> {
                     .store()?;
             }
         }
-        let SqliteOptions {
-            log_retention,
-            dedup_retention,
-            ..
-        } = self.state.options;
+        let log_retention = self.state.options.log_retention;
         if tx.seq.0 > log_retention && trim_due(tx.seq.0, log_retention) {
             self.tx
                 .prepare_cached("DELETE FROM __lockstep_changelog WHERE seq <= ?1")
@@ -946,22 +1023,18 @@ impl StoreTx for SqliteTx<'_> {
                 .execute([to_sql(tx.seq.0 - log_retention)?])
                 .store()?;
         }
-        if tx.seq.0 > dedup_retention && trim_due(tx.seq.0, dedup_retention) {
-            self.tx
-                .prepare_cached("DELETE FROM __lockstep_envelopes WHERE seq <= ?1")
-                .store()?
-                .execute([to_sql(tx.seq.0 - dedup_retention)?])
-                .store()?;
-        }
         Ok(())
     }
 
     fn commit(mut self) -> Result<(), StoreError> {
-        self.tx
-            .prepare_cached("UPDATE __lockstep_capture SET suppress = 0 WHERE id = 1")
-            .store()?
-            .execute([])
-            .store()?;
+        // The triggers recorded our own writes too: they are not other code's.
+        for (sql, before) in self.own_writes.values() {
+            self.tx
+                .prepare_cached(&sql.track_drop_after)
+                .store()?
+                .execute([before])
+                .store()?;
+        }
         // What `Transaction::commit` runs; on failure `Drop` rolls back.
         self.tx.execute_batch("COMMIT").store()?;
         self.done = true;

@@ -1,6 +1,6 @@
 //! End-to-end tests: the coordinator driving a `SqliteStore` on real files.
 
-use lockstep::protocol::{Body, Envelope, Message, Rejection, TxCommitted, PROTOCOL_VERSION};
+use lockstep::protocol::{Body, Message, Rejection};
 use lockstep::{
     Change, CollectionId, Coordinator, CoordinatorConfig, DatabaseId, EnvelopeId, Key, Op, Row,
     Seq, Store, StoreError, StoreTx, StreamPosition, TabId, Term, Timestamp,
@@ -8,6 +8,8 @@ use lockstep::{
 use lockstep_sqlite::names::{quote_ident, row_table, tracking_table};
 use lockstep_sqlite::schema::SCHEMA_VERSION;
 use lockstep_sqlite::{SqliteOptions, SqliteStore};
+use lockstep_tests::envelopes::{self, committed, envelope_id, insert};
+use lockstep_tests::row;
 use std::path::Path;
 
 fn db() -> DatabaseId {
@@ -18,53 +20,12 @@ fn todos() -> CollectionId {
     CollectionId::new("todos").unwrap()
 }
 
-fn row(value: serde_json::Value) -> Row {
-    value.as_object().unwrap().clone()
-}
-
-fn envelope_id(n: u8) -> EnvelopeId {
-    EnvelopeId::new_v7(1_700_000_000_000 + u64::from(n), [n; 10])
-}
-
-fn insert(collection: &CollectionId, key: impl Into<Key>, value: serde_json::Value) -> Op {
-    Op::Insert {
-        collection: collection.clone(),
-        key: key.into(),
-        value: row(value),
-    }
-}
-
 fn send(leader: &mut Coordinator<SqliteStore>, id: EnvelopeId, ops: Vec<Op>) -> Vec<Message> {
-    let tab = TabId::from_u128(2);
-    let body = Body::Envelope(Envelope {
-        envelope_id: id,
-        origin: tab,
-        ops,
-    });
-    let message = Message {
-        v: PROTOCOL_VERSION,
-        db: db(),
-        term: Term(0),
-        from: tab,
-        to: None,
-        body,
-    };
-    leader.handle_bytes(Timestamp(0), &message.encode());
-    transmits(leader)
+    envelopes::send(leader, &db(), id, ops)
 }
 
 fn transmits(leader: &mut Coordinator<SqliteStore>) -> Vec<Message> {
-    std::iter::from_fn(|| leader.poll_transmit()).collect()
-}
-
-fn committed(messages: &[Message]) -> Vec<TxCommitted> {
-    messages
-        .iter()
-        .filter_map(|m| match &m.body {
-            Body::TxCommitted(tx) => Some(tx.clone()),
-            _ => None,
-        })
-        .collect()
+    envelopes::drain(leader)
 }
 
 fn open(path: &Path) -> SqliteStore {
@@ -72,16 +33,7 @@ fn open(path: &Path) -> SqliteStore {
 }
 
 fn start(store: SqliteStore) -> Coordinator<SqliteStore> {
-    let mut leader = Coordinator::start(
-        store,
-        db(),
-        TabId::from_u128(1),
-        CoordinatorConfig::default(),
-        Timestamp(0),
-    )
-    .unwrap();
-    transmits(&mut leader);
-    leader
+    envelopes::start(store, &db())
 }
 
 fn tracked(store: &SqliteStore, collection: &CollectionId) -> i64 {
@@ -200,7 +152,7 @@ fn reopen_restores_meta_and_continues_the_stream() {
         send(
             &mut leader,
             envelope_id(n),
-            vec![insert(&todos(), i32::from(n), serde_json::json!({"n": n}))],
+            vec![insert(&todos(), n as i32, serde_json::json!({"n": n}))],
         );
     }
     drop(leader.into_store());
@@ -373,7 +325,7 @@ fn writes_made_while_no_leader_ran_are_captured_on_start() {
 }
 
 #[test]
-fn invalid_rows_written_by_other_code_are_skipped_and_counted() {
+fn invalid_rows_written_by_other_code_are_tombstoned_skipped_and_counted() {
     let dir = tempfile::tempdir().unwrap();
     let mut leader = start(open(&dir.path().join("db")));
     send(
@@ -405,15 +357,26 @@ fn invalid_rows_written_by_other_code_are_skipped_and_counted() {
     .unwrap();
     leader.handle_timeout(Timestamp(1_000));
     let txs = committed(&transmits(&mut leader));
-    assert_eq!(leader.stats().invalid_rows_skipped, 2);
+    assert_eq!(leader.stats().invalid_rows_skipped, 3);
     assert_eq!(txs.len(), 1);
+    // Rows with an invalid value are invisible: tabs get a tombstone. The
+    // row with an invalid key is nobody's row: nothing is broadcast for it.
+    let tombstone = |key: &str| Change {
+        collection: todos(),
+        key: Key::from(key),
+        value: None,
+    };
     assert_eq!(
         txs[0].changes,
-        vec![Change {
-            collection: todos(),
-            key: Key::from("ok"),
-            value: Some(row(serde_json::json!({"fine": 1})))
-        }]
+        vec![
+            tombstone("bad"),
+            tombstone("arr"),
+            Change {
+                collection: todos(),
+                key: Key::from("ok"),
+                value: Some(row(serde_json::json!({"fine": 1})))
+            }
+        ]
     );
     // Pages skip and count the invalid rows, so hydration never stalls on them.
     let page = leader.store_mut().load_page(&todos(), None, 1).unwrap();
@@ -486,7 +449,7 @@ fn pull_since_respects_retention() {
     for n in 1..=20u8 {
         let txs = committed(&send(
             &mut leader,
-            envelope_id(n),
+            envelope_id(n.into()),
             vec![insert(&todos(), i32::from(n), serde_json::json!({"n": n}))],
         ));
         assert_eq!(txs.len(), 1);
@@ -533,7 +496,7 @@ fn hostile_collection_names_round_trip() {
     for (i, c) in collections.iter().enumerate() {
         let txs = committed(&send(
             &mut leader,
-            envelope_id(i as u8 + 1),
+            envelope_id(i as u64 + 1),
             vec![insert(c, "k", serde_json::json!({"i": i}))],
         ));
         assert_eq!(txs.len(), 1, "{c}");
@@ -604,11 +567,55 @@ fn rolled_back_transactions_leave_nothing() {
         store.rows(&fresh).unwrap(),
         vec![(Key::from("b"), Row::new())]
     );
-    let suppress: i64 = store
-        .connection()
-        .query_row("SELECT suppress FROM __lockstep_capture", [], |r| r.get(0))
+    // Our own writes, committed or rolled back, leave no tracking rows.
+    assert_eq!(tracked(&store, &fresh), 0);
+}
+
+#[test]
+fn a_version_2_file_captures_every_foreign_write_after_migration() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v2.db");
+    let table = quote_ident(&row_table(&todos()));
+    {
+        let mut leader = start(open(&path));
+        send(
+            &mut leader,
+            envelope_id(1),
+            vec![insert(&todos(), "a", serde_json::json!({}))],
+        );
+        // Turn the file back into what version 2 left: the capture flag and
+        // triggers that obey it.
+        let conn = leader.store_mut().connection();
+        let when = "WHEN (SELECT suppress FROM __lockstep_capture WHERE id = 1) = 0";
+        let track = quote_ident(&tracking_table(&todos()));
+        let ins = quote_ident(&lockstep_sqlite::names::insert_trigger(&todos()));
+        conn.execute_batch(&format!(
+            "DELETE FROM __lockstep_migrations WHERE version = 3;
+             CREATE TABLE __lockstep_capture (id INTEGER PRIMARY KEY CHECK (id = 1), suppress INTEGER NOT NULL);
+             INSERT INTO __lockstep_capture VALUES (1, 1);
+             DROP TRIGGER {ins};
+             CREATE TRIGGER {ins} AFTER INSERT ON {table} {when} BEGIN INSERT INTO {track} (key) VALUES (NEW.key); END;"
+        ))
         .unwrap();
-    assert_eq!(suppress, 0);
+    }
+    let mut leader = start(open(&path));
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other
+        .execute(
+            &format!(r#"INSERT INTO {table} (key, value) VALUES ('"ext"', '{{}}')"#),
+            [],
+        )
+        .unwrap();
+    leader.handle_timeout(Timestamp(1_000));
+    let txs = committed(&transmits(&mut leader));
+    assert_eq!(txs.len(), 1, "the foreign insert is captured");
+    assert_eq!(txs[0].changes[0].key, Key::from("ext"));
+    let flag = leader.store_mut().connection().query_row(
+        "SELECT count(*) FROM sqlite_master WHERE name = '__lockstep_capture'",
+        [],
+        |r| r.get::<_, i64>(0),
+    );
+    assert_eq!(flag.unwrap(), 0, "the flag is gone");
 }
 
 #[test]
@@ -697,7 +704,7 @@ fn pending_stays_true_across_our_own_commits_until_drained() {
         let drained = tx.drain_external_writes().unwrap();
         tx.commit().unwrap();
         assert_eq!(
-            drained,
+            drained.keys,
             vec![(todos(), Key::from(format!("ext{n}").as_str()))],
             "{writer}"
         );

@@ -65,6 +65,9 @@ export interface InspectReport {
   /** Store failures outside writes, and the last one. */
   storeErrors: number;
   lastStoreError: string | null;
+  /** Rows other code wrote with an invalid key or value (ignored), and why the last one is. */
+  invalidRows: number;
+  lastInvalidRow: string | null;
   /** The leader's counters since it took over. */
   counters: DatabaseReport['counters'];
   /** Every collection of the database. */
@@ -220,6 +223,8 @@ export class LockstepDatabase {
       epoch: report.epoch,
       storeErrors: report.storeErrors,
       lastStoreError: report.lastStoreError,
+      invalidRows: report.invalidRows,
+      lastInvalidRow: report.lastInvalidRow,
       counters: report.counters,
       collections,
       pendingWrites: pending,

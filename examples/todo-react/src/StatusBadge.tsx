@@ -3,7 +3,7 @@ import { useStatus } from './useStatus';
 
 export function StatusBadge() {
   const s = useStatus();
-  const note = s.error ?? s.warning ?? s.lastStoreError;
+  const note = s.error ?? s.warning ?? s.lastStoreError ?? s.lastInvalidRow;
   return (
     <header className="status" data-health={s.health}>
       <span>tab <code>{s.tabId.slice(0, 8)}</code></span>

@@ -47,8 +47,9 @@ pub enum Event {
     Described {
         /// The request.
         id: ReadId,
-        /// The leader's description of the database.
-        report: DatabaseReport,
+        /// The leader's description of the database, or why the leader's
+        /// store could not give one.
+        outcome: Result<DatabaseReport, String>,
     },
     /// Committed rows of a [`CollectionMode::Stream`](super::CollectionMode)
     /// collection, to apply in the order they come.
@@ -97,10 +98,14 @@ pub enum Event {
         id: InspectId,
         /// Its collection.
         collection: CollectionId,
-        /// Every row the database holds, in the store's key order.
+        /// Every row the database holds, in the store's key order (the rows
+        /// read so far when `error` is set).
         rows: Vec<KeyedRow>,
         /// The leader's position when the last page was read.
         position: StreamPosition,
+        /// The store error that ended the read early (the leader could not
+        /// read the database); the status's `leader_info` counts such errors.
+        error: Option<String>,
     },
 }
 
@@ -159,6 +164,10 @@ pub struct RuntimeStats {
     pub reloads: u64,
     /// Envelopes re-sent (timeout or new leader).
     pub resends: u64,
+    /// Leaders followed that serve another incarnation of the database (an
+    /// in-memory database lost with its tab): each time, every collection was
+    /// reloaded and every pending envelope re-sent.
+    pub epoch_changes: u64,
 }
 
 /// Where a tab stands.
@@ -168,7 +177,7 @@ pub struct RuntimeStatus {
     pub tab: TabId,
     /// The leader it follows, if it knows one.
     pub leader: Option<TabId>,
-    /// The highest term it has seen.
+    /// The term of the leader it follows.
     pub term: Term,
     /// The last applied seq, once known.
     pub applied: Option<Seq>,

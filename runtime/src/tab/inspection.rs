@@ -16,6 +16,7 @@ impl PersistedCollectionRuntime {
                 request: 0,
                 cursor: None,
                 rows: Vec::new(),
+                position: StreamPosition::default(),
                 sent_at: None,
             },
         );
@@ -64,17 +65,38 @@ impl PersistedCollectionRuntime {
             .map(|r| r.key.clone())
             .or(inspection.cursor.take());
         inspection.rows.extend(rows);
+        inspection.position = position;
         inspection.sent_at = None;
         if more {
             self.send_inspect(now, id);
-        } else if let Some(done) = self.inspections.remove(&id) {
+        } else {
+            self.finish_inspection(id, None);
+        }
+        None
+    }
+
+    /// The leader could not serve request `request`: an inspection waiting
+    /// for it ends with the error.
+    pub(super) fn inspection_failed(&mut self, request: u64, error: String) {
+        let failed = self
+            .inspections
+            .iter()
+            .find(|(_, i)| i.request == request && i.sent_at.is_some())
+            .map(|(id, _)| *id);
+        if let Some(id) = failed {
+            self.finish_inspection(id, Some(error));
+        }
+    }
+
+    fn finish_inspection(&mut self, id: InspectId, error: Option<String>) {
+        if let Some(done) = self.inspections.remove(&id) {
             self.events.push_back(Event::Inspected {
                 id,
                 collection: done.collection,
                 rows: done.rows,
-                position,
+                position: done.position,
+                error,
             });
         }
-        None
     }
 }

@@ -31,7 +31,8 @@ use subscriptions::Touched;
 
 use crate::error::{InvalidInput, MutationError};
 use crate::ids::{
-    CollectionId, DatabaseId, EnvelopeId, Seq, StreamPosition, TabId, Term, Timestamp,
+    CollectionId, DatabaseEpoch, DatabaseId, EnvelopeId, Seq, StreamPosition, TabId, Term,
+    Timestamp,
 };
 use crate::intake::intake;
 use crate::key::Key;
@@ -57,8 +58,14 @@ pub struct RuntimeConfig {
     pub hydrate_page_rows: u32,
     /// Transactions asked for in one `PullSince` page.
     pub pull_page_txs: u32,
+    /// After this long without a word from its leader, a tab asks any other
+    /// tab that speaks as a leader whether it leads, whatever term it claims.
+    pub leader_silence_ms: u64,
     /// Limits applied to messages received and to local mutations.
     pub limits: Limits,
+    /// Known bugs to re-introduce (simulator only; see [`BugSwitches`](crate::BugSwitches)).
+    #[cfg(feature = "bug-switches")]
+    pub bugs: crate::BugSwitches,
 }
 
 impl Default for RuntimeConfig {
@@ -67,7 +74,10 @@ impl Default for RuntimeConfig {
             resend_after_ms: 1_000,
             hydrate_page_rows: 5_000,
             pull_page_txs: 1_000,
+            leader_silence_ms: 3_000,
             limits: Limits::default(),
+            #[cfg(feature = "bug-switches")]
+            bugs: crate::BugSwitches::NONE,
         }
     }
 }
@@ -140,6 +150,8 @@ struct Inspection {
     request: u64,
     cursor: Option<Key>,
     rows: Vec<KeyedRow>,
+    /// The leader's position when the last page was read.
+    position: StreamPosition,
     sent_at: Option<Timestamp>,
 }
 
@@ -156,7 +168,7 @@ struct PullRequest {
 /// let db = DatabaseId::new("app", "user-1").unwrap();
 /// let mut tab = PersistedCollectionRuntime::new(db, TabId::from_u128(1), RuntimeConfig::default(), Timestamp(0));
 /// // A new tab first asks whoever leads to introduce itself.
-/// assert!(matches!(tab.poll_transmit().unwrap().body, Body::Join));
+/// assert!(matches!(tab.poll_transmit().unwrap().body, Body::Join { .. }));
 /// ```
 #[derive(Debug)]
 pub struct PersistedCollectionRuntime {
@@ -168,6 +180,8 @@ pub struct PersistedCollectionRuntime {
     leader: Option<TabId>,
     leader_heard_at: Option<Timestamp>,
     leader_info: Option<LeaderInfo>,
+    /// `Join`s waiting for an answer, by the probe number the answer echoes.
+    probes: BTreeMap<u64, leadership::Probe>,
     applied: Option<Seq>,
     collections: BTreeMap<CollectionId, Collection>,
     pending: IndexMap<EnvelopeId, Pending>,
@@ -176,7 +190,6 @@ pub struct PersistedCollectionRuntime {
     known_seq: Seq,
     fetch: Option<Fetch>,
     pull: Option<PullRequest>,
-    next_request: u64,
     subscriptions: BTreeMap<SubscriptionId, CollectionId>,
     inspections: BTreeMap<InspectId, Inspection>,
     reads: BTreeMap<ReadId, reads::Read>,
@@ -199,6 +212,7 @@ impl PersistedCollectionRuntime {
             leader: None,
             leader_heard_at: None,
             leader_info: None,
+            probes: BTreeMap::new(),
             applied: None,
             collections: BTreeMap::new(),
             pending: IndexMap::new(),
@@ -206,7 +220,6 @@ impl PersistedCollectionRuntime {
             known_seq: Seq(0),
             fetch: None,
             pull: None,
-            next_request: 1,
             subscriptions: BTreeMap::new(),
             inspections: BTreeMap::new(),
             reads: BTreeMap::new(),
@@ -215,7 +228,7 @@ impl PersistedCollectionRuntime {
             events: VecDeque::new(),
             stats: RuntimeStats::default(),
         };
-        tab.send(Body::Join);
+        tab.probe(now, None);
         tab
     }
 
@@ -360,7 +373,7 @@ impl PersistedCollectionRuntime {
         }
         let from_leader = !matches!(
             message.body,
-            Body::Join
+            Body::Join { .. }
                 | Body::Envelope(_)
                 | Body::PullSince { .. }
                 | Body::PullTx { .. }
@@ -371,11 +384,14 @@ impl PersistedCollectionRuntime {
         if !from_leader {
             return;
         }
-        if !self.observe_leader(now, message.term, message.from) {
+        if !self.admit(now, &message) {
             return;
         }
         match message.body {
-            Body::LeaderHello { position, leader } | Body::Heartbeat { position, leader } => {
+            Body::LeaderHello {
+                position, leader, ..
+            }
+            | Body::Heartbeat { position, leader } => {
                 self.leader_info = Some(leader);
                 self.observe_position(now, position.seq)
             }
@@ -422,7 +438,8 @@ impl PersistedCollectionRuntime {
             } => self.receive_tx_part(now, request, seq, offset, changes, total, position, missing),
             Body::QueryResult { request, outcome } => self.receive_query_result(request, outcome),
             Body::Description { request, report } => self.receive_description(request, report),
-            Body::Join
+            Body::RequestFailed { request, error } => self.request_failed(request, error),
+            Body::Join { .. }
             | Body::Envelope(_)
             | Body::PullSince { .. }
             | Body::PullTx { .. }
@@ -525,19 +542,24 @@ impl PersistedCollectionRuntime {
     }
 
     fn send(&mut self, body: Body) {
+        self.send_to(None, body);
+    }
+
+    fn send_to(&mut self, to: Option<TabId>, body: Body) {
         self.transmits.push_back(Message {
             v: PROTOCOL_VERSION,
             db: self.db.clone(),
             term: self.term,
             from: self.me,
-            to: None,
+            to,
             body,
         });
     }
 
+    /// A fresh request id. Random, so that an answer to a request someone
+    /// else made in this tab's name (its id is public on the channel) is
+    /// never taken for the answer to one of its own.
     fn next_request(&mut self) -> u64 {
-        let id = self.next_request;
-        self.next_request += 1;
-        id
+        self.rng.next_u64().max(1)
     }
 }

@@ -94,18 +94,34 @@ impl PersistedCollectionRuntime {
     }
 
     /// The read a leader's answer belongs to, removed from the waiting list.
-    fn take_read(&mut self, request: u64) -> Option<ReadId> {
+    fn take_read(&mut self, request: u64) -> Option<(ReadId, Ask)> {
         let id = self
             .reads
             .iter()
             .find(|(_, read)| read.request == request && read.sent_at.is_some())
             .map(|(id, _)| *id)?;
-        self.reads.remove(&id);
-        Some(id)
+        self.reads.remove(&id).map(|read| (id, read.ask))
+    }
+
+    /// The leader could not serve request `request`: the read or inspection
+    /// waiting for it ends with the error. Other requests (hydration, pulls)
+    /// are asked again when their timer fires, so the tab still converges.
+    pub(super) fn request_failed(&mut self, request: u64, error: String) {
+        match self.take_read(request) {
+            Some((id, Ask::Query { .. })) => self.events.push_back(Event::Queried {
+                id,
+                outcome: Err(crate::QueryError::Storage { detail: error }),
+            }),
+            Some((id, Ask::Describe)) => self.events.push_back(Event::Described {
+                id,
+                outcome: Err(error),
+            }),
+            None => self.inspection_failed(request, error),
+        }
     }
 
     pub(super) fn receive_query_result(&mut self, request: u64, outcome: QueryOutcome) {
-        if let Some(id) = self.take_read(request) {
+        if let Some((id, _)) = self.take_read(request) {
             let outcome = match outcome {
                 QueryOutcome::Rows(rows) => Ok(rows),
                 QueryOutcome::Failed { error } => Err(error),
@@ -115,8 +131,11 @@ impl PersistedCollectionRuntime {
     }
 
     pub(super) fn receive_description(&mut self, request: u64, report: DatabaseReport) {
-        if let Some(id) = self.take_read(request) {
-            self.events.push_back(Event::Described { id, report });
+        if let Some((id, _)) = self.take_read(request) {
+            self.events.push_back(Event::Described {
+                id,
+                outcome: Ok(report),
+            });
         }
     }
 }

@@ -2,8 +2,9 @@
 //! one seed replayed with its trace.
 //!
 //! Flags: `--seed S` (replay one), `--seeds N` (run seeds 0..N, or from
-//! `--first F`), `--store memory|sqlite|both` (default both: every tenth seed
-//! on SQLite), `--threads T` (default: available cores), `--bug NAME`
+//! `--first F`), `--store memory|sqlite|vanishing|all` (default all: every
+//! tenth seed on SQLite, another tenth on a store that vanishes with each
+//! leader), `--threads T` (default: available cores), `--bug NAME`
 //! (re-introduce a known bug to watch the simulator catch it).
 
 use std::process::ExitCode;
@@ -43,22 +44,23 @@ fn parse() -> Result<Args, String> {
                 args.store = match value()?.as_str() {
                     "memory" => Some(StoreKind::Memory),
                     "sqlite" => Some(StoreKind::Sqlite),
-                    "both" => None,
-                    other => return Err(format!("--store {other}: use memory, sqlite or both")),
+                    "vanishing" => Some(StoreKind::Vanishing),
+                    "all" => None,
+                    other => {
+                        return Err(format!(
+                            "--store {other}: use memory, sqlite, vanishing or all"
+                        ))
+                    }
                 }
             }
-            other => return Err(format!("unknown flag {other}; use --seed S | --seeds N [--first F] [--store memory|sqlite|both] [--threads T] [--bug NAME]")),
+            other => return Err(format!("unknown flag {other}; use --seed S | --seeds N [--first F] [--store memory|sqlite|vanishing|all] [--threads T] [--bug NAME]")),
         }
     }
     Ok(args)
 }
 
 fn store_for(seed: u64, choice: Option<StoreKind>) -> StoreKind {
-    choice.unwrap_or(if seed % 10 == 9 {
-        StoreKind::Sqlite
-    } else {
-        StoreKind::Memory
-    })
+    choice.unwrap_or(StoreKind::for_seed(seed))
 }
 
 fn main() -> ExitCode {
@@ -97,7 +99,8 @@ fn main() -> ExitCode {
     let started = Instant::now();
     let next = AtomicU64::new(args.first);
     let done = AtomicUsize::new(0);
-    let (commits, sqlite_runs) = (AtomicU64::new(0), AtomicU64::new(0));
+    let (commits, forged) = (AtomicU64::new(0), AtomicU64::new(0));
+    let (sqlite_runs, vanishing_runs) = (AtomicU64::new(0), AtomicU64::new(0));
     let end = args.first + args.seeds;
     let failures: Vec<SimFailure> = std::thread::scope(|s| {
         let workers: Vec<_> = (0..args.threads.max(1))
@@ -113,14 +116,21 @@ fn main() -> ExitCode {
                         match run_seed(seed, store, &config) {
                             Ok(report) => {
                                 commits.fetch_add(report.commits, Ordering::Relaxed);
-                                if store == StoreKind::Sqlite {
-                                    sqlite_runs.fetch_add(1, Ordering::Relaxed);
-                                }
+                                forged.fetch_add(report.forged, Ordering::Relaxed);
+                                match store {
+                                    StoreKind::Sqlite => {
+                                        sqlite_runs.fetch_add(1, Ordering::Relaxed)
+                                    }
+                                    StoreKind::Vanishing => {
+                                        vanishing_runs.fetch_add(1, Ordering::Relaxed)
+                                    }
+                                    StoreKind::Memory => 0,
+                                };
                             }
                             Err(failure) => failures.push(failure),
                         }
                         let n = done.fetch_add(1, Ordering::SeqCst) + 1;
-                        if n % 1_000 == 0 {
+                        if n.is_multiple_of(1_000) {
                             let secs = started.elapsed().as_secs_f64();
                             eprintln!("  {n} seeds in {secs:.1}s ({:.0} seeds/s)", n as f64 / secs);
                         }
@@ -136,10 +146,12 @@ fn main() -> ExitCode {
     let secs = started.elapsed().as_secs_f64();
     let ran = done.load(Ordering::SeqCst);
     println!(
-        "simulator: {ran} seeds ({} on SQLite files) in {secs:.1}s = {:.0} seeds/s, {} commits checked",
+        "simulator: {ran} seeds ({} on SQLite files, {} on vanishing stores) in {secs:.1}s = {:.0} seeds/s, {} commits checked, {} forged messages",
         sqlite_runs.load(Ordering::Relaxed),
+        vanishing_runs.load(Ordering::Relaxed),
         ran as f64 / secs,
-        commits.load(Ordering::Relaxed)
+        commits.load(Ordering::Relaxed),
+        forged.load(Ordering::Relaxed)
     );
     if failures.is_empty() {
         println!("{ran} passed, 0 failed");

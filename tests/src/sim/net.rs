@@ -6,17 +6,20 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use lockstep::{TabId, Term, Timestamp};
+use lockstep::{TabId, Timestamp};
 
 use super::rng::SimRng;
 
-/// One end of the channel: a tab's runtime, or the coordinator of a term.
+/// One end of the channel: a tab's runtime, a coordinator, or the forger.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Endpoint {
     /// The runtime of a tab.
     Tab(TabId),
-    /// The coordinator serving a term.
-    Leader(Term),
+    /// The n-th coordinator started in the run (terms repeat across
+    /// incarnations of an in-memory database, so they cannot name one).
+    Leader(u64),
+    /// The forging actor (it only sends).
+    Forger,
 }
 
 /// Network faults in force.
