@@ -167,6 +167,8 @@ fn host_triple() -> Result<String, String> {
 fn cargo_fuzz_command(sanitizer: &str) -> Command {
     let mut command = Command::new("cargo");
     command.arg("fuzz");
+    // The fuzz crate always builds into `fuzz/target`, where the binaries are run from.
+    command.env_remove("CARGO_TARGET_DIR");
     if sanitizer != "none" {
         // Sanitizers need `-Zsanitizer`; this unlocks it on the stable toolchain.
         command.env("RUSTC_BOOTSTRAP", "1");
