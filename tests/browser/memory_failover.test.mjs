@@ -22,7 +22,8 @@ test('memory fallback failover: a new in-memory leader is a new epoch, and write
   const perTab = 15;
   const killAfter = 9;
   const acked = [];
-  let leaderClosed = false;
+  let leaderClosed = false; // the close was started
+  let leaderGone = false; // the close finished: every later commit is the new epoch's
   const start = performance.now();
   const loop = async (tab) => {
     for (let i = 0; i < perTab; i++) {
@@ -31,7 +32,7 @@ test('memory fallback failover: a new in-memory leader is a new epoch, and write
       // Issued before the close, a write may commit in the old epoch and
       // vanish with it (the promise of this mode); issued after, it must
       // commit in the new one.
-      const afterClose = leaderClosed;
+      const afterClose = leaderGone;
       try {
         // Every write must settle: a hang here is the defect.
         const pos = await h.within(h.insert(tab, key, { tab: tab.tabName, i }), 20_000, `insert ${key}`);
@@ -44,6 +45,7 @@ test('memory fallback failover: a new in-memory leader is a new epoch, and write
         leaderClosed = true;
         h.log(`closing the in-memory leader ${leader.tabName} after ${acked.length} acknowledged inserts (${h.since(start)})`);
         await leader.close();
+        leaderGone = true;
       }
     }
   };

@@ -23,6 +23,26 @@ export function insert(page, todos) {
   }, Array.isArray(todos) ? todos : [todos]);
 }
 
+/**
+ * Inserts `todos` in `page` after keeping its main thread busy for
+ * `blockMs`: whatever the other tabs commit meanwhile waits in the tab's
+ * queue, so the insert is checked against a view that does not have it yet
+ * and reaches the leader after it (a deterministic conflict). Start it, give
+ * the page a moment to start blocking, then write from another tab.
+ */
+export function insertAfterBlocking(page, todos, blockMs = 1_500) {
+  return page.evaluate(async ([rows, ms]) => {
+    const end = performance.now() + ms;
+    while (performance.now() < end) { /* the tab sees nothing meanwhile */ }
+    try {
+      await window.lockstep.todos.insert(rows).isPersisted.promise;
+      return { ok: true };
+    } catch (e) {
+      return { ok: false, error: String(e?.message ?? e), name: e?.name ?? '', code: e?.code ?? e?.cause?.code ?? null };
+    }
+  }, [Array.isArray(todos) ? todos : [todos], blockMs]);
+}
+
 /** Updates one todo with `fields` through a draft, and waits for `isPersisted`. */
 export function update(page, id, fields) {
   return page.evaluate(async ([key, set]) => {

@@ -75,17 +75,17 @@ test('a refusal rolls back with a typed LockstepError, and deleting a field remo
   ctx.after(() => browser.close());
   const a = await t.openApp(browser.context, url, { name: 'A' });
   const b = await t.openApp(browser.context, url, { name: 'B' });
-  // The same key inserted by both tabs at once: one wins, the other is refused.
-  const [ra, rb] = await Promise.all([
-    t.insert(a, t.todo('same', 'from A')),
-    t.insert(b, t.todo('same', 'from B')),
-  ]);
-  const results = [ra, rb];
-  assert.equal(results.filter((r) => r.ok).length, 1, JSON.stringify(results));
-  const loser = results.find((r) => !r.ok);
-  assert.equal(loser.name, 'KeyExistsError');
-  assert.match(loser.error, /todos/, 'the message names the collection');
-  const winner = ra.ok ? 'from A' : 'from B';
+  // The same key inserted by both tabs: B's insert is made while A's commit
+  // waits in B's queue, so B's view lacks the key and the leader refuses it.
+  const blocked = t.insertAfterBlocking(b, t.todo('same', 'from B'));
+  await new Promise((r) => setTimeout(r, 200));
+  const ra = await t.insert(a, t.todo('same', 'from A'));
+  const rb = await blocked;
+  assert.ok(ra.ok, JSON.stringify(ra));
+  assert.equal(rb.ok, false, 'the later insert of the same key is refused');
+  assert.equal(rb.name, 'KeyExistsError', JSON.stringify(rb));
+  assert.match(rb.error, /todos/, 'the message names the collection');
+  const winner = 'from A';
   for (const tab of [a, b]) {
     await h.waitFor(tab, (title) => window.lockstep.todos.get('same')?.title === title && window.lockstep.db.status.pending === 0, 10_000, { arg: winner, what: 'the winner everywhere, the loser rolled back' });
   }
