@@ -33,13 +33,22 @@ test('memory fallback failover: a new in-memory leader is a new epoch, and write
       // vanish with it (the promise of this mode); issued after, it must
       // commit in the new one.
       const afterClose = leaderGone;
-      try {
-        // Every write must settle: a hang here is the defect.
-        const pos = await h.within(h.insert(tab, key, { tab: tab.tabName, i }), 20_000, `insert ${key}`);
-        acked.push({ key, afterClose, ...pos });
-      } catch (error) {
-        if (tab.isClosed() || /closed|Target page|destroyed/i.test(error.message)) return;
-        throw error;
+      // A rows-mode collection refuses writes, at once and with a typed
+      // error, while it re-hydrates from the new epoch; the app retries, as
+      // this loop does. Every write must settle: a hang here is the defect.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const pos = await h.within(h.insert(tab, key, { tab: tab.tabName, i }), 20_000, `insert ${key}`);
+          acked.push({ key, afterClose, ...pos });
+          break;
+        } catch (error) {
+          if (tab.isClosed() || /closed|Target page|destroyed/i.test(error.message)) return;
+          if (/still hydrating/.test(error.message) && attempt < 100) {
+            await new Promise((resolve) => setTimeout(resolve, 20));
+            continue;
+          }
+          throw error;
+        }
       }
       if (!leaderClosed && acked.length >= killAfter) {
         leaderClosed = true;
