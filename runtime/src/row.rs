@@ -115,6 +115,48 @@ impl Op {
         }
     }
 
+    /// The patch that turns `before` into `after`: the fields whose values
+    /// differ, and the fields `after` no longer has. `None` when the rows are
+    /// equal (there is nothing to write).
+    ///
+    /// ```
+    /// use lockstep::{Op, CollectionId, Key};
+    /// let row = |v: serde_json::Value| v.as_object().unwrap().clone();
+    /// let todos = CollectionId::new("todos").unwrap();
+    /// let before = row(serde_json::json!({"title": "x", "done": false, "note": "n"}));
+    /// let after = row(serde_json::json!({"title": "x", "done": true}));
+    /// let op = Op::patch_between(todos.clone(), Key::from("a"), &before, &after).unwrap();
+    /// assert_eq!(op, Op::Patch { collection: todos.clone(), key: Key::from("a"), fields: row(serde_json::json!({"done": true})), unset: vec!["note".into()] });
+    /// assert_eq!(op.apply(Some(&before)), Some(after.clone()));
+    /// assert_eq!(Op::patch_between(todos, Key::from("a"), &after, &after), None);
+    /// ```
+    pub fn patch_between(
+        collection: CollectionId,
+        key: Key,
+        before: &Row,
+        after: &Row,
+    ) -> Option<Op> {
+        let fields: Row = after
+            .iter()
+            .filter(|(name, value)| before.get(*name) != Some(*value))
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect();
+        let unset: Vec<String> = before
+            .keys()
+            .filter(|name| !after.contains_key(*name))
+            .cloned()
+            .collect();
+        if fields.is_empty() && unset.is_empty() {
+            return None;
+        }
+        Some(Op::Patch {
+            collection,
+            key,
+            fields,
+            unset,
+        })
+    }
+
     /// The row after the op, given the row before it: the value of an insert
     /// or update, `before` with the fields of a patch set (`None` when there
     /// is no row to patch), `None` for a delete.
