@@ -104,6 +104,20 @@ pub fn worker_init(app: &str, scope: &str, tab_id: &str, memory_only: bool) -> J
     init.into()
 }
 
+/// The fields of [`worker_init`]'s message, `(app, scope, tab id,
+/// memory only)`, or what is missing from it.
+pub fn worker_init_fields(data: &JsValue) -> Result<(String, String, String, bool), String> {
+    let field = |name: &str| {
+        get_string(data, name)
+            .ok_or_else(|| format!("the worker's first message has no string `{name}`"))
+    };
+    let memory_only = js_sys::Reflect::get(data, &JsValue::from_str("memoryOnly"))
+        .ok()
+        .and_then(|value| value.as_bool())
+        .unwrap_or(false);
+    Ok((field("app")?, field("scope")?, field("tabId")?, memory_only))
+}
+
 /// A report from the worker to its page: `{ type, message }`.
 pub fn report_to_page(kind: &str, message: &str) {
     let object = js_sys::Object::new();

@@ -35,6 +35,24 @@ pub struct WorkerInit {
     pub memory_only: bool,
 }
 
+impl WorkerInit {
+    /// Reads the first message a [`Database`](crate::Database) posts to its
+    /// leader worker (`{ app, scope, tabId, memoryOnly }`), for a worker
+    /// entry written in Rust; an error says which field is missing or wrong.
+    pub fn from_message(data: &JsValue) -> Result<WorkerInit, String> {
+        let (app, scope, tab_id, memory_only) = js::worker_init_fields(data)?;
+        let tab_id = tab_id
+            .parse()
+            .map_err(|_| format!("the worker's tab id {tab_id:?} is not a UUID"))?;
+        Ok(WorkerInit {
+            app,
+            scope,
+            tab_id: TabId(tab_id),
+            memory_only,
+        })
+    }
+}
+
 struct Serving {
     coordinator: Coordinator<SqliteStore>,
     pool: Option<Pool>,
