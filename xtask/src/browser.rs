@@ -60,17 +60,24 @@ pub(crate) fn target_dir() -> Result<PathBuf, String> {
 
 /// Builds everything the served pages need: `@lockstep/db` (packed, and
 /// staged into `examples/browser/pkg/` for the vanilla page) and the React
-/// example from the tarball. Returns the mounts of the one origin that serves
-/// them: the React app at `/`, the vanilla page at `/vanilla/`.
+/// example from the tarball, and the Leptos example. Returns the mounts of
+/// the one origin that serves them: the React app at `/`, the vanilla page
+/// at `/vanilla/`, the Leptos app at `/leptos/` (one origin: they share
+/// databases).
 pub fn build_site() -> Result<Vec<Mount>, String> {
     let tarball = crate::package::build()?;
     crate::package::stage_into(&site_root())?;
     let react = crate::examples::build_react(&tarball)?;
+    crate::examples::build_leptos()?;
     Ok(site_mounts(react))
 }
 
 fn site_mounts(react: PathBuf) -> Vec<Mount> {
-    vec![Mount::new("/", react), Mount::new("/vanilla/", site_root())]
+    vec![
+        Mount::new("/", react),
+        Mount::new("/vanilla/", site_root()),
+        Mount::new("/leptos/", crate::examples::leptos_dir()),
+    ]
 }
 
 /// Type tests of the package: `tsc` on code that uses its `.d.ts` as an app
@@ -100,7 +107,7 @@ pub fn run_browser_tests() -> Result<(), String> {
     setup::ensure_npm_packages(&tests_dir())?;
     let server = StaticServer::start_mounts(mounts, 0)?;
     let url = server.url();
-    eprintln!("serving the examples at {url} (React app) and {url}vanilla/");
+    eprintln!("serving the examples at {url} (React app), {url}vanilla/ and {url}leptos/");
     run_command(
         Command::new("node")
             .args(["--test", "--test-concurrency=1"])
@@ -140,13 +147,13 @@ fn ensure_build_tools() -> Result<(), String> {
     setup::ensure_wasm_bindgen_cli()
 }
 
-/// `cargo xtask demo [--vanilla]`: builds everything and serves the React
-/// example (or the vanilla page) until Ctrl-C.
-pub fn demo_browser(port: u16, vanilla: bool) -> Result<(), String> {
+/// `cargo xtask demo [--vanilla | --leptos]`: builds everything and serves
+/// the React example at `/` (or the vanilla page, or the Leptos example:
+/// `page` is its path) until Ctrl-C.
+pub fn demo_browser(port: u16, page: &str) -> Result<(), String> {
     ensure_build_tools()?;
     let mounts = build_site()?;
     let server = StaticServer::start_mounts(mounts, port)?;
-    let page = if vanilla { "vanilla/" } else { "" };
     println!("Lockstep demo: {}{page}", server.url());
     println!("open it in several tabs; Ctrl-C stops the server");
     server.wait();
@@ -171,7 +178,8 @@ pub fn demo_headless() -> Result<(), String> {
 }
 
 /// `cargo xtask serve [--port N] [DIR]`: serves the built examples (the
-/// React app at `/`, the vanilla page at `/vanilla/`), or one directory, as
+/// React app at `/`, the vanilla page at `/vanilla/`, the Leptos app at
+/// `/leptos/`), or one directory, as
 /// they are, without building; for running one browser test file by hand.
 pub fn serve_command(args: &[String]) -> Result<(), String> {
     let port = port_arg(args, DEMO_PORT)?;

@@ -1,7 +1,8 @@
 //! Builds the example apps the demo serves and the browser tests open:
 //! `examples/todo-react` (Vite + React + TanStack DB) installs `@lockstep/db`
 //! from the packed tarball, like a user would, and builds with Vite; and the
-//! page of `cargo xtask bench --browser` (`examples/bench`).
+//! page of `cargo xtask bench --browser` (`examples/bench`); and
+//! `examples/todo-leptos`, built to wasm with cargo and wasm-bindgen.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -20,6 +21,48 @@ pub fn react_dir() -> PathBuf {
 /// then type-checks and builds it into `examples/todo-react/dist/`.
 pub fn build_react(tarball: &Path) -> Result<PathBuf, String> {
     build_vite_app(&react_dir(), tarball)
+}
+
+/// `examples/todo-leptos/` (served as it is, with its built `pkg/`).
+pub fn leptos_dir() -> PathBuf {
+    workspace_root().join("examples").join("todo-leptos")
+}
+
+/// Builds the Leptos example: one release wasm for the page and its leader
+/// worker, then `wasm-bindgen --target web` into `examples/todo-leptos/pkg/`
+/// (the steps the `lockstep-leptos` docs give an app). Returns its directory.
+pub fn build_leptos() -> Result<PathBuf, String> {
+    let started = std::time::Instant::now();
+    run(
+        "cargo",
+        &[
+            "build",
+            "-p",
+            "todo-leptos",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--release",
+        ],
+    )?;
+    let wasm = target_dir()?.join("wasm32-unknown-unknown/release/todo_leptos.wasm");
+    let dir = leptos_dir();
+    let out = dir.join("pkg");
+    if out.exists() {
+        std::fs::remove_dir_all(&out)
+            .map_err(|e| format!("cannot clear {}: {e}", out.display()))?;
+    }
+    run_command(
+        Command::new(setup::wasm_bindgen_cli())
+            .args(["--target", "web", "--out-dir"])
+            .arg(&out)
+            .arg(&wasm),
+    )?;
+    eprintln!(
+        "the Leptos example built into {} in {:.0?}",
+        out.display(),
+        started.elapsed()
+    );
+    Ok(dir)
 }
 
 /// `examples/bench/`.

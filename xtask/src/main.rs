@@ -8,8 +8,9 @@
 //!   Then the browser suites: Chromium and wasm-bindgen-cli when missing, the
 //!   `lockstep-browser` wasm package, and `node --test tests/browser/` (real
 //!   Chromium tabs through playwright-core) against the in-process static server.
-//! - `cargo xtask demo [--port N] [--vanilla]`: builds `@lockstep/db` and the
-//!   React example (or the vanilla page) and serves it until Ctrl-C.
+//! - `cargo xtask demo [--port N] [--vanilla | --leptos]`: builds `@lockstep/db`,
+//!   the React and Leptos examples, and serves the React example (or the
+//!   vanilla page, or the Leptos example) until Ctrl-C.
 //! - `cargo xtask demo --headless`: the React example driven in three headless tabs.
 //! - `cargo xtask demo --native [-- demo args]`: runs the native multi-tab demo.
 //! - `cargo xtask serve [--port N] [DIR]`: serves the built examples (or DIR) as they are.
@@ -166,19 +167,25 @@ fn demo(args: &[String]) -> Result<(), String> {
         return demo_native(args);
     }
     let headless = args.iter().any(|a| a == "--headless");
-    let vanilla = args.iter().any(|a| a == "--vanilla");
+    let page = if args.iter().any(|a| a == "--vanilla") {
+        "vanilla/"
+    } else if args.iter().any(|a| a == "--leptos") {
+        "leptos/"
+    } else {
+        ""
+    };
     let port = browser::port_arg(args, browser::DEMO_PORT)?;
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         match arg.as_str() {
-            "--headless" | "--vanilla" => {}
+            "--headless" | "--vanilla" | "--leptos" => {}
             "--port" => {
                 rest.next();
             }
             a if a.starts_with("--port=") => {}
             other => {
                 return Err(format!(
-                    "cargo xtask demo [--port N | --vanilla | --headless | --native [demo args]]: unknown argument `{other}` (the native demo's flags need --native)"
+                    "cargo xtask demo [--port N | --vanilla | --leptos | --headless | --native [demo args]]: unknown argument `{other}` (the native demo's flags need --native)"
                 ))
             }
         }
@@ -186,7 +193,7 @@ fn demo(args: &[String]) -> Result<(), String> {
     if headless {
         browser::demo_headless()
     } else {
-        browser::demo_browser(port, vanilla)
+        browser::demo_browser(port, page)
     }
 }
 
@@ -234,7 +241,7 @@ fn main() -> ExitCode {
             Some(Ok(seconds)) => fuzz::fuzz(seconds),
             Some(Err(e)) => Err(format!("cargo xtask fuzz [seconds per target]: {e}")),
         },
-        _ => Err("usage: cargo xtask <test | demo [--port N | --vanilla | --headless | --native [demo args]] | serve [--port N] [DIR] | bench | sim [--seed S | --seeds N] [--store memory|sqlite|both] [--bug NAME] | fuzz [seconds per target]>".into()),
+        _ => Err("usage: cargo xtask <test | demo [--port N | --vanilla | --leptos | --headless | --native [demo args]] | serve [--port N] [DIR] | bench | sim [--seed S | --seeds N] [--store memory|sqlite|both] [--bug NAME] | fuzz [seconds per target]>".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
