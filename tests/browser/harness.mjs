@@ -121,8 +121,7 @@ export async function openTab(context, url, { name = 'tab', timeoutMs = 20_000 }
     worker.on('close', () => log(`${page.tabName} worker closed: ${worker.url()}`)));
   await page.goto(url);
   await waitReady(page, timeoutMs);
-  // Pages without a Lockstep database of their own (the bench's other libraries) have no status.
-  const s = await page.evaluate((plain) => (window.lockstep.db ? (0, eval)(plain)(window.lockstep.db.status) : null), PLAIN);
+  const s = await statusIfAny(page);
   page.tabId = s?.tabId ?? null;
   log(`${name} ready in ${since(start)}${s ? `: tab ${s.tabId}${s.isLeader ? ' (leader)' : ''}` : ''}`);
   return page;
@@ -138,12 +137,18 @@ async function waitReady(page, timeoutMs) {
   if (error) throw new Error(`${page.tabName} could not open: ${error}`);
 }
 
+// Pages without `window.lockstep.db` (the bench's other libraries, the
+// Leptos app, which shows its status in the DOM) have no status here.
+function statusIfAny(page) {
+  return page.evaluate((plain) => (window.lockstep.db ? (0, eval)(plain)(window.lockstep.db.status) : null), PLAIN);
+}
+
 /** Reloads a tab and waits until it is ready again. */
 export async function reloadTab(page, { timeoutMs = 20_000 } = {}) {
   const start = performance.now();
   await page.reload();
   await waitReady(page, timeoutMs);
-  page.tabId = (await status(page)).tabId;
+  page.tabId = (await statusIfAny(page))?.tabId ?? null;
   log(`${page.tabName} reloaded in ${since(start)}: tab ${page.tabId}`);
   return page;
 }
