@@ -27,8 +27,9 @@ fn collection_id(name: &str) -> Result<CollectionId, JsValue> {
 
 /// Calls a JavaScript listener; an exception it throws is reported on the
 /// console and does not stop Lockstep.
-fn call(listener: &js_sys::Function, what: &str, a: &JsValue, b: &JsValue) {
-    if let Err(thrown) = listener.call2(&JsValue::NULL, a, b) {
+fn call(listener: &js_sys::Function, what: &str, args: &[&JsValue]) {
+    let args: js_sys::Array = args.iter().copied().collect();
+    if let Err(thrown) = listener.apply(&JsValue::NULL, &args) {
         web_sys::console::error_2(
             &JsValue::from_str(&format!("Lockstep: a {what} listener threw:")),
             &thrown,
@@ -83,24 +84,29 @@ impl RawDatabase {
     ) -> u32 {
         let id = self
             .db
-            .on_status(move |s| call(&listener, "status", &to_js(&status(s)), &JsValue::UNDEFINED));
+            .on_status(move |s| call(&listener, "status", &[&to_js(&status(s))]));
         listener_number(id)
     }
 
-    /// Calls `listener(collection, rowsLoaded)` while collections hydrate.
+    /// Calls `listener(collection, rowsLoaded, rowsTotal)` while collections
+    /// load; `rowsTotal` is the leader's count when the load began
+    /// (`undefined` until it said).
     #[wasm_bindgen(js_name = onProgress)]
     pub fn on_progress(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "(collection: string, rowsLoaded: number) => void")]
+        #[wasm_bindgen(
+            unchecked_param_type = "(collection: string, rowsLoaded: number, rowsTotal: number | undefined) => void"
+        )]
         listener: js_sys::Function,
     ) -> u32 {
-        let id = self.db.on_progress(move |collection, rows| {
+        let id = self.db.on_progress(move |collection, rows, total| {
+            let total = total.map_or(JsValue::UNDEFINED, |t| JsValue::from_f64(t as f64));
+            let collection = JsValue::from_str(collection.as_str());
             call(
                 &listener,
                 "progress",
-                &JsValue::from_str(collection.as_str()),
-                &JsValue::from_f64(rows as f64),
-            )
+                &[&collection, &JsValue::from_f64(rows as f64), &total],
+            );
         });
         listener_number(id)
     }
@@ -133,7 +139,7 @@ impl RawDatabase {
                     lockstep_browser::StreamUpdate::Batch(batch) => interop::sync_batch(batch),
                     lockstep_browser::StreamUpdate::Ready => types::StreamUpdate::Ready,
                 };
-                call(&sink, "sync", &to_js(&update), &JsValue::UNDEFINED);
+                call(&sink, "sync", &[&to_js(&update)]);
             });
         Ok(())
     }
@@ -225,8 +231,7 @@ impl RawDatabase {
                 call(
                     &listener,
                     "subscription",
-                    &to_js(&interop::changes(changes)),
-                    &JsValue::UNDEFINED,
+                    &[&to_js(&interop::changes(changes))],
                 )
             });
         Ok(id.0 as f64)

@@ -337,8 +337,8 @@ pub enum FuzzBody {
     PullPage(u8, Vec<FuzzTx>, FuzzPosition, bool),
     /// Hydrate: request, collection, after, limit.
     Hydrate(u8, u8, Option<FuzzKey>, u32),
-    /// HydratePage: request, collection, position, rows, more.
-    HydratePage(u8, u8, FuzzPosition, Vec<(FuzzKey, FuzzRow)>, bool),
+    /// HydratePage: request, collection, position, rows, more, total.
+    HydratePage(u8, u8, FuzzPosition, Vec<(FuzzKey, FuzzRow)>, bool, Option<u64>),
     /// PullTx: request, seq, offset.
     PullTx(u8, Counter, u8),
     /// TxPart: request, the transaction (seq and changes), offset, total, position, missing.
@@ -392,7 +392,7 @@ impl FuzzBody {
                 after: after.as_ref().map(FuzzKey::key),
                 limit: *limit,
             },
-            FuzzBody::HydratePage(request, c, p, rows, more) => Body::HydratePage {
+            FuzzBody::HydratePage(request, c, p, rows, more, total) => Body::HydratePage {
                 request: u64::from(*request),
                 collection: collection(*c),
                 position: p.position(),
@@ -405,6 +405,7 @@ impl FuzzBody {
                     })
                     .collect(),
                 more: *more,
+                total: *total,
             },
             FuzzBody::PullTx(request, seq, offset) => Body::PullTx {
                 request: u64::from(*request),

@@ -366,6 +366,12 @@ impl<S: Store> Coordinator<S> {
                         let read = page.rows.len();
                         let rows = within_budget(page.rows, self.config.limits.max_inline_bytes);
                         let more = page.more || rows.len() < read;
+                        // A progress bar's denominator, once per load; a
+                        // failure to count only leaves it out.
+                        let total = match after {
+                            None => self.store.row_count(&collection).ok(),
+                            Some(_) => None,
+                        };
                         self.reply(
                             message.from,
                             Body::HydratePage {
@@ -374,6 +380,7 @@ impl<S: Store> Coordinator<S> {
                                 position: self.position,
                                 rows,
                                 more,
+                                total,
                             },
                         )
                     }

@@ -380,6 +380,10 @@ pub enum Body {
         rows: Vec<KeyedRow>,
         /// Whether more rows follow.
         more: bool,
+        /// How many rows the collection holds, on the first page of a load
+        /// (for progress bars; rows written meanwhile may change it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        total: Option<u64>,
     },
     /// Leader → tab: the read request could not be served because the store
     /// failed; the tab may ask again.

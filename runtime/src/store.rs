@@ -151,6 +151,15 @@ pub trait Store {
     /// Every collection with tables, in registration order, with its row count.
     fn collections(&mut self) -> Result<Vec<CollectionReport>, StoreError>;
 
+    /// How many rows `collection` holds (0 if it has none yet).
+    fn row_count(&mut self, collection: &CollectionId) -> Result<u64, StoreError> {
+        Ok(self
+            .collections()?
+            .into_iter()
+            .find(|report| report.collection == *collection)
+            .map_or(0, |report| report.rows))
+    }
+
     /// Runs one read-only SQL statement on the live database, with each
     /// collection visible as a view named after it (see the store's docs),
     /// within `limits`. Anything that would write is refused.

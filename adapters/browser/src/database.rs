@@ -102,14 +102,14 @@ type Shared<F> = Rc<RefCell<Box<F>>>;
 type ChangeListener = Shared<dyn FnMut(&[ChangeEvent])>;
 type StreamListener = Shared<dyn FnMut(StreamUpdate)>;
 type StatusListener = Shared<dyn FnMut(&Status)>;
-type ProgressListener = Shared<dyn FnMut(&CollectionId, usize)>;
+type ProgressListener = Shared<dyn FnMut(&CollectionId, usize, Option<usize>)>;
 
 /// A listener call waiting to run with the state released.
 enum Call {
     Changes(ChangeListener, Arc<[ChangeEvent]>),
     Stream(StreamListener, StreamUpdate),
     Status(StatusListener, Status),
-    Progress(ProgressListener, CollectionId, usize),
+    Progress(ProgressListener, CollectionId, usize, Option<usize>),
 }
 
 #[derive(Default)]
@@ -418,8 +418,13 @@ impl Database {
         id
     }
 
-    /// Calls `listener(collection, rows_loaded)` while collections hydrate.
-    pub fn on_progress(&self, listener: impl FnMut(&CollectionId, usize) + 'static) -> ListenerId {
+    /// Calls `listener(collection, rows_loaded, rows_total)` while
+    /// collections load; `rows_total` is the count the leader gave when the
+    /// load began (`None` until it did), never below `rows_loaded`.
+    pub fn on_progress(
+        &self,
+        listener: impl FnMut(&CollectionId, usize, Option<usize>) + 'static,
+    ) -> ListenerId {
         let mut state = self.inner.state.borrow_mut();
         let id = state.listeners.new_id();
         if !state.closed {
@@ -706,12 +711,14 @@ fn deliver(state: &mut State, event: Event, calls: &mut VecDeque<Call>) {
         Event::Progress {
             collection,
             rows_loaded,
+            rows_total,
         } => {
             for (_, listener) in &state.listeners.progress {
                 calls.push_back(Call::Progress(
                     listener.clone(),
                     collection.clone(),
                     rows_loaded,
+                    rows_total,
                 ));
             }
         }
@@ -753,8 +760,8 @@ fn dispatch(inner: &Rc<Inner>) {
             Call::Changes(listener, changes) => (listener.borrow_mut())(&changes),
             Call::Stream(sink, update) => (sink.borrow_mut())(update),
             Call::Status(listener, status) => (listener.borrow_mut())(&status),
-            Call::Progress(listener, collection, rows) => {
-                (listener.borrow_mut())(&collection, rows)
+            Call::Progress(listener, collection, rows, total) => {
+                (listener.borrow_mut())(&collection, rows, total)
             }
         }
     }

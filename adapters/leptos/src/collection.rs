@@ -30,6 +30,9 @@ use crate::Error;
 pub struct Progress {
     /// Rows received so far by the current load.
     pub loaded: usize,
+    /// The rows the collection held when the load began, once the leader
+    /// said (never below `loaded`): the denominator of a progress bar.
+    pub total: Option<usize>,
     /// Whether the collection is loaded and current.
     pub ready: bool,
 }
@@ -148,6 +151,7 @@ where
     let ready = ArcRwSignal::new(database.is_ready(&id));
     let progress = ArcRwSignal::new(Progress {
         loaded: 0,
+        total: None,
         ready: ready.get_untracked(),
     });
     let error = ArcRwSignal::new(None);
@@ -192,10 +196,11 @@ where
     });
     let progress_listener = database.on_progress({
         let (id, progress, refresh_ready) = (id.clone(), progress.clone(), refresh_ready.clone());
-        move |collection, loaded| {
+        move |collection, loaded, total| {
             if *collection == id {
                 progress.set(Progress {
                     loaded,
+                    total,
                     ready: false,
                 });
                 refresh_ready();

@@ -39,18 +39,24 @@ fn storage_name(storage: Option<Storage>) -> String {
     }
 }
 
-/// A progress line while the todos load (hidden once ready).
+/// A progress bar while the todos load (hidden once ready).
 #[component]
 pub fn LoadProgress(progress: Signal<Progress>) -> impl IntoView {
+    let of_total =
+        move || progress.with(|p| p.total.map(|t| format!(" of {t}")).unwrap_or_default());
     view! {
         <p
             class="progress"
             data-loaded=move || progress.with(|p| p.loaded.to_string())
+            data-total=move || progress.with(|p| p.total.map(|t| t.to_string()).unwrap_or_default())
             data-ready=move || progress.with(|p| p.ready.to_string())
             class:hidden=move || progress.with(|p| p.ready)
         >
-            <progress></progress>
-            " loading… " {move || progress.with(|p| p.loaded)} " rows"
+            <progress
+                max=move || progress.with(|p| p.total.unwrap_or(0).max(1))
+                value=move || progress.with(|p| if p.total.is_some() { p.loaded } else { 0 })
+            ></progress>
+            " loading… " {move || progress.with(|p| p.loaded)} {of_total} " rows"
         </p>
     }
 }

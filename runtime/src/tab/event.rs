@@ -65,6 +65,9 @@ pub enum Event {
         collection: CollectionId,
         /// Rows received so far.
         rows_loaded: usize,
+        /// The rows the collection held when the load began, once the
+        /// leader said (never below `rows_loaded`).
+        rows_total: Option<usize>,
     },
     /// A collection finished hydrating and is current.
     Ready {

@@ -22,6 +22,7 @@ impl PersistedCollectionRuntime {
             pages_done: false,
             upto: Seq(0),
             loaded: 0,
+            total: None,
             before,
             seen,
         });
@@ -52,15 +53,15 @@ impl PersistedCollectionRuntime {
         });
     }
 
-    pub(super) fn receive_hydrate_page(
-        &mut self,
-        now: Timestamp,
-        request: u64,
-        collection_id: CollectionId,
-        position: StreamPosition,
-        rows: Vec<KeyedRow>,
-        more: bool,
-    ) {
+    pub(super) fn receive_hydrate_page(&mut self, now: Timestamp, page: HydratePage) {
+        let HydratePage {
+            request,
+            collection: collection_id,
+            position,
+            rows,
+            more,
+            total,
+        } = page;
         let Some(collection) = self.collections.get_mut(&collection_id) else {
             return;
         };
@@ -77,6 +78,7 @@ impl PersistedCollectionRuntime {
         }
         h.upto = h.upto.max(position.seq);
         h.loaded += rows.len();
+        h.total = total.or(h.total);
         if let Some(last) = rows.last() {
             h.cursor = Some(last.key.clone());
         }
@@ -98,11 +100,16 @@ impl PersistedCollectionRuntime {
             }
         }
         let loaded = h.loaded;
+        // Rows inserted during the load may carry it past the count.
+        let rows_total = h
+            .total
+            .map(|total| usize::try_from(total).unwrap_or(usize::MAX).max(loaded));
         h.sent_at = None;
         if more {
             self.events.push_back(Event::Progress {
                 collection: collection_id.clone(),
                 rows_loaded: loaded,
+                rows_total,
             });
             self.send_hydrate(now, &collection_id);
         } else {
@@ -110,6 +117,7 @@ impl PersistedCollectionRuntime {
             self.events.push_back(Event::Progress {
                 collection: collection_id,
                 rows_loaded: loaded,
+                rows_total,
             });
         }
         self.observe_position(now, position.seq);

@@ -98,12 +98,24 @@ struct Hydration {
     pages_done: bool,
     upto: Seq,
     loaded: usize,
+    /// The rows the leader counted when the load began, if it said.
+    total: Option<u64>,
     before: Snapshot,
     /// Stream mode, when the app already holds rows of the collection: the
     /// keys this load delivered (pages and commits). Rows are upserted in
     /// place, so none is ever missing; at the end the app forgets every
     /// other key (rows deleted while this tab was behind).
     seen: Option<BTreeSet<Key>>,
+}
+
+/// A page of a load, as the leader sent it.
+struct HydratePage {
+    request: u64,
+    collection: CollectionId,
+    position: StreamPosition,
+    rows: Vec<KeyedRow>,
+    more: bool,
+    total: Option<u64>,
 }
 
 #[derive(Clone, Debug)]
@@ -422,9 +434,18 @@ impl PersistedCollectionRuntime {
                 position,
                 rows,
                 more,
+                total,
             } => {
                 if let Some(rows) = self.receive_inspect_page(now, request, position, rows, more) {
-                    self.receive_hydrate_page(now, request, collection, position, rows, more)
+                    let page = HydratePage {
+                        request,
+                        collection,
+                        position,
+                        rows,
+                        more,
+                        total,
+                    };
+                    self.receive_hydrate_page(now, page)
                 }
             }
             Body::TxPart {

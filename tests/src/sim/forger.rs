@@ -113,6 +113,7 @@ impl<S: SimStore> Sim<S> {
                     value: forged_row(self.rng.next_u64()),
                 }],
                 more: self.rng.chance(0.5),
+                total: self.rng.chance(0.5).then(|| self.rng.next_u64()),
             },
             7 => Body::TxPart {
                 request,

@@ -1,0 +1,74 @@
+//! Hydration progress carries a total: the leader counts the collection's
+//! rows on the first page of a load, so a view can draw a progress bar (the
+//! Leptos bindings' `progress` signal) instead of a bare counter.
+
+use lockstep::{Event, Key, MemoryStore, Op};
+use lockstep_tests::*;
+use serde_json::json;
+
+/// `(rows_loaded, rows_total)` of every progress event of `tab`.
+fn progress(net: &mut Net<MemoryStore>, tab: usize) -> Vec<(usize, Option<usize>)> {
+    let mut seen = Vec::new();
+    while let Some(event) = net.tabs[tab].poll_event() {
+        if let Event::Progress {
+            rows_loaded,
+            rows_total,
+            ..
+        } = event
+        {
+            seen.push((rows_loaded, rows_total));
+        }
+    }
+    seen
+}
+
+fn net_with_rows(n: i64) -> Net<MemoryStore> {
+    let todos = collection("todos");
+    let mut net: Net<MemoryStore> = Net::new(database("todo", "u1"), 1);
+    net.elect(0, MemoryStore::new()).unwrap();
+    net.tabs[0].open_collection(net.now, todos.clone());
+    net.run();
+    for chunk in (0..n).collect::<Vec<_>>().chunks(200) {
+        let ops = chunk
+            .iter()
+            .map(|&i| Op::Insert {
+                collection: todos.clone(),
+                key: Key::Int(i),
+                value: row(json!({"title": format!("todo {i}"), "done": false})),
+            })
+            .collect();
+        net.tabs[0].mutate(net.now, ops).unwrap();
+        net.run();
+    }
+    net
+}
+
+#[test]
+fn a_large_load_reports_its_total_from_the_first_page_on() {
+    let mut net = net_with_rows(12_000);
+    let tab = net.open_tab(77, &[collection("todos")]);
+    net.run();
+    let seen = progress(&mut net, tab);
+    assert!(
+        seen.len() >= 2,
+        "12,000 rows come in several pages: {seen:?}"
+    );
+    assert!(
+        seen.iter().all(|&(_, total)| total == Some(12_000)),
+        "{seen:?}"
+    );
+    assert!(
+        seen.windows(2).all(|w| w[0].0 < w[1].0),
+        "loaded only grows: {seen:?}"
+    );
+    assert_eq!(seen.last().map(|p| p.0), Some(12_000));
+    assert!(net.tabs[tab].is_ready(&collection("todos")));
+}
+
+#[test]
+fn an_empty_collection_reports_a_total_of_zero() {
+    let mut net = net_with_rows(0);
+    let tab = net.open_tab(77, &[collection("todos")]);
+    net.run();
+    assert_eq!(progress(&mut net, tab), vec![(0, Some(0))]);
+}
