@@ -11,7 +11,36 @@ mod app;
 #[cfg(target_arch = "wasm32")]
 mod devtools;
 #[cfg(target_arch = "wasm32")]
+pub mod readme;
+#[cfg(target_arch = "wasm32")]
 mod status;
+
+/// The README's Leptos snippet is `src/readme.rs`, word for word.
+#[cfg(test)]
+mod readme_is_compiled {
+    #[test]
+    fn the_readme_shows_the_compiled_snippet() {
+        let readme = include_str!("../../../README.md");
+        let source = include_str!("readme.rs");
+        let code = source
+            .split_once("// README snippet:\n")
+            .expect("src/readme.rs has its marker line")
+            .1;
+        let section = readme
+            .split_once("## Using it from Leptos")
+            .expect("the README has a Leptos section")
+            .1;
+        let block = section
+            .split_once("```rust,ignore\n")
+            .and_then(|(_, rest)| rest.split_once("```\n"))
+            .expect("the Leptos section opens with a rust block")
+            .0;
+        assert_eq!(
+            block, code,
+            "copy src/readme.rs (below its marker) into the README's Leptos section"
+        );
+    }
+}
 
 /// Mounts the app on the page's body.
 #[cfg(target_arch = "wasm32")]
