@@ -138,3 +138,34 @@ test('leptos: a refused write rolls back in the view and shows its error', { tim
   assert.equal((await l.todos(leptos)).filter((r) => r.id === 'same').length, 1);
   assert.equal((await l.status(leptos)).pending, 0);
 });
+
+test('leptos: a large collection loads with a progress signal that has a total', { timeout: 180_000 }, async (ctx) => {
+  const scope = h.uniqueScope('leptos-progress');
+  const browser = await h.launch();
+  ctx.after(() => browser.close());
+  const react = await t.openApp(browser.context, h.reactUrl(scope), { name: 'React' });
+  const n = 12_000;
+  const rows = Array.from({ length: n }, (_, i) => t.todo(`p-${String(i).padStart(5, '0')}`, `a todo with a title long enough to need many pages ${i}`, { createdAt: i }));
+  assert.ok((await t.insert(react, rows)).ok);
+
+  // Record every state of the progress line from the page's first frame on.
+  const page = await browser.context.newPage();
+  page.tabName = 'Leptos';
+  await page.addInitScript(() => {
+    window.progressSeen = [];
+    new MutationObserver(() => {
+      const d = document.querySelector('.progress')?.dataset;
+      if (d) window.progressSeen.push({ loaded: Number(d.loaded), total: d.total === '' ? null : Number(d.total), ready: d.ready === 'true' });
+    }).observe(document, { subtree: true, attributes: true, childList: true, attributeFilter: ['data-loaded', 'data-total', 'data-ready'] });
+  });
+  await page.goto(l.leptosUrl(scope));
+  await h.waitFor(page, (want) => document.querySelectorAll('ul.todos > li').length === want, 60_000, { arg: n, what: `${n} rows shown` });
+  const seen = await page.evaluate(() => window.progressSeen);
+  const partial = seen.filter((s) => !s.ready && s.total !== null && s.loaded > 0 && s.loaded < s.total);
+  h.log(`progress states: ${seen.length}, partial with a total: ${partial.length}; last ${JSON.stringify(seen.at(-1))}`);
+  assert.ok(partial.length >= 1, `the bar showed a partial load: ${JSON.stringify(seen.slice(0, 20))}`);
+  assert.ok(partial.every((s) => s.total === n), 'the total is the collection\'s row count');
+  for (let i = 1; i < partial.length; i++) assert.ok(partial[i].loaded >= partial[i - 1].loaded, 'loaded only grows');
+  assert.deepEqual(seen.at(-1), { loaded: n, total: n, ready: true });
+  assert.equal(await page.evaluate(() => getComputedStyle(document.querySelector('.progress')).display), 'none', 'the bar hides once ready');
+});
