@@ -131,6 +131,14 @@ fn seed_002_leader_tab_applies_follower_commits_and_its_own_exactly_once() {
         .unwrap()
         .wait(WAIT)
         .unwrap();
+    // The follower's write is confirmed once the follower applied it; the
+    // leader's tab gets it on its own thread. Under load it may not have yet,
+    // and the leader's next write (shown at once) would be seen first.
+    leader
+        .wait_until(WAIT, |t| {
+            t.get(&todos, &Key::from("from-follower")).is_some()
+        })
+        .unwrap();
     leader
         .insert(
             &todos,
