@@ -70,7 +70,7 @@ impl Default for CoordinatorConfig {
         CoordinatorConfig {
             heartbeat_ms: 1_000,
             external_poll_ms: 100,
-            max_hydrate_page: 5_000,
+            max_hydrate_page: 20_000,
             max_pull_page: 1_000,
             outbox: false,
             upload_batch: 100,

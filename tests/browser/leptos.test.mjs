@@ -158,7 +158,8 @@ test('leptos: a large collection loads with a progress signal that has a total',
       if (d) window.progressSeen.push({ loaded: Number(d.loaded), total: d.total === '' ? null : Number(d.total), ready: d.ready === 'true' });
     }).observe(document, { subtree: true, attributes: true, childList: true, attributeFilter: ['data-loaded', 'data-total', 'data-ready'] });
   });
-  await page.goto(l.leptosUrl(scope));
+  // Pages of 1,000 rows (the default is up to 20,000): twelve pages to watch.
+  await page.goto(`${l.leptosUrl(scope)}&pageRows=1000`);
   await h.waitFor(page, (want) => document.querySelectorAll('ul.todos > li').length === want, 60_000, { arg: n, what: `${n} rows shown` });
   const seen = await page.evaluate(() => window.progressSeen);
   const partial = seen.filter((s) => !s.ready && s.total !== null && s.loaded > 0 && s.loaded < s.total);

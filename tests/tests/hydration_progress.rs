@@ -2,7 +2,7 @@
 //! rows on the first page of a load, so a view can draw a progress bar (the
 //! Leptos bindings' `progress` signal) instead of a bare counter.
 
-use lockstep::{Event, Key, MemoryStore, Op};
+use lockstep::{CoordinatorConfig, Event, Key, MemoryStore, Op};
 use lockstep_tests::*;
 use serde_json::json;
 
@@ -25,7 +25,12 @@ fn progress(net: &mut Net<MemoryStore>, tab: usize) -> Vec<(usize, Option<usize>
 fn net_with_rows(n: i64) -> Net<MemoryStore> {
     let todos = collection("todos");
     let mut net: Net<MemoryStore> = Net::new(database("todo", "u1"), 1);
-    net.elect(0, MemoryStore::new()).unwrap();
+    // Pages of 500 rows, so a few thousand rows take several.
+    let config = CoordinatorConfig {
+        max_hydrate_page: 500,
+        ..CoordinatorConfig::default()
+    };
+    net.elect_with(0, MemoryStore::new(), config).unwrap();
     net.tabs[0].open_collection(net.now, todos.clone());
     net.run();
     for chunk in (0..n).collect::<Vec<_>>().chunks(200) {
@@ -45,23 +50,23 @@ fn net_with_rows(n: i64) -> Net<MemoryStore> {
 
 #[test]
 fn a_large_load_reports_its_total_from_the_first_page_on() {
-    let mut net = net_with_rows(12_000);
+    let mut net = net_with_rows(3_000);
     let tab = net.open_tab(77, &[collection("todos")]);
     net.run();
     let seen = progress(&mut net, tab);
     assert!(
         seen.len() >= 2,
-        "12,000 rows come in several pages: {seen:?}"
+        "3,000 rows come in several pages: {seen:?}"
     );
     assert!(
-        seen.iter().all(|&(_, total)| total == Some(12_000)),
+        seen.iter().all(|&(_, total)| total == Some(3_000)),
         "{seen:?}"
     );
     assert!(
         seen.windows(2).all(|w| w[0].0 < w[1].0),
         "loaded only grows: {seen:?}"
     );
-    assert_eq!(seen.last().map(|p| p.0), Some(12_000));
+    assert_eq!(seen.last().map(|p| p.0), Some(3_000));
     assert!(net.tabs[tab].is_ready(&collection("todos")));
 }
 

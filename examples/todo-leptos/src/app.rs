@@ -1,7 +1,7 @@
 //! The todo list: add, toggle, edit, delete; each row re-renders alone.
 
 use leptos::prelude::*;
-use lockstep::{CollectionId, Key};
+use lockstep::{CollectionId, Key, RuntimeConfig};
 use lockstep_leptos::{provide_database_with, use_collection, DatabaseOptions, UseCollection};
 
 use crate::devtools;
@@ -13,8 +13,13 @@ use crate::todo::Todo;
 #[component]
 pub fn App() -> impl IntoView {
     let params = Params::from_location();
+    let mut config = RuntimeConfig::default();
+    if let Some(rows) = params.page_rows {
+        config.hydrate_page_rows = rows;
+    }
     let options = DatabaseOptions::new(params.app.clone(), params.scope.clone())
-        .memory_only(params.memory_only);
+        .memory_only(params.memory_only)
+        .config(config);
     if let Err(error) = provide_database_with(options) {
         let message = error.to_string();
         devtools::report_error(&message);
@@ -51,6 +56,9 @@ pub struct Params {
     pub scope: String,
     /// `?storage=memory`.
     pub memory_only: bool,
+    /// `?pageRows=N`: rows asked for per page of a load (to watch the
+    /// progress bar on a small collection).
+    pub page_rows: Option<u32>,
 }
 
 impl Params {
@@ -64,6 +72,9 @@ impl Params {
             app: get("app").unwrap_or_else(|| "lockstep-todo".into()),
             scope: get("scope").unwrap_or_else(|| "demo-user".into()),
             memory_only: get("storage").as_deref() == Some("memory"),
+            page_rows: get("pageRows")
+                .and_then(|n| n.parse().ok())
+                .filter(|&n| n > 0),
         }
     }
 }
