@@ -275,12 +275,15 @@ export function remove(page, key, collection = COLLECTION) {
   );
 }
 
-/** The tab whose status says it leads, among `pages`; waits for one. */
-export async function findLeader(pages, timeoutMs = 15_000) {
+/**
+ * The tab whose status says it leads, among `pages`; waits for one.
+ * `statusOf` reads a tab's status (the Leptos pages show theirs in the DOM).
+ */
+export async function findLeader(pages, timeoutMs = 15_000, statusOf = status) {
   const start = performance.now();
   while (performance.now() - start < timeoutMs) {
     for (const page of pages) {
-      if (!page.isClosed() && (await status(page)).isLeader) return page;
+      if (!page.isClosed() && (await statusOf(page)).isLeader) return page;
     }
     await new Promise((r) => setTimeout(r, 50));
   }

@@ -84,13 +84,6 @@ export function insertTodo(page, id, title, { blockMs = 0 } = {}) {
 }
 
 /** The Leptos tab whose badge says it leads, among `pages`; waits for one. */
-export async function findLeader(pages, timeoutMs = 15_000) {
-  const start = performance.now();
-  while (performance.now() - start < timeoutMs) {
-    for (const page of pages) {
-      if (!page.isClosed() && (await status(page)).isLeader) return page;
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`no Leptos tab became leader within ${timeoutMs} ms`);
+export function findLeader(pages, timeoutMs = 15_000) {
+  return h.findLeader(pages, timeoutMs, status);
 }

@@ -7,8 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::browser::{target_dir, workspace_root};
-use crate::{run, run_command, setup};
+use crate::browser::workspace_root;
+use crate::{run_command, setup};
 
 /// `examples/todo-react/`.
 pub fn react_dir() -> PathBuf {
@@ -33,30 +33,9 @@ pub fn leptos_dir() -> PathBuf {
 /// (the steps the `lockstep-leptos` docs give an app). Returns its directory.
 pub fn build_leptos() -> Result<PathBuf, String> {
     let started = std::time::Instant::now();
-    run(
-        "cargo",
-        &[
-            "build",
-            "-p",
-            "todo-leptos",
-            "--target",
-            "wasm32-unknown-unknown",
-            "--release",
-        ],
-    )?;
-    let wasm = target_dir()?.join("wasm32-unknown-unknown/release/todo_leptos.wasm");
     let dir = leptos_dir();
     let out = dir.join("pkg");
-    if out.exists() {
-        std::fs::remove_dir_all(&out)
-            .map_err(|e| format!("cannot clear {}: {e}", out.display()))?;
-    }
-    run_command(
-        Command::new(setup::wasm_bindgen_cli())
-            .args(["--target", "web", "--out-dir"])
-            .arg(&out)
-            .arg(&wasm),
-    )?;
+    crate::wasm::build_and_bind("todo-leptos", &[], &out, None)?;
     eprintln!(
         "the Leptos example built into {} in {:.0?}",
         out.display(),
@@ -77,30 +56,11 @@ pub fn bench_dir() -> PathBuf {
 /// release wasm of `lockstep-wasm` in the target dir with the bench variant.
 pub fn build_bench(tarball: &Path) -> Result<PathBuf, String> {
     let dir = bench_dir();
-    run(
-        "cargo",
-        &[
-            "build",
-            "-p",
-            "lockstep-wasm",
-            "--features",
-            "bench",
-            "--target",
-            "wasm32-unknown-unknown",
-            "--release",
-        ],
-    )?;
-    let wasm = target_dir()?.join("wasm32-unknown-unknown/release/lockstep_wasm.wasm");
-    let out = dir.join("raw-wasm");
-    if out.exists() {
-        std::fs::remove_dir_all(&out)
-            .map_err(|e| format!("cannot clear {}: {e}", out.display()))?;
-    }
-    run_command(
-        Command::new(setup::wasm_bindgen_cli())
-            .args(["--target", "web", "--out-name", "lockstep", "--out-dir"])
-            .arg(&out)
-            .arg(&wasm),
+    crate::wasm::build_and_bind(
+        "lockstep-wasm",
+        &["bench"],
+        &dir.join("raw-wasm"),
+        Some("lockstep"),
     )?;
     build_vite_app(&dir, tarball)
 }

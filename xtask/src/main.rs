@@ -27,6 +27,7 @@ mod fuzz;
 mod package;
 mod server;
 mod setup;
+mod wasm;
 
 use std::process::{Command, ExitCode};
 use std::time::Instant;

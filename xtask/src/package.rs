@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use crate::browser::{target_dir, workspace_root};
-use crate::{run, run_command, setup};
+use crate::{run_command, setup};
 
 /// `bindings-ts/npm/`.
 pub fn package_dir() -> PathBuf {
@@ -28,30 +28,8 @@ pub fn tarball() -> PathBuf {
 /// Builds the package and packs it; returns the tarball's path.
 pub fn build() -> Result<PathBuf, String> {
     let started = Instant::now();
-    run(
-        "cargo",
-        &[
-            "build",
-            "-p",
-            "lockstep-wasm",
-            "--target",
-            "wasm32-unknown-unknown",
-            "--release",
-        ],
-    )?;
-    let wasm = target_dir()?.join("wasm32-unknown-unknown/release/lockstep_wasm.wasm");
     let dir = package_dir();
-    let out = dir.join("wasm");
-    if out.exists() {
-        fs::remove_dir_all(&out).map_err(|e| format!("cannot clear {}: {e}", out.display()))?;
-    }
-    run_command(
-        Command::new(setup::wasm_bindgen_cli())
-            .args(["--target", "web", "--out-name", "lockstep", "--out-dir"])
-            .arg(&out)
-            .arg(&wasm),
-    )
-    .map_err(|e| format!("{e}\n(`cargo xtask test` installs the CLI into .tools/ first)"))?;
+    crate::wasm::build_and_bind("lockstep-wasm", &[], &dir.join("wasm"), Some("lockstep"))?;
     setup::ensure_npm_packages(&dir)?;
     let dist = dir.join("dist");
     if dist.exists() {

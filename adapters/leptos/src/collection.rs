@@ -148,11 +148,10 @@ where
     let database = use_database().database();
     database.open_collection(&id);
     let keys = ArcRwSignal::new(Vec::new());
-    let ready = ArcRwSignal::new(database.is_ready(&id));
     let progress = ArcRwSignal::new(Progress {
         loaded: 0,
         total: None,
-        ready: ready.get_untracked(),
+        ready: database.is_ready(&id),
     });
     let error = ArcRwSignal::new(None);
     let undecodable = ArcRwSignal::new(0);
@@ -171,16 +170,10 @@ where
     // Ready is re-read whenever something happened that may change it: a
     // change, a page of a (re)load, a status change (a new leader).
     let refresh_ready = {
-        let (database, id, ready, progress) = (
-            database.clone(),
-            id.clone(),
-            ready.clone(),
-            progress.clone(),
-        );
+        let (database, id, progress) = (database.clone(), id.clone(), progress.clone());
         move || {
             let now = database.is_ready(&id);
-            if ready.get_untracked() != now {
-                ready.set(now);
+            if progress.with_untracked(|p| p.ready) != now {
                 progress.update(|p| p.ready = now);
             }
         }
@@ -225,9 +218,14 @@ where
         cleanup.remove_listener(status_listener);
     });
 
+    let ready = {
+        let progress = progress.clone();
+        // A memo: views of `ready` re-run when it flips, not on every page.
+        Memo::new(move |_| progress.with(|p| p.ready)).into()
+    };
     UseCollection {
         keys: keys.into(),
-        ready: ready.into(),
+        ready,
         progress: progress.into(),
         error: error.into(),
         undecodable: undecodable.into(),
@@ -240,7 +238,7 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Shared<T> {
     /// row, and the keys once if rows appeared or went.
     fn apply(&self, events: &[ChangeEvent], undecodable: &ArcRwSignal<usize>) {
         let mut rows = self.rows.lock().unwrap_or_else(PoisonError::into_inner);
-        let (live_before, undecodable_before) = (rows.live.len(), rows.undecodable.len());
+        let undecodable_before = rows.undecodable.len();
         let mut keys_changed = false;
         for event in events {
             let value = match &event.after {
@@ -265,7 +263,7 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Shared<T> {
             };
             rows.signal(&event.key).set(value);
         }
-        if keys_changed || rows.live.len() != live_before {
+        if keys_changed {
             self.keys.set(rows.live.iter().cloned().collect());
             rows.forget_deleted();
         }
