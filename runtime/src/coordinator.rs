@@ -284,11 +284,12 @@ impl<S: Store> Coordinator<S> {
 
     /// Feeds bytes received from a tab; hostile input is dropped and counted.
     pub fn handle_bytes(&mut self, now: Timestamp, bytes: &[u8]) {
-        if let Ok(message) = intake(
+        if let Ok(Some(message)) = intake(
             bytes,
             &self.db,
             &self.config.limits,
             &mut self.stats.dropped,
+            self.me,
         ) {
             self.handle(now, message);
         }

@@ -1,7 +1,7 @@
 //! The shared door for bytes from other contexts: decode, check, count drops.
 
-use crate::ids::DatabaseId;
-use crate::protocol::{decode, DecodeError, Limits, Message};
+use crate::ids::{DatabaseId, TabId};
+use crate::protocol::{decode, recipient, DecodeError, Limits, Message, SKIM_FROM_BYTES};
 
 /// Counts of received messages that were not acted on (invariant 12: hostile or
 /// foreign input is dropped and counted, never a panic).
@@ -39,14 +39,24 @@ impl DropCounts {
     }
 }
 
-/// Decodes `bytes`, counting and returning the error when they are refused.
+/// Decodes `bytes` for the context `me`, counting and returning the error
+/// when they are refused. A large message addressed to another context is
+/// skimmed and left undecoded (`Ok(None)`): it is not ours, not an error.
 pub(crate) fn intake(
     bytes: &[u8],
     db: &DatabaseId,
     limits: &Limits,
     drops: &mut DropCounts,
-) -> Result<Message, DecodeError> {
-    decode(bytes, db, limits).inspect_err(|e| {
+    me: TabId,
+) -> Result<Option<Message>, DecodeError> {
+    if bytes.len() >= SKIM_FROM_BYTES && bytes.len() <= limits.max_message_bytes {
+        if let Some(Some(to)) = recipient(bytes) {
+            if to != me {
+                return Ok(None);
+            }
+        }
+    }
+    decode(bytes, db, limits).map(Some).inspect_err(|e| {
         let counter = match e {
             DecodeError::TooLarge { .. } => &mut drops.oversized,
             DecodeError::UnknownVersion(_) => &mut drops.unknown_version,

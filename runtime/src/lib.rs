@@ -54,6 +54,7 @@ mod ids;
 mod intake;
 mod key;
 mod memory_store;
+mod op_de;
 pub mod protocol;
 mod query;
 mod rng;

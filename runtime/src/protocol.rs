@@ -17,8 +17,10 @@ use crate::row::{Change, Op, Row};
 
 /// The protocol version this build speaks. Messages of any other version are
 /// rejected with [`DecodeError::UnknownVersion`]. Version 2: a `Join` carries
-/// a probe number that the answering `LeaderHello` echoes.
-pub const PROTOCOL_VERSION: u32 = 2;
+/// a probe number that the answering `LeaderHello` echoes. Version 3: the
+/// body is `{"type": …, "data": {…}}` (adjacently tagged), which serde reads
+/// in one pass; the fields inline beside `type` made it buffer every body.
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// One protocol message.
 ///
@@ -236,7 +238,7 @@ pub enum QueryOutcome {
 
 /// What a message says.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type", content = "data", rename_all = "snake_case")]
 pub enum Body {
     /// A tab asks whoever leads (`to: None`, when it opens) or one tab that
     /// speaks as a leader (`to: Some(tab)`, a probe) to introduce itself.
@@ -495,6 +497,39 @@ pub fn decode(bytes: &[u8], db: &DatabaseId, limits: &Limits) -> Result<Message,
         check_ops(&envelope.ops, limits)?;
     }
     Ok(message)
+}
+
+/// Messages at least this long are first skimmed for their recipient (see
+/// [`recipient`]), so a tab drops a large message meant for another tab
+/// (a hydration page, say) without decoding its rows.
+pub const SKIM_FROM_BYTES: usize = 4 << 10;
+
+/// The recipient of an encoded message (`Some(None)`: everyone), read without
+/// building its body; `None` if the bytes are not a message. Skipping the
+/// body still checks that it is well-formed JSON, but allocates nothing.
+///
+/// ```
+/// use lockstep::protocol::{recipient, Body, Message, PROTOCOL_VERSION};
+/// use lockstep::{DatabaseId, TabId, Term};
+/// let to = TabId::from_u128(9);
+/// let m = Message { v: PROTOCOL_VERSION, db: DatabaseId::new("app", "u").unwrap(), term: Term(1),
+///     from: TabId::from_u128(1), to: Some(to), body: Body::Join { probe: 1 } };
+/// assert_eq!(recipient(&m.encode()), Some(Some(to)));
+/// assert_eq!(recipient(b"{nonsense"), None);
+/// ```
+pub fn recipient(bytes: &[u8]) -> Option<Option<TabId>> {
+    use serde::de::IgnoredAny;
+    #[derive(Deserialize)]
+    #[allow(dead_code)] // the skipped fields are read only to be checked
+    struct Header {
+        v: IgnoredAny,
+        db: IgnoredAny,
+        term: IgnoredAny,
+        from: IgnoredAny,
+        to: Option<TabId>,
+        body: IgnoredAny,
+    }
+    serde_json::from_slice::<Header>(bytes).ok().map(|h| h.to)
 }
 
 /// Checks a batch of ops against the limits: op count and row size.

@@ -9,7 +9,11 @@ use lockstep_tests::*;
 use serde_json::json;
 
 fn hostile_payloads(db: &lockstep::DatabaseId) -> Vec<Vec<u8>> {
-    let header = |body: serde_json::Value| {
+    // `body` written flat (`{"type": …, fields}`); the wire nests the fields under "data".
+    let header = |mut body: serde_json::Value| {
+        let fields = body.as_object_mut().unwrap();
+        let kind = fields.remove("type");
+        let body = json!({"type": kind, "data": fields});
         json!({"v": PROTOCOL_VERSION, "db": {"app": db.app(), "scope": db.scope()}, "term": 1, "from": TabId::from_u128(66), "to": null, "body": body})
             .to_string()
             .into_bytes()

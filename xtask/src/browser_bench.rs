@@ -5,6 +5,11 @@
 //! persistence side by side, with the floors (BroadcastChannel, raw SQLite on
 //! the same VFS, TanStack's own apply) in the same run. Progress on stderr,
 //! the figures as JSON on stdout and in `<target dir>/browser-bench.json`.
+//!
+//! With `--profile`, `tests/browser/profile.mjs` runs instead: V8's sampling
+//! profiler on every thread (page and leader worker) during a 10,000-row
+//! insert and a 100,000-row load, bucketed (JSON, SQLite, conversion, …)
+//! into `<target dir>/browser-profile.json`.
 
 use crate::browser::{build_site, target_dir, workspace_root};
 use crate::run_command;
@@ -13,7 +18,7 @@ use crate::setup;
 use std::process::Command;
 use std::time::Instant;
 
-pub fn bench_browser() -> Result<(), String> {
+pub fn bench_browser(profile: bool) -> Result<(), String> {
     let started = Instant::now();
     setup::ensure_wasm_target()?;
     setup::ensure_clang()?;
@@ -24,14 +29,19 @@ pub fn bench_browser() -> Result<(), String> {
     mounts.push(Mount::new("/bench/", bench));
     let tests = workspace_root().join("tests").join("browser");
     setup::ensure_npm_packages(&tests)?;
-    let out = target_dir()?.join("browser-bench.json");
+    let (script, out) = if profile {
+        ("profile.mjs", target_dir()?.join("browser-profile.json"))
+    } else {
+        ("bench.mjs", target_dir()?.join("browser-bench.json"))
+    };
     let server = StaticServer::start_mounts(mounts, 0)?;
     eprintln!("serving the examples at {}", server.url());
     run_command(
         Command::new("node")
-            .arg(tests.join("bench.mjs"))
+            .arg(tests.join(script))
             .arg(server.url())
             .env("LOCKSTEP_BENCH_OUT", &out)
+            .env("LOCKSTEP_PROFILE_OUT", &out)
             .current_dir(workspace_root()),
     )?;
     eprintln!(

@@ -16,6 +16,9 @@
 //! - `cargo xtask serve [--port N] [DIR]`: serves the built examples (or DIR) as they are.
 //! - `cargo xtask bench`: runs the criterion benchmarks and writes the table
 //!   of ratios against raw rusqlite, measured in the same run, into README.md.
+//! - `cargo xtask bench --browser [--profile]`: the browser figures side by
+//!   side with TanStack DB's persistence (or, with `--profile`, where the time
+//!   of a 10,000-row insert and a 100,000-row load goes).
 //! - `cargo xtask sim --seed S | --seeds N`: the deterministic simulator.
 //! - `cargo xtask fuzz [seconds]`: every cargo-fuzz target (300 s each by default).
 
@@ -233,7 +236,7 @@ fn main() -> ExitCode {
         Some("demo") => demo(&args[1..]),
         Some("serve") => browser::serve_command(&args[1..]),
         Some("bench") if args[1..].iter().any(|a| a == "--browser") => {
-            browser_bench::bench_browser()
+            browser_bench::bench_browser(args[1..].iter().any(|a| a == "--profile"))
         }
         Some("bench") => bench::bench(),
         Some("sim") => sim(&args[1..]),
@@ -242,7 +245,7 @@ fn main() -> ExitCode {
             Some(Ok(seconds)) => fuzz::fuzz(seconds),
             Some(Err(e)) => Err(format!("cargo xtask fuzz [seconds per target]: {e}")),
         },
-        _ => Err("usage: cargo xtask <test | demo [--port N | --vanilla | --leptos | --headless | --native [demo args]] | serve [--port N] [DIR] | bench | sim [--seed S | --seeds N] [--store memory|sqlite|both] [--bug NAME] | fuzz [seconds per target]>".into()),
+        _ => Err("usage: cargo xtask <test | demo [--port N | --vanilla | --leptos | --headless | --native [demo args]] | serve [--port N] [DIR] | bench [--browser [--profile]] | sim [--seed S | --seeds N] [--store memory|sqlite|both] [--bug NAME] | fuzz [seconds per target]>".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

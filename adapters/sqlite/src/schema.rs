@@ -29,9 +29,9 @@ use crate::names::{self, quote_ident, TableNames};
 /// refused with [`StoreError::NewerSchema`].
 ///
 /// ```
-/// assert_eq!(lockstep_sqlite::schema::SCHEMA_VERSION, 3);
+/// assert_eq!(lockstep_sqlite::schema::SCHEMA_VERSION, 4);
 /// ```
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Migration `i` brings the schema to version `i + 1`: its SQL, then what
 /// is done in Rust.
@@ -39,6 +39,7 @@ const MIGRATIONS: [(&str, Option<Step>); SCHEMA_VERSION as usize] = [
     (V1, None),
     (V2, Some(backfill_fields)),
     (V3, Some(recreate_triggers)),
+    (V4, Some(recreate_triggers)),
 ];
 
 /// A migration step that needs more than SQL.
@@ -105,6 +106,13 @@ DROP TABLE __lockstep_capture;
 DROP INDEX IF EXISTS __lockstep_envelopes_seq;
 ";
 
+/// Version 4: the capture triggers write with `OR IGNORE`. With the store's
+/// own `INSERT OR IGNORE` / `UPDATE OR IGNORE`, no statement on a row table
+/// can abort halfway, so SQLite no longer keeps a statement journal (a copy
+/// of every page each statement touches) for them. Triggers recreated by
+/// [`recreate_triggers`].
+const V4: &str = "";
+
 /// Replaces the capture triggers of every registered collection with the
 /// current ones.
 fn recreate_triggers(conn: &Connection) -> Result<(), StoreError> {
@@ -125,7 +133,9 @@ fn recreate_triggers(conn: &Connection) -> Result<(), StoreError> {
 }
 
 /// The capture triggers of a collection: every insert, update and delete of
-/// a row records its key (both keys when an update changes it).
+/// a row records its key (both keys when an update changes it). `OR IGNORE`:
+/// the insert cannot conflict (fresh id, non-null key), and saying so spares
+/// the statement that fired it a statement journal.
 fn triggers(collection: &CollectionId, tables: &TableNames) -> String {
     let rows = quote_ident(&tables.row_table);
     let track = quote_ident(&tables.tracking_table);
@@ -134,14 +144,14 @@ fn triggers(collection: &CollectionId, tables: &TableNames) -> String {
     let del = quote_ident(&names::delete_trigger(collection));
     format!(
         "CREATE TRIGGER IF NOT EXISTS {ins} AFTER INSERT ON {rows}
-         BEGIN INSERT INTO {track} (key) VALUES (NEW.key); END;
+         BEGIN INSERT OR IGNORE INTO {track} (key) VALUES (NEW.key); END;
          CREATE TRIGGER IF NOT EXISTS {upd} AFTER UPDATE ON {rows}
          BEGIN
-             INSERT INTO {track} (key) SELECT OLD.key WHERE OLD.key IS NOT NEW.key;
-             INSERT INTO {track} (key) VALUES (NEW.key);
+             INSERT OR IGNORE INTO {track} (key) SELECT OLD.key WHERE OLD.key IS NOT NEW.key;
+             INSERT OR IGNORE INTO {track} (key) VALUES (NEW.key);
          END;
          CREATE TRIGGER IF NOT EXISTS {del} AFTER DELETE ON {rows}
-         BEGIN INSERT INTO {track} (key) VALUES (OLD.key); END;"
+         BEGIN INSERT OR IGNORE INTO {track} (key) VALUES (OLD.key); END;"
     )
 }
 

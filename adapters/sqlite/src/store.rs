@@ -100,10 +100,11 @@ impl CollectionSql {
             track_drop_upto: format!("DELETE FROM {track} WHERE id <= ?1"),
             track_drop_after: format!("DELETE FROM {track} WHERE id > ?1"),
             get: format!("SELECT value FROM {rows} WHERE key = ?1"),
-            insert: format!(
-                "INSERT INTO {rows} (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING"
-            ),
-            update: format!("UPDATE {rows} SET value = ?2 WHERE key = ?1"),
+            // `OR IGNORE` (a taken key leaves the row alone; `value` is never
+            // null): nothing in these statements or their triggers can abort,
+            // so SQLite keeps no statement journal for them (schema V4).
+            insert: format!("INSERT OR IGNORE INTO {rows} (key, value) VALUES (?1, ?2)"),
+            update: format!("UPDATE OR IGNORE {rows} SET value = ?2 WHERE key = ?1"),
             delete: format!("DELETE FROM {rows} WHERE key = ?1"),
             page_first: format!("SELECT key, value FROM {rows} ORDER BY key"),
             page_after: format!("SELECT key, value FROM {rows} WHERE key > ?1 ORDER BY key"),

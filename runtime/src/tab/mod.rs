@@ -364,11 +364,12 @@ impl PersistedCollectionRuntime {
     /// Feeds bytes received from another context. Malformed, foreign or
     /// oversized input is dropped and counted (see [`stats`](Self::stats)).
     pub fn handle_bytes(&mut self, now: Timestamp, bytes: &[u8]) {
-        if let Ok(message) = intake(
+        if let Ok(Some(message)) = intake(
             bytes,
             &self.db,
             &self.config.limits,
             &mut self.stats.dropped,
+            self.me,
         ) {
             self.handle(now, message);
         }

@@ -80,9 +80,14 @@ pub(super) struct Touched(BTreeMap<CollectionId, IndexMap<Key, Option<SharedRow>
 
 impl Touched {
     pub(super) fn before(&mut self, collection: &CollectionId, key: &Key, rows: &Rows) {
-        let keys = self.0.entry(collection.clone()).or_default();
-        if !keys.contains_key(key) {
-            keys.insert(key.clone(), rows.visible(key));
+        // Looked up first: `entry` would clone the collection id for every key.
+        if !self.0.contains_key(collection) {
+            self.0.insert(collection.clone(), IndexMap::new());
+        }
+        if let Some(keys) = self.0.get_mut(collection) {
+            if !keys.contains_key(key) {
+                keys.insert(key.clone(), rows.visible(key));
+            }
         }
     }
 }
