@@ -399,9 +399,12 @@ impl FuzzBody {
                 rows: rows
                     .iter()
                     .take(16)
-                    .map(|(k, r)| KeyedRow {
-                        key: k.key(),
-                        value: r.row(),
+                    .map(|(k, r)| {
+                        KeyedRow {
+                            key: k.key(),
+                            value: r.row(),
+                        }
+                        .into()
                     })
                     .collect(),
                 more: *more,

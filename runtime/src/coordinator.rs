@@ -22,8 +22,8 @@ use crate::ids::{
 use crate::intake::{intake, DropCounts};
 use crate::key::Key;
 use crate::protocol::{
-    json_bytes, Body, Envelope, LeaderInfo, Limits, Message, QueryOutcome, Rejection, Storage,
-    TxCommitted, PROTOCOL_VERSION,
+    json_bytes, Body, Envelope, LeaderInfo, Limits, Message, PageRow, QueryOutcome, Rejection,
+    Storage, TxCommitted, PROTOCOL_VERSION,
 };
 use crate::query::{DatabaseReport, LeaderCounters, QueryError, QueryLimits, QueryRows};
 use crate::row::{merge, Change, Op, Row};
@@ -337,6 +337,7 @@ impl<S: Store> Coordinator<S> {
                         let txs = within_budget(
                             page.txs.into_iter().map(|tx| inline_or_header(tx, max)),
                             max,
+                            json_bytes,
                         );
                         self.reply(
                             message.from,
@@ -365,7 +366,11 @@ impl<S: Store> Coordinator<S> {
                     Ok(page) => {
                         self.skipped_invalid(page.skipped_invalid, page.last_invalid);
                         let read = page.rows.len();
-                        let rows = within_budget(page.rows, self.config.limits.max_inline_bytes);
+                        let rows = within_budget(
+                            page.rows,
+                            self.config.limits.max_inline_bytes,
+                            PageRow::wire_bytes,
+                        );
                         let more = page.more || rows.len() < read;
                         // A progress bar's denominator, once per load; a
                         // failure to count only leaves it out.
@@ -557,7 +562,7 @@ impl<S: Store> Coordinator<S> {
         };
         let total = tx.changes.len() as u32;
         let rest = tx.changes.into_iter().skip(offset as usize);
-        let changes = within_budget(rest, self.config.limits.max_inline_bytes);
+        let changes = within_budget(rest, self.config.limits.max_inline_bytes, json_bytes);
         self.reply(
             to,
             Body::TxPart {
@@ -924,15 +929,17 @@ fn inline_or_header(tx: TxCommitted, max_bytes: usize) -> TxCommitted {
     }
 }
 
-/// The leading items whose JSON fits in `max_bytes` together (always at least one).
-fn within_budget<T: serde::Serialize>(
+/// The leading items whose JSON (of `bytes` each) fits in `max_bytes`
+/// together (always at least one).
+fn within_budget<T>(
     items: impl IntoIterator<Item = T>,
     max_bytes: usize,
+    bytes: impl Fn(&T) -> usize,
 ) -> Vec<T> {
     let mut used = 0;
     let mut kept = Vec::new();
     for item in items {
-        used += json_bytes(&item);
+        used += bytes(&item);
         if used > max_bytes && !kept.is_empty() {
             break;
         }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::ids::{CollectionId, DatabaseEpoch, EnvelopeId, Seq, StreamPosition, Term};
 use crate::key::Key;
-use crate::protocol::{KeyedRow, Storage, TxCommitted};
+use crate::protocol::{KeyedRow, PageRow, Storage, TxCommitted};
 use crate::query::{CollectionReport, QueryError, QueryLimits, QueryRows};
 use crate::row::{Op, Row};
 use crate::store::{Drained, LogPage, OutboxEntry, RowPage, Store, StoreError, StoreMeta, StoreTx};
@@ -158,10 +158,10 @@ impl Store for MemoryStore {
             return Ok(RowPage::default());
         };
         let lower = after.map_or(Bound::Unbounded, |after| Bound::Excluded(after.clone()));
-        let mut page: Vec<KeyedRow> = rows
+        let mut page: Vec<PageRow> = rows
             .range((lower, Bound::Unbounded))
             .take(limit.saturating_add(1))
-            .map(keyed)
+            .map(|row| keyed(row).into())
             .collect();
         let more = page.len() > limit;
         page.truncate(limit);

@@ -59,16 +59,42 @@ impl Kind {
     fn read<'de, D: Deserializer<'de>>(self, fields: D) -> Result<Op, D::Error> {
         Ok(match self {
             Kind::Insert => {
-                let RowFields { collection, key, value } = RowFields::deserialize(fields)?;
-                Op::Insert { collection, key, value }
+                let RowFields {
+                    collection,
+                    key,
+                    value,
+                } = RowFields::deserialize(fields)?;
+                Op::Insert {
+                    collection,
+                    key,
+                    value,
+                }
             }
             Kind::Update => {
-                let RowFields { collection, key, value } = RowFields::deserialize(fields)?;
-                Op::Update { collection, key, value }
+                let RowFields {
+                    collection,
+                    key,
+                    value,
+                } = RowFields::deserialize(fields)?;
+                Op::Update {
+                    collection,
+                    key,
+                    value,
+                }
             }
             Kind::Patch => {
-                let PatchFields { collection, key, fields, unset } = PatchFields::deserialize(fields)?;
-                Op::Patch { collection, key, fields, unset }
+                let PatchFields {
+                    collection,
+                    key,
+                    fields,
+                    unset,
+                } = PatchFields::deserialize(fields)?;
+                Op::Patch {
+                    collection,
+                    key,
+                    fields,
+                    unset,
+                }
             }
             Kind::Delete => {
                 let DeleteFields { collection, key } = DeleteFields::deserialize(fields)?;
@@ -109,7 +135,9 @@ impl<'de> Visitor<'de> for OpVisitor {
                 return Err(de::Error::custom(format_args!("duplicate field `{name}`")));
             }
         }
-        let kind = rest.remove("op").ok_or_else(|| de::Error::missing_field("op"))?;
+        let kind = rest
+            .remove("op")
+            .ok_or_else(|| de::Error::missing_field("op"))?;
         let kind = Kind::deserialize(kind).map_err(de::Error::custom)?;
         kind.read(serde_json::Value::Object(rest))
             .map_err(de::Error::custom)
@@ -130,11 +158,32 @@ mod tests {
         let row = json!({"title": "a", "n": 1.5}).as_object().unwrap().clone();
         let c = CollectionId::new("todos").unwrap();
         let ops = [
-            Op::Insert { collection: c.clone(), key: Key::from("a"), value: row.clone() },
-            Op::Update { collection: c.clone(), key: Key::Int(7), value: row.clone() },
-            Op::Patch { collection: c.clone(), key: Key::from("a"), fields: row.clone(), unset: vec!["x".into()] },
-            Op::Patch { collection: c.clone(), key: Key::from("a"), fields: row, unset: vec![] },
-            Op::Delete { collection: c, key: Key::from("a") },
+            Op::Insert {
+                collection: c.clone(),
+                key: Key::from("a"),
+                value: row.clone(),
+            },
+            Op::Update {
+                collection: c.clone(),
+                key: Key::Int(7),
+                value: row.clone(),
+            },
+            Op::Patch {
+                collection: c.clone(),
+                key: Key::from("a"),
+                fields: row.clone(),
+                unset: vec!["x".into()],
+            },
+            Op::Patch {
+                collection: c.clone(),
+                key: Key::from("a"),
+                fields: row,
+                unset: vec![],
+            },
+            Op::Delete {
+                collection: c,
+                key: Key::from("a"),
+            },
         ];
         for o in ops {
             let text = serde_json::to_string(&o).unwrap();
@@ -144,8 +193,12 @@ mod tests {
 
     #[test]
     fn the_tag_may_come_anywhere() {
-        let late = op(json!({"collection": "todos", "key": "a", "value": {"t": 1}, "op": "insert"})).unwrap();
-        let early = op(json!({"op": "insert", "collection": "todos", "key": "a", "value": {"t": 1}})).unwrap();
+        let late =
+            op(json!({"collection": "todos", "key": "a", "value": {"t": 1}, "op": "insert"}))
+                .unwrap();
+        let early =
+            op(json!({"op": "insert", "collection": "todos", "key": "a", "value": {"t": 1}}))
+                .unwrap();
         assert_eq!(late, early);
     }
 

@@ -113,6 +113,115 @@ pub struct KeyedRow {
     pub value: Row,
 }
 
+/// A row of a hydration page: parsed, or the JSON text a store holds for its
+/// value, which a leader sends as it is, with neither a parse nor a second
+/// encoding. Both encode to the same JSON; decoding always gives
+/// [`PageRow::Parsed`], and a tab handed a [`PageRow::Stored`] directly
+/// parses it itself ([`PageRow::into_keyed`]).
+///
+/// ```
+/// use lockstep::protocol::{KeyedRow, PageRow};
+/// use lockstep::Key;
+/// let stored = PageRow::stored(Key::from("a"), r#"{"title":"hi"}"#.to_string()).unwrap();
+/// let json = serde_json::to_string(&stored).unwrap();
+/// assert_eq!(json, r#"{"key":"a","value":{"title":"hi"}}"#);
+/// assert_eq!(stored.wire_bytes(), json.len());
+/// let back: PageRow = serde_json::from_str(&json).unwrap();
+/// assert_eq!(back, stored);
+/// assert!(PageRow::stored(Key::from("b"), "[1, 2]".to_string()).is_err());
+/// ```
+#[derive(Clone, Debug)]
+pub enum PageRow {
+    /// A parsed row.
+    Parsed(KeyedRow),
+    /// A key and the JSON text of its value, checked to be well-formed JSON
+    /// and an object.
+    Stored {
+        /// Row key.
+        key: Key,
+        /// The value's JSON text.
+        value: Box<serde_json::value::RawValue>,
+    },
+}
+
+impl PageRow {
+    /// A row from the JSON text of its value, refused (with the reason) when
+    /// the text is not well-formed JSON or not an object.
+    pub fn stored(key: Key, json: String) -> Result<PageRow, String> {
+        let value = serde_json::value::RawValue::from_string(json).map_err(|e| e.to_string())?;
+        if !value.get().starts_with('{') {
+            return Err("not a JSON object".into());
+        }
+        Ok(PageRow::Stored { key, value })
+    }
+
+    /// The row's key.
+    pub fn key(&self) -> &Key {
+        match self {
+            PageRow::Parsed(row) => &row.key,
+            PageRow::Stored { key, .. } => key,
+        }
+    }
+
+    /// Length of the row's JSON on the wire, counted without encoding a
+    /// stored value again.
+    pub fn wire_bytes(&self) -> usize {
+        match self {
+            PageRow::Parsed(row) => json_bytes(row),
+            // {"key":K,"value":V}
+            PageRow::Stored { key, value } => 17 + json_bytes(key) + value.get().len(),
+        }
+    }
+
+    /// The parsed row; a stored value that does not parse as a row (a number
+    /// beyond the range of `f64`, say) is an error.
+    pub fn into_keyed(self) -> Result<KeyedRow, serde_json::Error> {
+        match self {
+            PageRow::Parsed(row) => Ok(row),
+            PageRow::Stored { key, value } => Ok(KeyedRow {
+                key,
+                value: serde_json::from_str(value.get())?,
+            }),
+        }
+    }
+}
+
+impl From<KeyedRow> for PageRow {
+    fn from(row: KeyedRow) -> PageRow {
+        PageRow::Parsed(row)
+    }
+}
+
+/// Equal when the keys are and the values parse to equal rows.
+impl PartialEq for PageRow {
+    fn eq(&self, other: &PageRow) -> bool {
+        match (self.clone().into_keyed(), other.clone().into_keyed()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl Serialize for PageRow {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Stored<'a> {
+            key: &'a Key,
+            value: &'a serde_json::value::RawValue,
+        }
+        match self {
+            PageRow::Parsed(row) => row.serialize(serializer),
+            PageRow::Stored { key, value } => Stored { key, value }.serialize(serializer),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for PageRow {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<PageRow, D::Error> {
+        KeyedRow::deserialize(deserializer).map(PageRow::Parsed)
+    }
+}
+
 /// Why the leader refused an envelope. Nothing of a refused envelope is committed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(tag = "reason", rename_all = "snake_case", deny_unknown_fields)]
@@ -379,7 +488,7 @@ pub enum Body {
         /// The leader's position when the page was read.
         position: StreamPosition,
         /// Rows in the store's key order.
-        rows: Vec<KeyedRow>,
+        rows: Vec<PageRow>,
         /// Whether more rows follow.
         more: bool,
         /// How many rows the collection holds, on the first page of a load
@@ -589,6 +698,58 @@ pub(crate) fn json_bytes<T: Serialize + ?Sized>(value: &T) -> usize {
 mod tests {
     use super::*;
     use crate::{CollectionId, EnvelopeId, Key, TabId};
+
+    #[test]
+    fn a_stored_row_is_sent_as_stored_and_decodes_to_the_same_row() {
+        let db = DatabaseId::new("app", "u").unwrap();
+        let text = r#"{"b":[1,2.5,"x"],"a":{"nested":null}}"#;
+        let page = |rows: Vec<PageRow>| Message {
+            v: PROTOCOL_VERSION,
+            db: db.clone(),
+            term: Term(1),
+            from: TabId::from_u128(1),
+            to: Some(TabId::from_u128(2)),
+            body: Body::HydratePage {
+                request: 1,
+                collection: CollectionId::new("c").unwrap(),
+                position: StreamPosition::default(),
+                rows,
+                more: false,
+                total: None,
+            },
+        };
+        let stored = PageRow::stored(Key::Int(7), text.to_string()).unwrap();
+        let parsed: PageRow = KeyedRow {
+            key: Key::Int(7),
+            value: serde_json::from_str(text).unwrap(),
+        }
+        .into();
+        let bytes = page(vec![stored.clone()]).encode();
+        assert!(
+            String::from_utf8(bytes.clone()).unwrap().contains(text),
+            "sent as stored"
+        );
+        let decoded = decode(&bytes, &db, &Limits::default()).unwrap();
+        assert_eq!(decoded, page(vec![parsed.clone()]));
+        assert!(
+            matches!(&decoded.body, Body::HydratePage { rows, .. } if matches!(rows[0], PageRow::Parsed(_)))
+        );
+        assert_eq!(stored.wire_bytes(), json_bytes(&stored));
+        assert_eq!(parsed.wire_bytes(), json_bytes(&parsed));
+    }
+
+    #[test]
+    fn stored_text_that_is_not_an_object_or_not_a_row_is_refused() {
+        for bad in ["", "not json", "[1]", "\"s\"", "{\"a\":1", "{} {}"] {
+            assert!(
+                PageRow::stored(Key::Int(1), bad.to_string()).is_err(),
+                "{bad}"
+            );
+        }
+        // Well-formed JSON that no row can hold: the tab that parses it drops it.
+        let huge = PageRow::stored(Key::Int(1), r#"{"n":1e400}"#.to_string()).unwrap();
+        assert!(huge.into_keyed().is_err());
+    }
 
     #[test]
     fn floats_in_rows_survive_encode_and_decode_exactly() {

@@ -8,7 +8,7 @@
 
 use crate::ids::{CollectionId, DatabaseEpoch, EnvelopeId, Seq, StreamPosition, Term};
 use crate::key::Key;
-use crate::protocol::{KeyedRow, Storage, TxCommitted};
+use crate::protocol::{PageRow, Storage, TxCommitted};
 use crate::query::{CollectionReport, QueryError, QueryLimits, QueryRows};
 use crate::row::{Op, Row};
 
@@ -56,8 +56,9 @@ pub struct StoreMeta {
 /// One page of a collection's rows.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct RowPage {
-    /// Valid rows in the store's key order.
-    pub rows: Vec<KeyedRow>,
+    /// Valid rows in the store's key order (a store may hand over its stored
+    /// JSON text, see [`PageRow::stored`]).
+    pub rows: Vec<PageRow>,
     /// Whether rows may follow the last one returned.
     pub more: bool,
     /// Rows skipped because other code wrote an invalid key (one not in its

@@ -73,8 +73,8 @@ fn pages_never_skip_keys_after_a_non_canonical_one() {
     loop {
         let page = store.load_page(&todos, after.as_ref(), 1).unwrap();
         skipped += page.skipped_invalid;
-        keys.extend(page.rows.iter().map(|r| r.key.clone()));
-        after = page.rows.last().map(|r| r.key.clone()).or(after);
+        keys.extend(page.rows.iter().map(|r| r.key().clone()));
+        after = page.rows.last().map(|r| r.key().clone()).or(after);
         if !page.more {
             break;
         }

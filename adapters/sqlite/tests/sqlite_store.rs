@@ -381,7 +381,10 @@ fn invalid_rows_written_by_other_code_are_tombstoned_skipped_and_counted() {
     // Pages skip and count the invalid rows, so hydration never stalls on them.
     let page = leader.store_mut().load_page(&todos(), None, 1).unwrap();
     assert_eq!(
-        page.rows.iter().map(|r| r.key.clone()).collect::<Vec<_>>(),
+        page.rows
+            .iter()
+            .map(|r| r.key().clone())
+            .collect::<Vec<_>>(),
         vec![Key::from("a")]
     );
     assert!(page.more);
@@ -390,7 +393,10 @@ fn invalid_rows_written_by_other_code_are_tombstoned_skipped_and_counted() {
         .load_page(&todos(), Some(&Key::from("a")), 10)
         .unwrap();
     assert_eq!(
-        rest.rows.iter().map(|r| r.key.clone()).collect::<Vec<_>>(),
+        rest.rows
+            .iter()
+            .map(|r| r.key().clone())
+            .collect::<Vec<_>>(),
         vec![Key::from("ok")]
     );
     assert_eq!((rest.skipped_invalid, rest.more), (3, false));
@@ -507,8 +513,11 @@ fn hostile_collection_names_round_trip() {
     for (i, c) in collections.iter().enumerate() {
         let page = store.load_page(c, None, 10).unwrap().rows;
         assert_eq!(page.len(), 1, "{c}");
-        assert_eq!(page[0].key, Key::from("k"));
-        assert_eq!(page[0].value, row(serde_json::json!({"i": i})));
+        assert_eq!(page[0].key(), &Key::from("k"));
+        assert_eq!(
+            page[0].clone().into_keyed().unwrap().value,
+            row(serde_json::json!({"i": i}))
+        );
     }
     let n: i64 = store
         .connection()
@@ -531,7 +540,7 @@ fn load_page_pages_in_key_order() {
     let store = leader.store_mut();
     let first = store.load_page(&todos(), None, 2).unwrap().rows;
     assert_eq!(
-        first.iter().map(|r| r.key.clone()).collect::<Vec<_>>(),
+        first.iter().map(|r| r.key().clone()).collect::<Vec<_>>(),
         vec![Key::from("a"), Key::from("b")]
     );
     let next = store
@@ -539,7 +548,7 @@ fn load_page_pages_in_key_order() {
         .unwrap()
         .rows;
     assert_eq!(
-        next.iter().map(|r| r.key.clone()).collect::<Vec<_>>(),
+        next.iter().map(|r| r.key().clone()).collect::<Vec<_>>(),
         vec![Key::from("c"), Key::from("d"), Key::from("e")]
     );
     assert!(store

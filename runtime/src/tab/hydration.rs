@@ -53,6 +53,21 @@ impl PersistedCollectionRuntime {
         });
     }
 
+    /// The rows of a page, parsed. A page that was decoded holds parsed rows
+    /// only; a stored value handed over directly that does not parse as a
+    /// row is dropped and counted as invalid.
+    pub(super) fn parse_page_rows(&mut self, rows: Vec<PageRow>) -> Vec<KeyedRow> {
+        rows.into_iter()
+            .filter_map(|row| match row.into_keyed() {
+                Ok(row) => Some(row),
+                Err(_) => {
+                    self.stats.dropped.invalid += 1;
+                    None
+                }
+            })
+            .collect()
+    }
+
     pub(super) fn receive_hydrate_page(&mut self, now: Timestamp, page: HydratePage) {
         let HydratePage {
             request,

@@ -37,8 +37,8 @@ use crate::ids::{
 use crate::intake::intake;
 use crate::key::Key;
 use crate::protocol::{
-    check_ops, Body, Envelope, KeyedRow, LeaderInfo, Limits, Message, QueryOutcome, Rejection,
-    TxCommitted, PROTOCOL_VERSION,
+    check_ops, Body, Envelope, KeyedRow, LeaderInfo, Limits, Message, PageRow, QueryOutcome,
+    Rejection, TxCommitted, PROTOCOL_VERSION,
 };
 use crate::query::DatabaseReport;
 use crate::rng::SplitMix64;
@@ -437,6 +437,7 @@ impl PersistedCollectionRuntime {
                 more,
                 total,
             } => {
+                let rows = self.parse_page_rows(rows);
                 if let Some(rows) = self.receive_inspect_page(now, request, position, rows, more) {
                     let page = HydratePage {
                         request,

@@ -111,7 +111,8 @@ impl<S: SimStore> Sim<S> {
                 rows: vec![KeyedRow {
                     key: self.forged_key(),
                     value: forged_row(self.rng.next_u64()),
-                }],
+                }
+                .into()],
                 more: self.rng.chance(0.5),
                 total: self.rng.chance(0.5).then(|| self.rng.next_u64()),
             },
