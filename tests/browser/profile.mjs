@@ -1,5 +1,5 @@
 // `cargo xtask bench --browser --profile`: where the time of a 10,000-row
-// insert and of a 100,000-row load goes, from V8's sampling profiler on every
+// insert, of 500 awaited single-row inserts and of a 100,000-row load goes, from V8's sampling profiler on every
 // thread at once (Chromium's tracing, so the leader worker is profiled with
 // the page). Same bench page and rows as `bench.mjs`, raw path
 // (?lib=lockstep) unless LOCKSTEP_PROFILE_LIB says otherwise.
@@ -199,6 +199,11 @@ try {
   const a = await h.openTab(context, benchUrl(LIB, h.uniqueScope('profile-many')), { name: 'many', timeoutMs: 60_000 });
   await a.evaluate(() => window.bench.insertMany('warm', 0, 100));
   results.push(await traced(browser, `one insert of ${MANY} rows (${LIB})`, () => a.evaluate((n) => window.bench.insertMany('m', 0, n), MANY)));
+  // 500 single-row inserts, each awaited until durable: the per-commit cost.
+  results.push(await traced(browser, `500 awaited single-row inserts (${LIB})`, () => a.evaluate(async () => {
+    const times = await window.bench.awaitedInserts('one', 500);
+    return times.reduce((x, y) => x + y, 0);
+  })));
   await a.close();
   // 100,000 rows written, then a second tab opens and loads them.
   const scope = h.uniqueScope('profile-hydrate');

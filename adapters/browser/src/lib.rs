@@ -62,6 +62,8 @@ pub mod oneshot;
 pub mod opfs;
 #[cfg(target_arch = "wasm32")]
 mod status;
+#[cfg(target_arch = "wasm32")]
+mod wal_batch;
 
 #[cfg(target_arch = "wasm32")]
 pub use bench::{raw_sqlite_bench, RawBench};

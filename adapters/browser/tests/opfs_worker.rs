@@ -260,3 +260,74 @@ async fn a_leader_that_steps_down_releases_the_opfs_files_and_can_lead_again() {
     let (mut store, _pool) = durable_with_pool(&db).await;
     assert_eq!(store.rows(&todos).unwrap().len(), 1);
 }
+
+/// The WAL goes to OPFS in one write per commit (wal_batch): a transaction
+/// too large for the page cache (pages spill to the WAL and are read back
+/// before it commits), then enough one-row commits for checkpoints, then the
+/// pool is released and reopened: every row and the position are there.
+#[wasm_bindgen_test]
+async fn batched_wal_writes_survive_spills_checkpoints_and_a_reopen() {
+    let db = DatabaseId::new("wasm-test", format!("walbatch-{}", js_sys::Date::now())).unwrap();
+    let todos = CollectionId::new("todos").unwrap();
+    let me = TabId::from_u128(1);
+    let big: Vec<Op> = (0..20_000)
+        .map(|i| Op::Insert {
+            collection: todos.clone(),
+            key: Key::Int(i),
+            value: serde_json::json!({"title": format!("row {i} {}", "x".repeat(120)), "n": i})
+                .as_object()
+                .unwrap()
+                .clone(),
+        })
+        .collect();
+    let message = |n: u64, ops: Vec<Op>| {
+        Message {
+            v: PROTOCOL_VERSION,
+            db: db.clone(),
+            term: Term(1),
+            from: me,
+            to: None,
+            body: Body::Envelope(Envelope {
+                envelope_id: EnvelopeId::new_v7(n, [7; 10]),
+                origin: me,
+                ops,
+            }),
+        }
+        .encode()
+    };
+    {
+        let (store, pool) = durable_with_pool(&db).await;
+        let mut leader = Coordinator::start(
+            store,
+            db.clone(),
+            me,
+            CoordinatorConfig::default(),
+            Timestamp(0),
+        )
+        .unwrap();
+        leader.handle_bytes(Timestamp(0), &message(1, big));
+        assert_eq!(
+            leader.position().seq.0,
+            1,
+            "the large transaction committed"
+        );
+        for n in 0..400u64 {
+            let op = Op::Insert {
+                collection: todos.clone(),
+                key: Key::from(format!("one-{n}").as_str()),
+                value: serde_json::json!({"n": n}).as_object().unwrap().clone(),
+            };
+            leader.handle_bytes(Timestamp(0), &message(n + 2, vec![op]));
+        }
+        assert_eq!(leader.position().seq.0, 401);
+        drop(leader);
+        pool.release().unwrap();
+    }
+    let mut store = durable(&db).await;
+    assert_eq!(
+        store.rows(&todos).unwrap().len(),
+        20_400,
+        "every committed row is on OPFS"
+    );
+    assert_eq!(store.meta().unwrap().position.seq.0, 401);
+}
