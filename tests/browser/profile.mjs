@@ -1,5 +1,6 @@
 // `cargo xtask bench --browser --profile`: where the time of a 10,000-row
-// insert, of 500 awaited single-row inserts and of a 100,000-row load goes, from V8's sampling profiler on every
+// insert, of 500 awaited single-row inserts, of a failover and of a
+// 100,000-row load goes, from V8's sampling profiler on every
 // thread at once (Chromium's tracing, so the leader worker is profiled with
 // the page). Same bench page and rows as `bench.mjs`, raw path
 // (?lib=lockstep) unless LOCKSTEP_PROFILE_LIB says otherwise.
@@ -50,6 +51,9 @@ const BUCKETS = [
   ['tab: apply a commit', /lockstep::tab::ordering/],
   ['tab: apply hydration pages', /lockstep::tab::hydration/],
   ['tab: change events + listeners', /subscriptions|Touched|database::call|RawDatabase.*listener/],
+  ['take over: warm-up while waiting', /leader::warm_up/],
+  ['take over: OPFS pool + open SQLite', /lockstep_browser::opfs::open|acquire_access_handles/],
+  ['take over: coordinator start (new term)', /Coordinator<S>::start/],
 ];
 // When no frame of a stack matches a phase: what its innermost frame is.
 const FALLBACK = [
@@ -205,6 +209,24 @@ try {
     return times.reduce((x, y) => x + y, 0);
   })));
   await a.close();
+  // Failover: the leading tab closes and the other tab writes at once.
+  {
+    const scope = h.uniqueScope('profile-failover');
+    const leader = await h.openTab(context, benchUrl(LIB, scope), { name: 'leader', timeoutMs: 60_000 });
+    const other = await h.openTab(context, benchUrl(LIB, scope), { name: 'other', timeoutMs: 60_000 });
+    await other.evaluate(() => window.bench.insertMany('w', 0, 1));
+    // Long enough for the waiting worker's warm-up (leader.rs) to have run.
+    await new Promise((r) => setTimeout(r, 1_000));
+    results.push(await traced(browser, `leader tab closed -> a write issued at once is durable (${LIB})`, async () => {
+      await leader.close();
+      return other.evaluate(async () => {
+        const t = performance.now();
+        await window.bench.insertMany('after-close', 0, 1);
+        return performance.now() - t;
+      });
+    }));
+    await other.close();
+  }
   // 100,000 rows written, then a second tab opens and loads them.
   const scope = h.uniqueScope('profile-hydrate');
   const w = await h.openTab(context, benchUrl(LIB, scope), { name: 'writer', timeoutMs: 60_000 });

@@ -14,8 +14,11 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use lockstep::{Coordinator, CoordinatorConfig, DatabaseId, TabId};
-use lockstep_sqlite::SqliteStore;
+use lockstep::protocol::{Body, Envelope, Message, PROTOCOL_VERSION};
+use lockstep::{
+    CollectionId, Coordinator, CoordinatorConfig, DatabaseId, EnvelopeId, Key, Op, TabId, Term,
+};
+use lockstep_sqlite::{SqliteOptions, SqliteStore};
 use wasm_bindgen::prelude::*;
 use web_sys::{BroadcastChannel, MessageEvent};
 
@@ -92,7 +95,72 @@ pub fn run_leader_worker(init: WorkerInit) -> Result<(), String> {
         pause_ms: Cell::new(0.0),
     });
     WORKER.with(|w| *w.borrow_mut() = Some(worker.clone()));
-    queue_for_lock(&worker).map_err(|e| js::describe(&e))
+    queue_for_lock(&worker).map_err(|e| js::describe(&e))?;
+    schedule_warm_up(&worker);
+    Ok(())
+}
+
+/// How long after it starts a worker that does not lead warms up.
+const WARM_UP_AFTER_MS: f64 = 250.0;
+
+/// A worker still waiting for the lock runs the store's code once on a
+/// throwaway in-memory database (open, migrate, a commit, a page), so the
+/// code is compiled when it takes over: in a fresh worker, the first run of
+/// SQLite's parser and schema code took about 150 ms of a failover. A
+/// worker that leads by then skips it.
+fn schedule_warm_up(worker: &Rc<Worker>) {
+    let me = Rc::downgrade(worker);
+    let warm = Closure::once_into_js(move || {
+        let Some(me) = me.upgrade() else { return };
+        if me.serving.borrow().is_none() {
+            warm_up(&me.db, me.me);
+        }
+    });
+    js::set_timer(WARM_UP_AFTER_MS, warm.unchecked_ref());
+}
+
+fn warm_up(db: &DatabaseId, me: TabId) {
+    let Ok(store) = SqliteStore::open_in_memory(db, SqliteOptions::default()) else {
+        return;
+    };
+    let Ok(mut coordinator) =
+        Coordinator::start(store, db.clone(), me, CoordinatorConfig::default(), js::now())
+    else {
+        return;
+    };
+    let Ok(collection) = CollectionId::new("lockstep-warm-up") else {
+        return;
+    };
+    let row = serde_json::json!({"title": "warm-up", "done": false, "n": 1});
+    let envelope = Envelope {
+        envelope_id: EnvelopeId::new_v7(js::now().0, [7; 10]),
+        origin: me,
+        ops: vec![Op::Insert {
+            collection: collection.clone(),
+            key: Key::from("warm-up"),
+            value: row.as_object().cloned().unwrap_or_default(),
+        }],
+    };
+    let hydrate = Body::Hydrate {
+        request: 1,
+        collection,
+        after: None,
+        limit: 10,
+    };
+    for body in [Body::Envelope(envelope), hydrate] {
+        let message = Message {
+            v: PROTOCOL_VERSION,
+            db: db.clone(),
+            term: Term(0),
+            from: me,
+            to: None,
+            body,
+        };
+        coordinator.handle_bytes(js::now(), &message.encode());
+        while let Some(reply) = coordinator.poll_transmit() {
+            let _ = reply.encode();
+        }
+    }
 }
 
 fn queue_for_lock(worker: &Rc<Worker>) -> Result<(), JsValue> {
