@@ -194,6 +194,7 @@ fn handle_connection(stream: TcpStream, mounts: &[Mount]) -> std::io::Result<()>
             &mut stream,
             "405 Method Not Allowed",
             "text/plain; charset=utf-8",
+            NO_STORE,
             b"only GET and HEAD\n",
             method == "HEAD",
         );
@@ -204,6 +205,7 @@ fn handle_connection(stream: TcpStream, mounts: &[Mount]) -> std::io::Result<()>
             &mut stream,
             "200 OK",
             mime_type(&file),
+            cache_control(&file),
             &body,
             method == "HEAD",
         ),
@@ -211,9 +213,28 @@ fn handle_connection(stream: TcpStream, mounts: &[Mount]) -> std::io::Result<()>
             &mut stream,
             "404 Not Found",
             "text/plain; charset=utf-8",
+            NO_STORE,
             b"not found\n",
             method == "HEAD",
         ),
+    }
+}
+
+const NO_STORE: &str = "no-store";
+
+/// Files in a Vite `assets/` directory carry a content hash in their name,
+/// so they are served as a production host serves them: immutable (which
+/// also lets Chromium reuse its compiled code of a `.wasm` in the next tab).
+/// Everything else is fetched afresh, so a rebuild shows at once.
+fn cache_control(file: &Path) -> &'static str {
+    let in_assets = file
+        .parent()
+        .and_then(|dir| dir.file_name())
+        .is_some_and(|name| name == "assets");
+    if in_assets {
+        "public, max-age=31536000, immutable"
+    } else {
+        NO_STORE
     }
 }
 
@@ -221,6 +242,7 @@ fn respond(
     stream: &mut TcpStream,
     status: &str,
     content_type: &str,
+    cache_control: &str,
     body: &[u8],
     head_only: bool,
 ) -> std::io::Result<()> {
@@ -228,7 +250,7 @@ fn respond(
         "HTTP/1.1 {status}\r\n\
          Content-Type: {content_type}\r\n\
          Content-Length: {}\r\n\
-         Cache-Control: no-store\r\n\
+         Cache-Control: {cache_control}\r\n\
          Cross-Origin-Opener-Policy: same-origin\r\n\
          Cross-Origin-Embedder-Policy: require-corp\r\n\
          Cross-Origin-Resource-Policy: same-origin\r\n\
@@ -263,6 +285,8 @@ mod tests {
         std::fs::write(dir.join("index.html"), "<p>hi</p>").unwrap();
         std::fs::write(dir.join("pkg/a.wasm"), b"\0asm").unwrap();
         std::fs::write(dir.join("pkg/a b.js"), "export {}").unwrap();
+        std::fs::create_dir_all(dir.join("assets")).unwrap();
+        std::fs::write(dir.join("assets/app-1a2b3c.js"), "export {}").unwrap();
         let server = StaticServer::start_mounts(vec![Mount::new("/", dir.clone())], 0).unwrap();
 
         let index = get(&server, "/?app=x&scope=y");
@@ -273,6 +297,12 @@ mod tests {
         assert!(index.contains("Cross-Origin-Embedder-Policy: require-corp"));
         assert!(index.ends_with("<p>hi</p>"));
         assert!(get(&server, "/pkg/a.wasm").contains("Content-Type: application/wasm"));
+        assert!(get(&server, "/pkg/a.wasm").contains("Cache-Control: no-store"));
+        let hashed = get(&server, "/assets/app-1a2b3c.js");
+        assert!(
+            hashed.contains("Cache-Control: public, max-age=31536000, immutable"),
+            "{hashed}"
+        );
         assert!(get(&server, "/pkg/a%20b.js").contains("Content-Type: text/javascript"));
         for bad in [
             "/missing.js",

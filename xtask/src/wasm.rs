@@ -8,7 +8,7 @@ use std::process::Command;
 use crate::browser::target_dir;
 use crate::{run, run_command, setup};
 
-/// `cargo build --release --target wasm32-unknown-unknown -p package` (with
+/// `cargo build --profile wasm-release --target wasm32-unknown-unknown -p package` (with
 /// `features`), then `wasm-bindgen --target web` into a cleared `out`,
 /// naming the JS module `out_name` (else after the crate).
 pub fn build_and_bind(
@@ -21,10 +21,15 @@ pub fn build_and_bind(
     for feature in features {
         args.extend(["--features", feature]);
     }
-    args.extend(["--target", "wasm32-unknown-unknown", "--release"]);
+    args.extend([
+        "--target",
+        "wasm32-unknown-unknown",
+        "--profile",
+        "wasm-release",
+    ]);
     run("cargo", &args)?;
     let wasm = target_dir()?
-        .join("wasm32-unknown-unknown/release")
+        .join("wasm32-unknown-unknown/wasm-release")
         .join(format!("{}.wasm", package.replace('-', "_")));
     if out.exists() {
         std::fs::remove_dir_all(out).map_err(|e| format!("cannot clear {}: {e}", out.display()))?;

@@ -123,9 +123,13 @@ fn warm_up(db: &DatabaseId, me: TabId) {
     let Ok(store) = SqliteStore::open_in_memory(db, SqliteOptions::default()) else {
         return;
     };
-    let Ok(mut coordinator) =
-        Coordinator::start(store, db.clone(), me, CoordinatorConfig::default(), js::now())
-    else {
+    let Ok(mut coordinator) = Coordinator::start(
+        store,
+        db.clone(),
+        me,
+        CoordinatorConfig::default(),
+        js::now(),
+    ) else {
         return;
     };
     let Ok(collection) = CollectionId::new("lockstep-warm-up") else {
