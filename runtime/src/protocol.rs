@@ -603,7 +603,16 @@ pub fn decode(bytes: &[u8], db: &DatabaseId, limits: &Limits) -> Result<Message,
         return Err(DecodeError::ForeignDatabase(message.db.to_string()));
     }
     if let Body::Envelope(envelope) = &message.body {
-        check_ops(&envelope.ops, limits)?;
+        if bytes.len() > limits.max_row_bytes {
+            check_ops(&envelope.ops, limits)?;
+        } else if envelope.ops.len() > limits.max_ops_per_envelope {
+            // No row can be larger than the message that holds it: only the
+            // count is left to check, without encoding every row to size it.
+            return Err(DecodeError::Invalid(InvalidInput::TooManyOps {
+                ops: envelope.ops.len(),
+                max: limits.max_ops_per_envelope,
+            }));
+        }
     }
     Ok(message)
 }
@@ -698,6 +707,54 @@ pub(crate) fn json_bytes<T: Serialize + ?Sized>(value: &T) -> usize {
 mod tests {
     use super::*;
     use crate::{CollectionId, EnvelopeId, Key, TabId};
+
+    #[test]
+    fn decode_refuses_a_row_over_the_limit_and_too_many_ops_in_a_small_message() {
+        let db = DatabaseId::new("app", "u").unwrap();
+        let op = |n: usize| Op::Insert {
+            collection: CollectionId::new("c").unwrap(),
+            key: Key::Int(n as i64),
+            value: serde_json::json!({"t": "x".repeat(100)})
+                .as_object()
+                .unwrap()
+                .clone(),
+        };
+        let message = |ops: Vec<Op>| {
+            Message {
+                v: PROTOCOL_VERSION,
+                db: db.clone(),
+                term: Term(1),
+                from: TabId::from_u128(1),
+                to: None,
+                body: Body::Envelope(Envelope {
+                    envelope_id: EnvelopeId::new_v7(1, [1; 10]),
+                    origin: TabId::from_u128(1),
+                    ops,
+                }),
+            }
+            .encode()
+        };
+        let small_rows = Limits {
+            max_row_bytes: 50,
+            ..Limits::default()
+        };
+        assert!(matches!(
+            decode(&message(vec![op(1)]), &db, &small_rows),
+            Err(DecodeError::Invalid(InvalidInput::RowTooLarge { .. }))
+        ));
+        let few_ops = Limits {
+            max_ops_per_envelope: 2,
+            ..Limits::default()
+        };
+        assert!(matches!(
+            decode(&message(vec![op(1), op(2), op(3)]), &db, &few_ops),
+            Err(DecodeError::Invalid(InvalidInput::TooManyOps {
+                ops: 3,
+                max: 2
+            }))
+        ));
+        assert!(decode(&message(vec![op(1), op(2)]), &db, &few_ops).is_ok());
+    }
 
     #[test]
     fn a_stored_row_is_sent_as_stored_and_decodes_to_the_same_row() {
