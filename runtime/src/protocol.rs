@@ -622,9 +622,10 @@ pub fn decode(bytes: &[u8], db: &DatabaseId, limits: &Limits) -> Result<Message,
 /// (a hydration page, say) without decoding its rows.
 pub const SKIM_FROM_BYTES: usize = 4 << 10;
 
-/// The recipient of an encoded message (`Some(None)`: everyone), read without
-/// building its body; `None` if the bytes are not a message. Skipping the
-/// body still checks that it is well-formed JSON, but allocates nothing.
+/// The recipient of an encoded message (`Some(None)`: everyone), read from
+/// the fields before `to` only (a message encodes them first), so the body
+/// is not even scanned; `None` if no `to` comes before the body, or the
+/// bytes are not a JSON object.
 ///
 /// ```
 /// use lockstep::protocol::{recipient, Body, Message, PROTOCOL_VERSION};
@@ -633,21 +634,38 @@ pub const SKIM_FROM_BYTES: usize = 4 << 10;
 /// let m = Message { v: PROTOCOL_VERSION, db: DatabaseId::new("app", "u").unwrap(), term: Term(1),
 ///     from: TabId::from_u128(1), to: Some(to), body: Body::Join { probe: 1 } };
 /// assert_eq!(recipient(&m.encode()), Some(Some(to)));
+/// assert_eq!(recipient(br#"{"to":null,"body":{"#), Some(None));
+/// assert_eq!(recipient(br#"{"body":{},"to":null}"#), None);
 /// assert_eq!(recipient(b"{nonsense"), None);
 /// ```
 pub fn recipient(bytes: &[u8]) -> Option<Option<TabId>> {
-    use serde::de::IgnoredAny;
-    #[derive(Deserialize)]
-    #[allow(dead_code)] // the skipped fields are read only to be checked
-    struct Header {
-        v: IgnoredAny,
-        db: IgnoredAny,
-        term: IgnoredAny,
-        from: IgnoredAny,
-        to: Option<TabId>,
-        body: IgnoredAny,
+    use serde::de::{Deserializer, Error, IgnoredAny, MapAccess, Visitor};
+    struct Leading<'a>(&'a mut Option<Option<TabId>>);
+    impl<'de> Visitor<'de> for Leading<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a message")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while let Some(field) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                match field.as_ref() {
+                    "to" => {
+                        *self.0 = Some(map.next_value()?);
+                        // Found: stop here, before the body.
+                        return Err(A::Error::custom("stop"));
+                    }
+                    "body" => return Ok(()),
+                    _ => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+            }
+            Ok(())
+        }
     }
-    serde_json::from_slice::<Header>(bytes).ok().map(|h| h.to)
+    let mut found = None;
+    let _ = serde_json::Deserializer::from_slice(bytes).deserialize_map(Leading(&mut found));
+    found
 }
 
 /// Checks a batch of ops against the limits: op count and row size.
