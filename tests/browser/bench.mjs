@@ -40,6 +40,7 @@ const HYDRATE = 100_000;
 const CHUNK = 10_000;
 const BURST = 50;
 const PEER_FAILOVER_TIMEOUT_MS = 35_000;
+const FAILOVER_SETTLE_MS = 1_500;
 
 const say = (...args) => console.error('[bench]', ...args);
 const round = (x, digits = 2) => (x == null || Number.isNaN(x) ? null : Number(x.toFixed(digits)));
@@ -166,6 +167,9 @@ async function failover(context, lib, run) {
   const a = await openBench(context, lib, scope, `${lib}-failover${run}-A`);
   const b = await openBench(context, lib, scope, `${lib}-failover${run}-B`);
   await b.evaluate(() => window.bench.insertMany('w', 0, 1));
+  // Both tabs open for a moment, as tabs are when one closes (a waiting
+  // Lockstep worker warms up 1 s after it starts).
+  await new Promise((r) => setTimeout(r, FAILOVER_SETTLE_MS));
   const leader = (await leaderOf([a, b])) ?? a;
   const other = leader === a ? b : a;
   const t0 = performance.now();

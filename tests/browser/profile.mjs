@@ -215,8 +215,8 @@ try {
     const leader = await h.openTab(context, benchUrl(LIB, scope), { name: 'leader', timeoutMs: 60_000 });
     const other = await h.openTab(context, benchUrl(LIB, scope), { name: 'other', timeoutMs: 60_000 });
     await other.evaluate(() => window.bench.insertMany('w', 0, 1));
-    // Long enough for the waiting worker's warm-up (leader.rs) to have run.
-    await new Promise((r) => setTimeout(r, 1_000));
+    // As in bench.mjs: long enough for the waiting worker's warm-up (leader.rs).
+    await new Promise((r) => setTimeout(r, 1_500));
     results.push(await traced(browser, `leader tab closed -> a write issued at once is durable (${LIB})`, async () => {
       await leader.close();
       return other.evaluate(async () => {

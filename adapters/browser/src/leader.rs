@@ -72,6 +72,8 @@ struct Worker {
     memory_only: bool,
     serving: RefCell<Option<Serving>>,
     pause_ms: Cell<f64>,
+    /// Holds the lock (opening the store or serving).
+    granted: Cell<bool>,
 }
 
 thread_local! {
@@ -93,6 +95,7 @@ pub fn run_leader_worker(init: WorkerInit) -> Result<(), String> {
         memory_only: init.memory_only,
         serving: RefCell::new(None),
         pause_ms: Cell::new(0.0),
+        granted: Cell::new(false),
     });
     WORKER.with(|w| *w.borrow_mut() = Some(worker.clone()));
     queue_for_lock(&worker).map_err(|e| js::describe(&e))?;
@@ -100,19 +103,20 @@ pub fn run_leader_worker(init: WorkerInit) -> Result<(), String> {
     Ok(())
 }
 
-/// How long after it starts a worker that does not lead warms up.
-const WARM_UP_AFTER_MS: f64 = 250.0;
+/// How long after it starts a worker that does not hold the lock warms up:
+/// late enough not to compete with its tab's own start (a load, say).
+const WARM_UP_AFTER_MS: f64 = 1_000.0;
 
 /// A worker still waiting for the lock runs the store's code once on a
 /// throwaway in-memory database (open, migrate, a commit, a page), so the
 /// code is compiled when it takes over: in a fresh worker, the first run of
 /// SQLite's parser and schema code took about 150 ms of a failover. A
-/// worker that leads by then skips it.
+/// worker that holds the lock by then skips it.
 fn schedule_warm_up(worker: &Rc<Worker>) {
     let me = Rc::downgrade(worker);
     let warm = Closure::once_into_js(move || {
         let Some(me) = me.upgrade() else { return };
-        if me.serving.borrow().is_none() {
+        if !me.granted.get() {
             warm_up(&me.db, me.me);
         }
     });
@@ -171,6 +175,7 @@ fn queue_for_lock(worker: &Rc<Worker>) -> Result<(), JsValue> {
     let me = worker.clone();
     // Called once, whenever the browser grants the lock; freed after that call.
     let on_granted = Closure::once_into_js(move |release: js_sys::Function| {
+        me.granted.set(true);
         wasm_bindgen_futures::spawn_local(async move { serve(&me, release).await });
     });
     js::lock_request(&names::leader_lock(&worker.db), on_granted.unchecked_ref())
@@ -178,6 +183,7 @@ fn queue_for_lock(worker: &Rc<Worker>) -> Result<(), JsValue> {
 
 /// Releases the lock and queues again after a pause growing from 100 ms to 5 s.
 fn retry_later(worker: &Rc<Worker>, release: &js_sys::Function) {
+    worker.granted.set(false);
     let _ = release.call0(&JsValue::NULL);
     let pause = (worker.pause_ms.get() * 2.0).clamp(100.0, 5_000.0);
     worker.pause_ms.set(pause);
