@@ -59,7 +59,7 @@ const BUCKETS = [
 const FALLBACK = [
   ['garbage collection', /^\(garbage collector\)/],
   ['idle', /^\(idle\)/],
-  ['page JS (bench harness, JS glue)', /\.js$/],
+  ['JS (bench harness, wasm-bindgen glue)', /\.js$/],
   ['other Rust (coordinator, runtime, glue)', /\.wasm$/],
   ['V8 / browser (program)', /^\(program\)|^\(root\)/],
 ];
