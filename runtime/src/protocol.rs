@@ -726,6 +726,22 @@ mod tests {
     use super::*;
     use crate::{CollectionId, EnvelopeId, Key, TabId};
 
+    /// An envelope of `ops` from tab 1.
+    fn envelope_message(db: &DatabaseId, ops: Vec<Op>) -> Message {
+        Message {
+            v: PROTOCOL_VERSION,
+            db: db.clone(),
+            term: Term(1),
+            from: TabId::from_u128(1),
+            to: None,
+            body: Body::Envelope(Envelope {
+                envelope_id: EnvelopeId::new_v7(1, [0; 10]),
+                origin: TabId::from_u128(1),
+                ops,
+            }),
+        }
+    }
+
     #[test]
     fn decode_refuses_a_row_over_the_limit_and_too_many_ops_in_a_small_message() {
         let db = DatabaseId::new("app", "u").unwrap();
@@ -737,21 +753,7 @@ mod tests {
                 .unwrap()
                 .clone(),
         };
-        let message = |ops: Vec<Op>| {
-            Message {
-                v: PROTOCOL_VERSION,
-                db: db.clone(),
-                term: Term(1),
-                from: TabId::from_u128(1),
-                to: None,
-                body: Body::Envelope(Envelope {
-                    envelope_id: EnvelopeId::new_v7(1, [1; 10]),
-                    origin: TabId::from_u128(1),
-                    ops,
-                }),
-            }
-            .encode()
-        };
+        let message = |ops: Vec<Op>| envelope_message(&db, ops).encode();
         let small_rows = Limits {
             max_row_bytes: 50,
             ..Limits::default()
@@ -839,18 +841,7 @@ mod tests {
             key: Key::from("a"),
             value,
         };
-        let message = Message {
-            v: PROTOCOL_VERSION,
-            db: db.clone(),
-            term: Term(1),
-            from: TabId::from_u128(1),
-            to: None,
-            body: Body::Envelope(Envelope {
-                envelope_id: EnvelopeId::new_v7(1, [0; 10]),
-                origin: TabId::from_u128(1),
-                ops: vec![op],
-            }),
-        };
+        let message = envelope_message(&db, vec![op]);
         let once = decode(&message.encode(), &db, &Limits::default()).unwrap();
         assert_eq!(once, message);
         assert_eq!(

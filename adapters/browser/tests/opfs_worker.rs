@@ -29,27 +29,31 @@ async fn durable_with_pool(db: &DatabaseId) -> (SqliteStore, opfs::Pool) {
     }
 }
 
-fn insert(db: &DatabaseId, n: u8, key: &str) -> Vec<u8> {
+/// An encoded envelope of `ops` from tab 1, the `n`th it sends.
+fn envelope(db: &DatabaseId, n: u64, ops: Vec<Op>) -> Vec<u8> {
     let me = TabId::from_u128(1);
-    let ops = vec![Op::Insert {
-        collection: CollectionId::new("todos").unwrap(),
-        key: Key::from(key),
-        value: serde_json::json!({"n": n}).as_object().unwrap().clone(),
-    }];
-    let envelope = Envelope {
-        envelope_id: EnvelopeId::new_v7(u64::from(n), [n; 10]),
-        origin: me,
-        ops,
-    };
     Message {
         v: PROTOCOL_VERSION,
         db: db.clone(),
         term: Term(1),
         from: me,
         to: None,
-        body: Body::Envelope(envelope),
+        body: Body::Envelope(Envelope {
+            envelope_id: EnvelopeId::new_v7(n, [n as u8; 10]),
+            origin: me,
+            ops,
+        }),
     }
     .encode()
+}
+
+fn insert(db: &DatabaseId, n: u8, key: &str) -> Vec<u8> {
+    let op = Op::Insert {
+        collection: CollectionId::new("todos").unwrap(),
+        key: Key::from(key),
+        value: serde_json::json!({"n": n}).as_object().unwrap().clone(),
+    };
+    envelope(db, u64::from(n), vec![op])
 }
 
 #[wasm_bindgen_test]
@@ -280,21 +284,6 @@ async fn batched_wal_writes_survive_spills_checkpoints_and_a_reopen() {
                 .clone(),
         })
         .collect();
-    let message = |n: u64, ops: Vec<Op>| {
-        Message {
-            v: PROTOCOL_VERSION,
-            db: db.clone(),
-            term: Term(1),
-            from: me,
-            to: None,
-            body: Body::Envelope(Envelope {
-                envelope_id: EnvelopeId::new_v7(n, [7; 10]),
-                origin: me,
-                ops,
-            }),
-        }
-        .encode()
-    };
     {
         let (store, pool) = durable_with_pool(&db).await;
         let mut leader = Coordinator::start(
@@ -305,7 +294,7 @@ async fn batched_wal_writes_survive_spills_checkpoints_and_a_reopen() {
             Timestamp(0),
         )
         .unwrap();
-        leader.handle_bytes(Timestamp(0), &message(1, big));
+        leader.handle_bytes(Timestamp(0), &envelope(&db, 1, big));
         assert_eq!(
             leader.position().seq.0,
             1,
@@ -317,7 +306,7 @@ async fn batched_wal_writes_survive_spills_checkpoints_and_a_reopen() {
                 key: Key::from(format!("one-{n}").as_str()),
                 value: serde_json::json!({"n": n}).as_object().unwrap().clone(),
             };
-            leader.handle_bytes(Timestamp(0), &message(n + 2, vec![op]));
+            leader.handle_bytes(Timestamp(0), &envelope(&db, n + 2, vec![op]));
         }
         assert_eq!(leader.position().seq.0, 401);
         drop(leader);
