@@ -407,7 +407,14 @@ impl<S: Store> Coordinator<S> {
                     Ok(rows) => QueryOutcome::Rows(rows),
                     Err(error) => QueryOutcome::Failed { error },
                 };
-                self.reply(message.from, Body::QueryResult { request, outcome });
+                self.reply(
+                    message.from,
+                    Body::QueryResult {
+                        request,
+                        position: self.position,
+                        outcome,
+                    },
+                );
             }
             Body::Describe { request } => match self.store.collections() {
                 Ok(collections) => {

@@ -60,6 +60,7 @@ mod query;
 mod rng;
 mod row;
 mod store;
+mod subset;
 mod tab;
 
 pub use bugs::BugSwitches;
@@ -80,6 +81,7 @@ pub use query::{
 };
 pub use row::{Change, ChangeEvent, Op, Row, SharedRow};
 pub use store::{Drained, LogPage, OutboxEntry, RowPage, Store, StoreError, StoreMeta, StoreTx};
+pub use subset::{Subset, SubsetError, SubsetId, SubsetTop, KEY_COLUMN, ROW_COLUMN};
 pub use tab::{
     CollectionMode, Event, InspectId, PendingWrite, PersistedCollectionRuntime, ReadId,
     RuntimeConfig, RuntimeStats, RuntimeStatus, Snapshot, SubscriptionId, SyncBatch,

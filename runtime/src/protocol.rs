@@ -464,6 +464,9 @@ pub enum Body {
     QueryResult {
         /// The request answered.
         request: u64,
+        /// The leader's position when it ran the query: the rows are the
+        /// database as of this transaction.
+        position: StreamPosition,
         /// The rows, or why there are none.
         outcome: QueryOutcome,
     },

@@ -31,7 +31,8 @@ use lockstep::protocol::KeyedRow;
 use lockstep::{
     ChangeEvent, CollectionId, CollectionMode, DatabaseId, DatabaseReport, EnvelopeId, Event,
     InspectId, Key, Op, PendingWrite, PersistedCollectionRuntime, QueryRows, ReadId, Row,
-    RuntimeConfig, SharedRow, Snapshot, StreamPosition, SubscriptionId, SyncBatch, TabId,
+    RuntimeConfig, SharedRow, Snapshot, StreamPosition, SubscriptionId, Subset, SubsetId,
+    SyncBatch, TabId,
 };
 use wasm_bindgen::prelude::*;
 use web_sys::{BroadcastChannel, MessageEvent};
@@ -98,6 +99,9 @@ impl ListenerId {
 /// The future of a write: the position it was committed at, or why not.
 pub type WriteOutcome = oneshot::Receiver<Result<StreamPosition, WriteError>>;
 
+/// What a subset load resolves with: its id and the rows it delivered.
+pub type SubsetLoad = Result<(SubsetId, usize), ReadError>;
+
 type Shared<F> = Rc<RefCell<Box<F>>>;
 type ChangeListener = Shared<dyn FnMut(&[ChangeEvent])>;
 type StreamListener = Shared<dyn FnMut(StreamUpdate)>;
@@ -119,6 +123,7 @@ struct Waiting {
     inspections: HashMap<InspectId, Sender<Result<Vec<KeyedRow>, ReadError>>>,
     queries: HashMap<ReadId, Sender<Result<QueryRows, ReadError>>>,
     descriptions: HashMap<ReadId, Sender<Result<DatabaseReport, ReadError>>>,
+    subsets: HashMap<SubsetId, Sender<SubsetLoad>>,
 }
 
 #[derive(Default)]
@@ -240,6 +245,29 @@ impl Database {
         collection: &CollectionId,
         sink: impl FnMut(StreamUpdate) + 'static,
     ) {
+        self.follow(collection, CollectionMode::Stream, sink);
+    }
+
+    /// Follows `collection` on demand: like
+    /// [`stream_collection`](Self::stream_collection), but nothing is loaded
+    /// until [`load_subset`](Self::load_subset) asks; `Ready` comes at once
+    /// and `sink` gets every commit of the collection, to keep the rows it
+    /// holds (and those its subsets may match) current.
+    pub fn stream_collection_on_demand(
+        &self,
+        collection: &CollectionId,
+        sink: impl FnMut(StreamUpdate) + 'static,
+    ) {
+        self.follow(collection, CollectionMode::OnDemand, sink);
+    }
+
+    /// Opens `collection` in stream or on-demand `mode` with `sink`.
+    fn follow(
+        &self,
+        collection: &CollectionId,
+        mode: CollectionMode,
+        sink: impl FnMut(StreamUpdate) + 'static,
+    ) {
         {
             let mut state = self.inner.state.borrow_mut();
             if state.closed {
@@ -248,9 +276,40 @@ impl Database {
             let sink: StreamListener = Rc::new(RefCell::new(Box::new(sink)));
             state.listeners.streams.insert(collection.clone(), sink);
         }
-        self.with_runtime(|runtime, now| {
-            runtime.open_collection_as(now, collection.clone(), CollectionMode::Stream)
-        });
+        self.with_runtime(|runtime, now| runtime.open_collection_as(now, collection.clone(), mode));
+    }
+
+    /// Loads the rows of `subset` of an on-demand collection (see
+    /// [`lockstep::Subset`]): they reach the collection's sink as batches,
+    /// then the future resolves with the subset's id and how many rows it
+    /// delivered. Later commits keep coming; after a reload the subset is
+    /// read again until [`unload_subset`](Self::unload_subset).
+    pub fn load_subset(
+        &self,
+        collection: &CollectionId,
+        subset: Subset,
+    ) -> impl Future<Output = SubsetLoad> {
+        let receiver = {
+            let mut state = self.inner.state.borrow_mut();
+            if state.closed {
+                return oneshot::ready(Err(ReadError::Closed));
+            }
+            match state.runtime.load_subset(js::now(), collection, subset) {
+                Err(e) => return oneshot::ready(Err(e.into())),
+                Ok(id) => {
+                    let (sender, receiver) = oneshot::channel();
+                    state.waiting.subsets.insert(id, sender);
+                    receiver
+                }
+            }
+        };
+        pump(&self.inner);
+        receiver
+    }
+
+    /// Stops reading subset `id` again after reloads; its rows stay.
+    pub fn unload_subset(&self, id: SubsetId) {
+        self.with_runtime(|runtime, _| runtime.unload_subset(id));
     }
 
     /// Stops following `collection` in this tab and forgets its rows (and
@@ -742,6 +801,11 @@ fn deliver(state: &mut State, event: Event, calls: &mut VecDeque<Call>) {
                 sender.send(outcome.map_err(ReadError::Failed));
             }
         }
+        Event::SubsetLoaded { id, outcome, .. } => {
+            if let Some(sender) = waiting.subsets.remove(&id) {
+                sender.send(outcome.map(|rows| (id, rows)).map_err(ReadError::Query));
+            }
+        }
         Event::LeaderChanged { .. } => {}
     }
 }
@@ -874,6 +938,9 @@ impl Waiting {
             sender.send(Err(ReadError::Closed));
         }
         for (_, sender) in self.descriptions {
+            sender.send(Err(ReadError::Closed));
+        }
+        for (_, sender) in self.subsets {
             sender.send(Err(ReadError::Closed));
         }
     }

@@ -36,6 +36,9 @@ pub enum ReadError {
     /// The leader could not run the query.
     #[error(transparent)]
     Query(#[from] QueryError),
+    /// The collection is not open on demand in this tab.
+    #[error(transparent)]
+    Subset(#[from] lockstep::SubsetError),
     /// The leader's store could not read the database (the failure is also
     /// counted in every tab's status).
     #[error("the leader could not read the database: {0}; retry once its storage works again")]

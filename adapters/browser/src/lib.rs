@@ -69,7 +69,7 @@ mod wal_batch;
 pub use bench::{raw_sqlite_bench, RawBench};
 #[cfg(target_arch = "wasm32")]
 pub use database::{
-    Database, LeaderWorker, ListenerId, OpenOptions, StreamUpdate, WriteOutcome,
+    Database, LeaderWorker, ListenerId, OpenOptions, StreamUpdate, SubsetLoad, WriteOutcome,
     UNRESPONSIVE_AFTER_MS,
 };
 #[cfg(target_arch = "wasm32")]

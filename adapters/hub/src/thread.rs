@@ -406,11 +406,13 @@ impl<S: Store + Send + 'static> TabThread<S> {
                     let _ = reply.send(outcome);
                 }
             }
-            // The hub opens collections in rows mode only: no `Synced` batches.
+            // The hub opens collections in rows mode only: no `Synced`
+            // batches, no subsets.
             Event::Progress { .. }
             | Event::Ready { .. }
             | Event::LeaderChanged { .. }
-            | Event::Synced { .. } => {}
+            | Event::Synced { .. }
+            | Event::SubsetLoaded { .. } => {}
         }
     }
 }

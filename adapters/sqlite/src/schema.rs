@@ -12,14 +12,17 @@
 //! | `__lockstep_envelopes` | durable dedup: envelope id → `(term, seq)` |
 //! | `__lockstep_changelog` | recent `TxCommitted`s for `pull_since` |
 //! | `__lockstep_outbox` | committed envelopes waiting for upload |
-//! | `__lockstep_fields` | top-level field names seen per collection (the columns of query views) |
+//! | `__lockstep_fields` | top-level field names seen per collection (the columns of query views), and the JSON kinds seen in each (`types`, see [`kind_of`]) |
 //!
 //! The capture triggers record every write into a collection's tracking
 //! table, Lockstep's own included; a Lockstep transaction removes the
 //! tracking rows of its own writes before it commits. Nothing committed
 //! decides whether capture is on, so no write by other code can turn it off.
 
+use std::collections::HashMap;
+
 use lockstep::{CollectionId, DatabaseId, StoreError};
+use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::error::SqlResultExt;
@@ -29,17 +32,20 @@ use crate::names::{self, quote_ident, TableNames};
 /// refused with [`StoreError::NewerSchema`].
 ///
 /// ```
-/// assert_eq!(lockstep_sqlite::schema::SCHEMA_VERSION, 4);
+/// assert_eq!(lockstep_sqlite::schema::SCHEMA_VERSION, 5);
 /// ```
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// Migration `i` brings the schema to version `i + 1`: its SQL, then what
 /// is done in Rust.
 const MIGRATIONS: [(&str, Option<Step>); SCHEMA_VERSION as usize] = [
     (V1, None),
-    (V2, Some(backfill_fields)),
+    // Its rows are filled at version 5 (`backfill_fields`), which every
+    // upgrade through version 2 also runs.
+    (V2, None),
     (V3, Some(recreate_triggers)),
     (V4, Some(recreate_triggers)),
+    (V5, Some(backfill_fields)),
 ];
 
 /// A migration step that needs more than SQL.
@@ -86,7 +92,8 @@ INSERT INTO __lockstep_capture (id, suppress) VALUES (1, 0);
 /// Version 2: the database's epoch, a random id fixed when the file is made
 /// (or first migrated), so tabs can tell one incarnation from another; and
 /// the top-level field names seen in each collection, the columns of the
-/// views read-only queries see (filled for existing rows by [`backfill_fields`]).
+/// views read-only queries see (filled for existing rows by [`backfill_fields`]
+/// at version 5).
 const V2: &str = "
 ALTER TABLE __lockstep_meta ADD COLUMN epoch BLOB;
 UPDATE __lockstep_meta SET epoch = randomblob(16) WHERE epoch IS NULL;
@@ -112,6 +119,59 @@ DROP INDEX IF EXISTS __lockstep_envelopes_seq;
 /// of every page each statement touches) for them. Triggers recreated by
 /// [`recreate_triggers`].
 const V4: &str = "";
+
+/// Version 5: the JSON kinds seen in each field (bits of [`kind_of`], only
+/// ever added), so a reader can tell a field that holds one kind; computed
+/// for every existing row by [`backfill_fields`].
+const V5: &str = "
+ALTER TABLE __lockstep_fields ADD COLUMN types INTEGER NOT NULL DEFAULT 0;
+";
+
+/// Kind bit of JSON `null` in `__lockstep_fields.types`.
+pub const KIND_NULL: u8 = 1;
+/// Kind bit of JSON `true` and `false`.
+pub const KIND_BOOLEAN: u8 = 2;
+/// Kind bit of a JSON number without fraction or exponent that fits 64 bits.
+pub const KIND_INTEGER: u8 = 4;
+/// Kind bit of any other JSON number.
+pub const KIND_REAL: u8 = 8;
+/// Kind bit of a JSON string.
+pub const KIND_TEXT: u8 = 16;
+/// Kind bit of a JSON array.
+pub const KIND_ARRAY: u8 = 32;
+/// Kind bit of a JSON object.
+pub const KIND_OBJECT: u8 = 64;
+
+/// The kind bit of a field's value, as `__lockstep_fields.types` records it.
+///
+/// `types` holds every kind ever written to a field of a collection: bits
+/// are only added, never removed, so one may stay set after the last value
+/// of its kind is gone (a superset). Read it only to learn that a field
+/// holds one kind (a stale bit only makes a reader more careful).
+///
+/// ```
+/// use lockstep_sqlite::schema::{kind_of, KIND_INTEGER, KIND_REAL, KIND_TEXT};
+/// assert_eq!(kind_of(&serde_json::json!(1)), KIND_INTEGER);
+/// assert_eq!(kind_of(&serde_json::json!(1.5)), KIND_REAL);
+/// assert_eq!(kind_of(&serde_json::json!("x")), KIND_TEXT);
+/// ```
+pub fn kind_of(value: &serde_json::Value) -> u8 {
+    use serde_json::Value;
+    match value {
+        Value::Null => KIND_NULL,
+        Value::Bool(_) => KIND_BOOLEAN,
+        Value::Number(n) if n.is_i64() || n.is_u64() => KIND_INTEGER,
+        Value::Number(_) => KIND_REAL,
+        Value::String(_) => KIND_TEXT,
+        Value::Array(_) => KIND_ARRAY,
+        Value::Object(_) => KIND_OBJECT,
+    }
+}
+
+/// [`kind_of`] in SQL, on the `type` column of `json_each` (alias `j`).
+const KIND_OF_SQL: &str = "CASE j.type WHEN 'null' THEN 1 WHEN 'true' THEN 2 WHEN 'false' THEN 2 \
+     WHEN 'integer' THEN 4 WHEN 'real' THEN 8 WHEN 'text' THEN 16 WHEN 'array' THEN 32 \
+     WHEN 'object' THEN 64 ELSE 0 END";
 
 /// Replaces the capture triggers of every registered collection with the
 /// current ones.
@@ -192,8 +252,8 @@ pub(crate) fn migrate(conn: &Connection, db: &DatabaseId) -> Result<(), StoreErr
     check_meta(conn, db)
 }
 
-/// Records the top-level fields of every existing row of every collection
-/// (the upgrade to version 2; later writes record their own fields).
+/// Records the top-level fields and their kinds of every existing row of
+/// every collection (the upgrade to version 5; later writes record their own).
 fn backfill_fields(conn: &Connection) -> Result<(), StoreError> {
     for (collection, tables) in all_registered(conn)? {
         record_fields_of(conn, &collection, &tables.row_table, None)?;
@@ -202,8 +262,10 @@ fn backfill_fields(conn: &Connection) -> Result<(), StoreError> {
 }
 
 /// Records the top-level fields of the rows of `row_table` (only those whose
-/// keys are listed in `tracking_table`, when given) as fields of `collection`.
-/// Rows that are not JSON objects are skipped.
+/// keys are listed in `tracking_table`, when given) as fields of `collection`,
+/// with the kinds of their values added to `types`. Rows that are not JSON
+/// objects are skipped. SQLite has no bitwise-OR aggregate, but the kinds are
+/// distinct powers of two, so the sum of the distinct ones is their OR.
 pub(crate) fn record_fields_of(
     conn: &Connection,
     collection: &CollectionId,
@@ -216,12 +278,57 @@ pub(crate) fn record_fields_of(
         None => String::new(),
     };
     conn.prepare_cached(&format!(
-        "INSERT OR IGNORE INTO __lockstep_fields (collection, field)
-         SELECT ?1, j.key FROM {rows} AS r, json_each(r.value) AS j
-         WHERE json_valid(r.value) AND json_type(r.value) = 'object' {only}"
+        "INSERT INTO __lockstep_fields (collection, field, types)
+         SELECT ?1, j.key, sum(DISTINCT {KIND_OF_SQL}) FROM {rows} AS r, json_each(r.value) AS j
+         WHERE json_valid(r.value) AND json_type(r.value) = 'object' {only}
+         GROUP BY j.key
+         ON CONFLICT (collection, field) DO UPDATE SET types = types | excluded.types"
     ))
     .store()?
     .execute([collection.as_str()])
+    .store()?;
+    Ok(())
+}
+
+/// The fields of `collection` recorded in `__lockstep_fields`, with their
+/// kind bits. A `types` that is not an integer (edited by hand) counts as no
+/// kind, so the next write of each kind records it again.
+pub(crate) fn recorded_kinds(
+    conn: &Connection,
+    collection: &CollectionId,
+) -> Result<HashMap<String, u8>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached("SELECT field, types FROM __lockstep_fields WHERE collection = ?1")
+        .store()?;
+    let mut rows = stmt.query([collection.as_str()]).store()?;
+    let mut out = HashMap::new();
+    while let Some(row) = rows.next().store()? {
+        let Ok(field) = row.get::<_, String>(0) else {
+            continue;
+        };
+        let types = match row.get_ref(1).store()? {
+            ValueRef::Integer(bits) => (bits & 0x7f) as u8,
+            _ => 0,
+        };
+        out.insert(field, types);
+    }
+    Ok(out)
+}
+
+/// Adds the kind bits `kinds` to `field` of `collection` (recording the field
+/// if it is new).
+pub(crate) fn record_kinds(
+    conn: &Connection,
+    collection: &CollectionId,
+    field: &str,
+    kinds: u8,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO __lockstep_fields (collection, field, types) VALUES (?1, ?2, ?3)
+         ON CONFLICT (collection, field) DO UPDATE SET types = types | excluded.types",
+    )
+    .store()?
+    .execute(params![collection.as_str(), field, kinds])
     .store()?;
     Ok(())
 }
@@ -355,6 +462,22 @@ mod tests {
             })
             .unwrap();
         assert_eq!(n, i64::from(SCHEMA_VERSION));
+    }
+
+    #[test]
+    fn kinds_in_sql_match_kinds_in_rust() {
+        let conn = Connection::open_in_memory().unwrap();
+        let values = serde_json::json!([
+            null, true, false, 0, -7, 9_007_199_254_740_993_i64, u64::MAX, 1.5, 1.0, -0.0,
+            1e300, "", "x", [], [1], {}, {"a": 1}
+        ]);
+        let sql = format!("SELECT {KIND_OF_SQL} FROM json_each(?1) AS j WHERE j.key = ?2");
+        for (i, value) in values.as_array().unwrap().iter().enumerate() {
+            let bit: u8 = conn
+                .query_row(&sql, params![values.to_string(), i as i64], |r| r.get(0))
+                .unwrap();
+            assert_eq!(bit, kind_of(value), "{value}");
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! writes, so what stays tracked is exactly what other code wrote
 //! (invariant 9), and nothing other code commits can turn capture off.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -130,9 +130,11 @@ struct State {
     options: SqliteOptions,
     collections: Collections,
     watch: Watch,
-    /// Per collection, the fields known to be in `__lockstep_fields`
-    /// (loaded on first write), so a write records only new field names.
-    fields: HashMap<CollectionId, HashSet<String>>,
+    /// Per collection, the fields known to be in `__lockstep_fields` with
+    /// their known kind bits (loaded on first write), so a write records only
+    /// a new field or kind. Never holds a bit the table lacks: a transaction
+    /// that rolls back forgets the entries it loaded or added to.
+    fields: HashMap<CollectionId, HashMap<String, u8>>,
     views: Views,
 }
 
@@ -529,7 +531,8 @@ impl Store for SqliteStore {
             tx,
             state: &mut self.state,
             created: Collections::new(),
-            new_fields: Vec::new(),
+            new_fields: false,
+            fields_touched: Vec::new(),
             drained_fields: false,
             own_writes: HashMap::new(),
             begin_data_version,
@@ -702,8 +705,12 @@ pub struct SqliteTx<'a> {
     state: &'a mut State,
     /// Collections whose tables this transaction created (cached on commit).
     created: Collections,
-    /// Field names this transaction recorded (known to the cache on commit).
-    new_fields: Vec<(CollectionId, String)>,
+    /// This transaction recorded a field name not seen before (views are
+    /// rebuilt on commit).
+    new_fields: bool,
+    /// Collections whose entry in `State::fields` this transaction loaded or
+    /// added kinds to: forgotten on rollback, as they may hold its writes.
+    fields_touched: Vec<CollectionId>,
     /// Writes by other code were drained, maybe with fields not seen before.
     drained_fields: bool,
     /// Per collection this transaction writes rows of: the highest tracking
@@ -722,6 +729,7 @@ impl Drop for SqliteTx<'_> {
                 // Errors cannot be reported from drop; rusqlite retries the rollback.
                 let _ = self.tx.execute_batch("ROLLBACK");
             }
+            self.forget_touched_fields();
             self.settle();
         }
     }
@@ -755,39 +763,43 @@ impl SqliteTx<'_> {
         find(&self.tx, &mut self.state.collections, collection)
     }
 
-    /// Records the field names of `row` that `__lockstep_fields` lacks.
+    /// Records the fields of `row` and kinds of their values that
+    /// `__lockstep_fields` lacks. A known kind costs one hash look-up.
     fn note_fields(&mut self, collection: &CollectionId, row: &Row) -> Result<(), StoreError> {
         if !self.state.fields.contains_key(collection) {
-            let known: HashSet<String> = self
-                .tx
-                .prepare_cached("SELECT field FROM __lockstep_fields WHERE collection = ?1")
-                .store()?
-                .query_map([collection.as_str()], |r| r.get(0))
-                .store()?
-                .collect::<Result<_, _>>()
-                .store()?;
+            let known = schema::recorded_kinds(&self.tx, collection)?;
+            touch(&mut self.fields_touched, collection);
             self.state.fields.insert(collection.clone(), known);
         }
-        let known = &self.state.fields[collection];
-        for field in row.keys() {
-            if known.contains(field)
-                || self
-                    .new_fields
-                    .iter()
-                    .any(|(c, f)| c == collection && f == field)
-            {
+        let Some(known) = self.state.fields.get_mut(collection) else {
+            return Ok(());
+        };
+        for (field, value) in row {
+            let kind = schema::kind_of(value);
+            let had = known.get(field.as_str()).copied();
+            if had.is_some_and(|kinds| kinds & kind != 0) {
                 continue;
             }
-            self.tx
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO __lockstep_fields (collection, field) VALUES (?1, ?2)",
-                )
-                .store()?
-                .execute(params![collection.as_str(), field])
-                .store()?;
-            self.new_fields.push((collection.clone(), field.clone()));
+            touch(&mut self.fields_touched, collection);
+            schema::record_kinds(&self.tx, collection, field, kind)?;
+            match known.get_mut(field.as_str()) {
+                Some(kinds) => *kinds |= kind,
+                None => {
+                    known.insert(field.clone(), kind);
+                }
+            }
+            self.new_fields |= had.is_none();
         }
         Ok(())
+    }
+
+    /// After a rollback: drops the cached fields this transaction loaded or
+    /// added to (reloaded from the table on the next write), so the cache
+    /// never claims a kind the table lacks.
+    fn forget_touched_fields(&mut self) {
+        for collection in self.fields_touched.drain(..) {
+            self.state.fields.remove(&collection);
+        }
     }
 
     /// Notes the tracking table's end before this transaction's first write
@@ -1049,15 +1061,10 @@ impl StoreTx for SqliteTx<'_> {
         self.done = true;
         let created = std::mem::take(&mut self.created);
         let views = &mut self.state.views;
-        views.stale |= !created.is_empty() || !self.new_fields.is_empty() || self.drained_fields;
+        views.stale |= !created.is_empty() || self.new_fields || self.drained_fields;
         self.state.collections.extend(created);
-        for (collection, field) in std::mem::take(&mut self.new_fields) {
-            self.state
-                .fields
-                .entry(collection)
-                .or_default()
-                .insert(field);
-        }
+        // The kinds this transaction recorded are in the cache already.
+        self.fields_touched.clear();
         if self.drained_fields {
             // Other code's rows may have added fields: reload on next write.
             self.state.fields.clear();
@@ -1067,6 +1074,14 @@ impl StoreTx for SqliteTx<'_> {
         }
         self.settle();
         Ok(())
+    }
+}
+
+/// Adds `collection` to the collections whose cached fields a transaction
+/// loaded or changed (a short list: a transaction touches few collections).
+fn touch(touched: &mut Vec<CollectionId>, collection: &CollectionId) {
+    if !touched.contains(collection) {
+        touched.push(collection.clone());
     }
 }
 

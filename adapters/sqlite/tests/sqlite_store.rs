@@ -593,13 +593,14 @@ fn a_version_2_file_captures_every_foreign_write_after_migration() {
             vec![insert(&todos(), "a", serde_json::json!({}))],
         );
         // Turn the file back into what version 2 left: the capture flag and
-        // triggers that obey it.
+        // triggers that obey it, no field kinds.
         let conn = leader.store_mut().connection();
         let when = "WHEN (SELECT suppress FROM __lockstep_capture WHERE id = 1) = 0";
         let track = quote_ident(&tracking_table(&todos()));
         let ins = quote_ident(&lockstep_sqlite::names::insert_trigger(&todos()));
         conn.execute_batch(&format!(
             "DELETE FROM __lockstep_migrations WHERE version >= 3;
+             ALTER TABLE __lockstep_fields DROP COLUMN types;
              CREATE TABLE __lockstep_capture (id INTEGER PRIMARY KEY CHECK (id = 1), suppress INTEGER NOT NULL);
              INSERT INTO __lockstep_capture VALUES (1, 1);
              DROP TRIGGER {ins};

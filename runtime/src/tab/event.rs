@@ -59,6 +59,20 @@ pub enum Event {
         /// What to apply.
         batch: SyncBatch,
     },
+    /// A subset asked for with
+    /// [`PersistedCollectionRuntime::load_subset`](super::PersistedCollectionRuntime::load_subset)
+    /// is loaded: its rows went out as [`Event::Synced`] before this event,
+    /// and later commits keep coming. After a reload a loaded subset is read
+    /// again, without a second event.
+    SubsetLoaded {
+        /// The collection.
+        collection: CollectionId,
+        /// The subset.
+        id: crate::SubsetId,
+        /// How many rows were delivered, or why the load failed (the subset
+        /// is then forgotten).
+        outcome: Result<usize, QueryError>,
+    },
     /// Hydration progress of a collection.
     Progress {
         /// The collection.

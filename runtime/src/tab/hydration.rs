@@ -5,6 +5,10 @@ use super::*;
 
 impl PersistedCollectionRuntime {
     pub(super) fn start_hydration(&mut self, now: Timestamp, collection: &CollectionId) {
+        if self.mode(collection) == Some(CollectionMode::OnDemand) {
+            self.restart_subsets(now, collection);
+            return;
+        }
         let request = self.next_request();
         let Some(c) = self.collections.get_mut(collection) else {
             return;
@@ -103,7 +107,7 @@ impl PersistedCollectionRuntime {
                     collection.rows.synced.insert(row.key, Arc::new(row.value));
                 }
             }
-            CollectionMode::Stream => {
+            CollectionMode::Stream | CollectionMode::OnDemand => {
                 if let Some(seen) = h.seen.as_mut() {
                     seen.extend(rows.iter().map(|row| row.key.clone()));
                 }
@@ -161,7 +165,7 @@ impl PersistedCollectionRuntime {
                 .get_mut(&collection_id)
                 .expect("listed above");
             let hydration = collection.hydration.take().expect("listed above");
-            if collection.mode == CollectionMode::Stream {
+            if collection.mode.streams() {
                 if let Some(keys) = hydration.seen {
                     self.events.push_back(Event::Synced {
                         collection: collection_id.clone(),

@@ -224,5 +224,6 @@ impl PersistedCollectionRuntime {
             Some(_) => {}
         }
         self.finish_hydrations();
+        self.deliver_parked_pages();
     }
 }

@@ -16,6 +16,7 @@ mod ordering;
 mod overlay;
 mod reads;
 mod subscriptions;
+mod subsets;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -126,6 +127,8 @@ struct Collection {
     hydration: Option<Hydration>,
     /// Stream mode: rows were handed to the app, so a reload must replace them.
     streamed: bool,
+    /// On-demand mode: the subsets the app asked for.
+    subsets: subsets::Subsets,
 }
 
 /// How a tab keeps an open collection.
@@ -144,6 +147,19 @@ pub enum CollectionMode {
     /// app's that holds the rows and its own optimistic state (TanStack DB).
     /// Writes go through [`PersistedCollectionRuntime::submit`].
     Stream,
+    /// Like [`Stream`](CollectionMode::Stream), but nothing is loaded until
+    /// the app asks: the collection is ready at once, rows come from
+    /// [`PersistedCollectionRuntime::load_subset`], and every committed
+    /// change of the collection still goes to the app (which keeps those of
+    /// rows it holds or that its subsets may match).
+    OnDemand,
+}
+
+impl CollectionMode {
+    /// Whether the app, not the tab, keeps the rows.
+    fn streams(self) -> bool {
+        self != CollectionMode::Rows
+    }
 }
 
 /// A transaction broadcast as a `requires_pull` header, being fetched in parts.
@@ -305,15 +321,21 @@ impl PersistedCollectionRuntime {
                 rows: Rows::default(),
                 hydration: None,
                 streamed: false,
+                subsets: subsets::Subsets::default(),
             },
         );
-        self.start_hydration(now, &collection);
+        if mode == CollectionMode::OnDemand {
+            self.events.push_back(Event::Ready { collection });
+        } else {
+            self.start_hydration(now, &collection);
+        }
     }
 
     /// Stops following `collection` and forgets its rows. Pending writes to
     /// it stay pending and still settle.
     pub fn close_collection(&mut self, collection: &CollectionId) {
         self.collections.remove(collection);
+        self.forget_subset_reads(collection);
     }
 
     /// How `collection` is open in this tab, if it is.
@@ -459,7 +481,11 @@ impl PersistedCollectionRuntime {
                 position,
                 missing,
             } => self.receive_tx_part(now, request, seq, offset, changes, total, position, missing),
-            Body::QueryResult { request, outcome } => self.receive_query_result(request, outcome),
+            Body::QueryResult {
+                request,
+                position,
+                outcome,
+            } => self.receive_query_result(now, request, position, outcome),
             Body::Description { request, report } => self.receive_description(request, report),
             Body::RequestFailed { request, error } => self.request_failed(request, error),
             Body::Join { .. }

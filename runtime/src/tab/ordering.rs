@@ -131,7 +131,7 @@ impl PersistedCollectionRuntime {
                         .rows
                         .set_synced(change.key, change.value.map(Arc::new));
                 }
-                CollectionMode::Stream => streamed
+                CollectionMode::Stream | CollectionMode::OnDemand => streamed
                     .entry(change.collection)
                     .or_default()
                     .push((change.key, change.value)),
@@ -147,6 +147,7 @@ impl PersistedCollectionRuntime {
             if let Some(seen) = collection.hydration.as_mut().and_then(|h| h.seen.as_mut()) {
                 seen.extend(changes.iter().map(|(key, _)| key.clone()));
             }
+            collection.subsets.note_commit(tx.seq, &changes);
             collection.streamed = true;
             self.events.push_back(Event::Synced {
                 collection: collection_id,
@@ -166,6 +167,7 @@ impl PersistedCollectionRuntime {
             }
         }
         self.emit_changes(touched);
+        self.deliver_parked_pages();
         self.settle_acknowledged();
     }
 

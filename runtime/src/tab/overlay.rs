@@ -17,7 +17,7 @@ impl PersistedCollectionRuntime {
                 .collections
                 .get(op.collection())
                 .ok_or_else(|| MutationError::CollectionNotOpen(op.collection().clone()))?;
-            if collection.mode == CollectionMode::Stream {
+            if collection.mode.streams() {
                 return Err(MutationError::Streamed(op.collection().clone()));
             }
             if collection.hydration.is_some() {

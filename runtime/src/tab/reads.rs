@@ -12,6 +12,8 @@ pub(super) enum Ask {
         params: Vec<serde_json::Value>,
     },
     Describe,
+    /// One statement of a subset load.
+    Subset(subsets::PageAsk),
 }
 
 /// A read waiting for the leader's answer.
@@ -25,6 +27,10 @@ pub(super) struct Read {
 impl Read {
     pub(super) fn sent_at(&self) -> Option<Timestamp> {
         self.sent_at
+    }
+
+    pub(super) fn ask(&self) -> &Ask {
+        &self.ask
     }
 }
 
@@ -57,7 +63,7 @@ impl PersistedCollectionRuntime {
         self.reads.len()
     }
 
-    fn start_read(&mut self, now: Timestamp, ask: Ask) -> ReadId {
+    pub(super) fn start_read(&mut self, now: Timestamp, ask: Ask) -> ReadId {
         let id = ReadId(self.next_request());
         self.reads.insert(
             id,
@@ -89,12 +95,17 @@ impl PersistedCollectionRuntime {
                 params: params.clone(),
             },
             Ask::Describe => Body::Describe { request },
+            Ask::Subset(page) => Body::Query {
+                request,
+                sql: page.sql.clone(),
+                params: page.params.clone(),
+            },
         };
         self.send(body);
     }
 
     /// The read a leader's answer belongs to, removed from the waiting list.
-    fn take_read(&mut self, request: u64) -> Option<(ReadId, Ask)> {
+    pub(super) fn take_read(&mut self, request: u64) -> Option<(ReadId, Ask)> {
         let id = self
             .reads
             .iter()
@@ -116,17 +127,30 @@ impl PersistedCollectionRuntime {
                 id,
                 outcome: Err(error),
             }),
+            Some((id, Ask::Subset(page))) => {
+                self.subset_page_failed(id, page, crate::QueryError::Storage { detail: error })
+            }
             None => self.inspection_failed(request, error),
         }
     }
 
-    pub(super) fn receive_query_result(&mut self, request: u64, outcome: QueryOutcome) {
-        if let Some((id, _)) = self.take_read(request) {
-            let outcome = match outcome {
-                QueryOutcome::Rows(rows) => Ok(rows),
-                QueryOutcome::Failed { error } => Err(error),
-            };
-            self.events.push_back(Event::Queried { id, outcome });
+    pub(super) fn receive_query_result(
+        &mut self,
+        now: Timestamp,
+        request: u64,
+        position: StreamPosition,
+        outcome: QueryOutcome,
+    ) {
+        let Some((id, ask)) = self.take_read(request) else {
+            return;
+        };
+        let outcome = match outcome {
+            QueryOutcome::Rows(rows) => Ok(rows),
+            QueryOutcome::Failed { error } => Err(error),
+        };
+        match ask {
+            Ask::Subset(page) => self.receive_subset_page(now, id, page, position, outcome),
+            _ => self.events.push_back(Event::Queried { id, outcome }),
         }
     }
 

@@ -131,6 +131,7 @@ impl<S: SimStore> Sim<S> {
             },
             9 => Body::QueryResult {
                 request,
+                position,
                 outcome: QueryOutcome::Rows(QueryRows {
                     columns: vec!["forged".into()],
                     rows: vec![vec![serde_json::json!(self.rng.next_u64() % 1000)]],

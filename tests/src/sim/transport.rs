@@ -260,7 +260,8 @@ impl<S: SimStore> Sim<S> {
             | Event::Inspected { .. }
             | Event::Synced { .. }
             | Event::Queried { .. }
-            | Event::Described { .. } => {}
+            | Event::Described { .. }
+            | Event::SubsetLoaded { .. } => {}
         }
         Ok(())
     }

@@ -1,0 +1,377 @@
+//! On-demand collections: subsets loaded by SQL on the leader, delivered at
+//! the point of the commit stream they were read at, kept live by commits,
+//! and read again after a reload. The app-side store built only from the
+//! `Synced` batches must hold, for every key a subset matches, the row the
+//! database holds: never an older one, never a deleted one.
+
+use lockstep::protocol::Body;
+use lockstep::{
+    CollectionMode, CoordinatorConfig, Event, Key, QueryError, RuntimeConfig, Subset, SubsetTop,
+    SyncBatch,
+};
+use lockstep_sqlite::{SqliteOptions, SqliteStore};
+use lockstep_tests::*;
+use serde_json::{json, Value};
+
+const OPEN: &str = "(__lockstep_row ->> '$.\"done\"') = 0";
+
+/// Tab 0 leads and writes `todos` 0..n (even ones done) in rows mode; tab 1
+/// follows `todos` on demand.
+fn net(dir: &std::path::Path, n: i64, page_rows: u32) -> Net<SqliteStore> {
+    net_with(dir, n, page_rows, CoordinatorConfig::default(), 10_000)
+}
+
+fn net_with(
+    dir: &std::path::Path,
+    n: i64,
+    page_rows: u32,
+    config: CoordinatorConfig,
+    log_retention: u64,
+) -> Net<SqliteStore> {
+    let db = database("todo", "u1");
+    let options = SqliteOptions {
+        log_retention,
+        ..SqliteOptions::default()
+    };
+    let store = SqliteStore::open(dir.join("app.db"), &db, options).unwrap();
+    let mut net: Net<SqliteStore> = Net::new(db.clone(), 2);
+    net.tabs[1] = lockstep::PersistedCollectionRuntime::new(
+        db,
+        lockstep::TabId::from_u128(2),
+        RuntimeConfig {
+            hydrate_page_rows: page_rows,
+            ..RuntimeConfig::default()
+        },
+        net.now,
+    );
+    net.elect_with(0, store, config).unwrap();
+    net.tabs[0].open_collection(net.now, collection("todos"));
+    net.run();
+    for i in 0..n {
+        write(&mut net, i, json!({"n": i, "done": i % 2 == 0}));
+    }
+    net.tabs[1].open_collection_as(net.now, collection("todos"), CollectionMode::OnDemand);
+    net.run();
+    net
+}
+
+fn write(net: &mut Net<SqliteStore>, i: i64, value: Value) {
+    let todos = collection("todos");
+    let exists = net.tabs[0].get(&todos, &Key::Int(i)).is_some();
+    if exists {
+        net.tabs[0].update(net.now, todos, Key::Int(i), row(value))
+    } else {
+        net.tabs[0].insert(net.now, todos, Key::Int(i), row(value))
+    }
+    .unwrap();
+    net.run();
+}
+
+fn drain(net: &mut Net<SqliteStore>, sink: &mut StreamSink) -> Vec<Event> {
+    let mut events = Vec::new();
+    while let Some(event) = net.tabs[1].poll_event() {
+        sink.apply(&event);
+        events.push(event);
+    }
+    events
+}
+
+fn loaded(events: &[Event]) -> Vec<Result<usize, QueryError>> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::SubsetLoaded { outcome, .. } => Some(outcome.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The open todos in the database, as `(key, row)`.
+fn open_in_db(net: &Net<SqliteStore>) -> Vec<(Key, lockstep::Row)> {
+    net.tabs[0]
+        .snapshot(&collection("todos"))
+        .into_iter()
+        .filter(|(_, r)| r.get("done") == Some(&json!(false)))
+        .map(|(k, r)| (k, (*r).clone()))
+        .collect()
+}
+
+/// What the sink holds of the open todos.
+fn open_in_sink(sink: &StreamSink) -> Vec<(Key, lockstep::Row)> {
+    sink.pairs(&collection("todos"))
+        .into_iter()
+        .filter(|(_, r)| r.get("done") == Some(&json!(false)))
+        .collect()
+}
+
+/// The open todos with the highest `n`, `limit` of them.
+fn top(limit: i64) -> Subset {
+    Subset {
+        top: Some(SubsetTop {
+            clause: "ORDER BY (__lockstep_row ->> '$.\"n\"') DESC LIMIT ?".into(),
+            params: vec![json!(limit)],
+        }),
+        ..Subset::filter(OPEN, vec![])
+    }
+}
+
+#[test]
+fn an_on_demand_collection_is_ready_at_once_and_loads_only_its_subsets() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut net = net(dir.path(), 10, 500);
+    let mut sink = StreamSink::default();
+    drain(&mut net, &mut sink);
+    assert!(sink.ready.contains(&collection("todos")));
+    assert!(
+        sink.pairs(&collection("todos")).is_empty(),
+        "nothing loaded before a subset"
+    );
+    net.tabs[1]
+        .load_subset(net.now, &collection("todos"), Subset::filter(OPEN, vec![]))
+        .unwrap();
+    net.run();
+    let events = drain(&mut net, &mut sink);
+    assert_eq!(loaded(&events), vec![Ok(5)]);
+    assert_eq!(sink.pairs(&collection("todos")), open_in_db(&net));
+    // Commits keep coming: a row that stops matching is updated, not dropped
+    // (the app's own query filters it), and a new one arrives.
+    write(&mut net, 1, json!({"n": 1, "done": true}));
+    write(&mut net, 11, json!({"n": 11, "done": false}));
+    drain(&mut net, &mut sink);
+    assert_eq!(open_in_sink(&sink), open_in_db(&net));
+}
+
+#[test]
+fn a_subset_larger_than_a_page_is_read_page_by_page_in_key_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut net = net(dir.path(), 25, 4);
+    let mut sink = StreamSink::default();
+    drain(&mut net, &mut sink);
+    net.tabs[1]
+        .load_subset(net.now, &collection("todos"), Subset::filter(OPEN, vec![]))
+        .unwrap();
+    net.run();
+    let events = drain(&mut net, &mut sink);
+    let pages = events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Event::Synced {
+                    batch: SyncBatch::Rows { .. },
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(
+        pages, 3,
+        "12 rows in pages of 4 (a fourth, empty page ends the load)"
+    );
+    assert_eq!(loaded(&events), vec![Ok(12)]);
+    assert_eq!(sink.pairs(&collection("todos")), open_in_db(&net));
+}
+
+#[test]
+fn an_ordered_prefix_is_one_statement() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut net = net(dir.path(), 30, 500);
+    let mut sink = StreamSink::default();
+    drain(&mut net, &mut sink);
+    net.tabs[1]
+        .load_subset(net.now, &collection("todos"), top(3))
+        .unwrap();
+    net.run();
+    let events = drain(&mut net, &mut sink);
+    assert_eq!(loaded(&events), vec![Ok(3)]);
+    let keys: Vec<Key> = sink
+        .pairs(&collection("todos"))
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(keys, vec![Key::Int(25), Key::Int(27), Key::Int(29)]);
+}
+
+#[test]
+fn an_ordered_prefix_larger_than_one_answer_loads_every_row_of_the_filter() {
+    // The leader answers at most `max_rows`: a prefix beyond it loads every
+    // row of the filter instead, page by page (more rows, never fewer).
+    let dir = tempfile::tempdir().unwrap();
+    let config = CoordinatorConfig {
+        query_limits: lockstep::QueryLimits {
+            max_rows: 5,
+            ..lockstep::QueryLimits::default()
+        },
+        ..CoordinatorConfig::default()
+    };
+    let mut net = net_with(dir.path(), 30, 4, config, 10_000);
+    let mut sink = StreamSink::default();
+    drain(&mut net, &mut sink);
+    net.tabs[1]
+        .load_subset(net.now, &collection("todos"), top(10))
+        .unwrap();
+    net.run();
+    let events = drain(&mut net, &mut sink);
+    assert_eq!(loaded(&events), vec![Ok(15)]);
+    assert_eq!(sink.pairs(&collection("todos")), open_in_db(&net));
+}
+
+#[test]
+fn a_page_read_before_a_commit_the_tab_already_applied_leaves_out_the_rows_it_touched() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut net = net(dir.path(), 6, 500);
+    let mut sink = StreamSink::default();
+    drain(&mut net, &mut sink);
+    // Hold the leader's answer to tab 1 while another commit goes through.
+    let held = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let stash = held.clone();
+    net.drop_if = Box::new(move |m, _| {
+        if let Body::QueryResult { .. } = m.body {
+            stash.borrow_mut().push(m.encode());
+            return true;
+        }
+        false
+    });
+    net.tabs[1]
+        .load_subset(net.now, &collection("todos"), Subset::filter(OPEN, vec![]))
+        .unwrap();
+    net.run();
+    assert_eq!(held.borrow().len(), 1);
+    net.drop_if = Box::new(|_, _| false);
+    // Row 1 is deleted and row 3 changes after the read, before the answer.
+    net.tabs[0]
+        .delete(net.now, collection("todos"), Key::Int(1))
+        .unwrap();
+    net.run();
+    write(&mut net, 3, json!({"n": 33, "done": false}));
+    drain(&mut net, &mut sink);
+    let answer = held.borrow_mut().pop().unwrap();
+    net.tabs[1].handle_bytes(net.now, &answer);
+    net.run();
+    let events = drain(&mut net, &mut sink);
+    assert_eq!(
+        loaded(&events),
+        vec![Ok(1)],
+        "only row 5 was untouched since the read"
+    );
+    assert_eq!(open_in_sink(&sink), open_in_db(&net));
+    assert!(
+        !sink.rows[&collection("todos")].contains_key(&Key::Int(1)),
+        "a deleted row never comes back"
+    );
+}
+
+#[test]
+fn a_page_read_ahead_of_the_tab_waits_until_the_tab_applied_its_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut net = net(dir.path(), 6, 500);
+    let mut sink = StreamSink::default();
+    drain(&mut net, &mut sink);
+    // Tab 1 misses the broadcast of the next commit.
+    net.drop_if = Box::new(|m, to| matches!(m.body, Body::TxCommitted(_)) && to == To::Tab(1));
+    write(&mut net, 1, json!({"n": 11, "done": false}));
+    net.drop_if = Box::new(|_, _| false);
+    let applied = net.tabs[1].status().applied;
+    net.tabs[1]
+        .load_subset(net.now, &collection("todos"), Subset::filter(OPEN, vec![]))
+        .unwrap();
+    net.run();
+    let events = drain(&mut net, &mut sink);
+    assert!(
+        net.tabs[1].status().applied > applied,
+        "the tab pulled up to the page"
+    );
+    let commit = events.iter().position(|e| {
+        matches!(
+            e,
+            Event::Synced {
+                batch: SyncBatch::Commit { .. },
+                ..
+            }
+        )
+    });
+    let rows = events.iter().position(|e| {
+        matches!(
+            e,
+            Event::Synced {
+                batch: SyncBatch::Rows { .. },
+                ..
+            }
+        )
+    });
+    assert!(
+        commit < rows,
+        "the commit first, then the rows read after it"
+    );
+    assert_eq!(open_in_sink(&sink), open_in_db(&net));
+}
+
+#[test]
+fn after_a_reload_every_subset_is_read_again_and_rows_gone_meanwhile_are_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut net = net_with(dir.path(), 8, 500, CoordinatorConfig::default(), 2);
+    let mut sink = StreamSink::default();
+    drain(&mut net, &mut sink);
+    net.tabs[1]
+        .load_subset(net.now, &collection("todos"), Subset::filter(OPEN, vec![]))
+        .unwrap();
+    net.run();
+    drain(&mut net, &mut sink);
+    // Tab 1 misses every commit until the change log no longer reaches back.
+    net.drop_if = Box::new(|m, to| to == To::Tab(1) && matches!(m.body, Body::TxCommitted(_)));
+    net.tabs[0]
+        .delete(net.now, collection("todos"), Key::Int(3))
+        .unwrap();
+    net.run();
+    write(&mut net, 5, json!({"n": 5, "done": true}));
+    for i in 20..25 {
+        write(&mut net, i, json!({"n": i, "done": true}));
+    }
+    net.drop_if = Box::new(|_, _| false);
+    write(&mut net, 7, json!({"n": 77, "done": false}));
+    net.advance(1_000);
+    let events = drain(&mut net, &mut sink);
+    assert_eq!(net.tabs[1].stats().reloads, 1);
+    assert!(
+        loaded(&events).is_empty(),
+        "a reload reads subsets again silently"
+    );
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::Synced {
+            batch: SyncBatch::Retain { .. },
+            ..
+        }
+    )));
+    assert_eq!(open_in_sink(&sink), open_in_db(&net));
+    assert!(!sink.rows[&collection("todos")].contains_key(&Key::Int(3)));
+}
+
+#[test]
+fn subsets_of_a_collection_not_open_on_demand_or_never_written_are_handled() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut net = net(dir.path(), 2, 500);
+    let mut sink = StreamSink::default();
+    drain(&mut net, &mut sink);
+    assert!(net.tabs[0]
+        .load_subset(net.now, &collection("todos"), Subset::filter("1", vec![]))
+        .is_err());
+    let notes = collection("notes");
+    net.tabs[1].open_collection_as(net.now, notes.clone(), CollectionMode::OnDemand);
+    net.tabs[1]
+        .load_subset(net.now, &notes, Subset::filter("1", vec![]))
+        .unwrap();
+    net.run();
+    let events = drain(&mut net, &mut sink);
+    assert_eq!(loaded(&events), vec![Ok(0)], "no table yet: no rows");
+    net.tabs[1]
+        .load_subset(
+            net.now,
+            &collection("todos"),
+            Subset::filter("no_such_column = 1", vec![]),
+        )
+        .unwrap();
+    net.run();
+    let events = drain(&mut net, &mut sink);
+    assert!(matches!(loaded(&events)[..], [Err(QueryError::Sql { .. })]));
+}
