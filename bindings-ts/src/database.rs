@@ -37,6 +37,17 @@ fn call(listener: &js_sys::Function, what: &str, args: &[&JsValue]) {
     }
 }
 
+/// A stream sink calling JavaScript `sink` with each update.
+fn stream_sink(sink: js_sys::Function) -> impl FnMut(lockstep_browser::StreamUpdate) {
+    move |update| {
+        let update = match update {
+            lockstep_browser::StreamUpdate::Batch(batch) => interop::sync_batch(batch),
+            lockstep_browser::StreamUpdate::Ready => types::StreamUpdate::Ready,
+        };
+        call(&sink, "sync", &[&to_js(&update)]);
+    }
+}
+
 #[wasm_bindgen]
 impl RawDatabase {
     /// Opens database `(app, scope)` in this tab with `worker` as its leader
@@ -134,14 +145,61 @@ impl RawDatabase {
         sink: js_sys::Function,
     ) -> Result<(), JsValue> {
         self.db
-            .stream_collection(&collection_id(collection)?, move |update| {
-                let update = match update {
-                    lockstep_browser::StreamUpdate::Batch(batch) => interop::sync_batch(batch),
-                    lockstep_browser::StreamUpdate::Ready => types::StreamUpdate::Ready,
-                };
-                call(&sink, "sync", &[&to_js(&update)]);
-            });
+            .stream_collection(&collection_id(collection)?, stream_sink(sink));
         Ok(())
+    }
+
+    /// Follows `collection` on demand: nothing is loaded until `loadSubset`;
+    /// `sink` gets `{ type: 'ready' }` at once, then every commit of the
+    /// collection and the rows of each subset.
+    #[wasm_bindgen(js_name = streamCollectionOnDemand)]
+    pub fn stream_collection_on_demand(
+        &self,
+        collection: &str,
+        #[wasm_bindgen(unchecked_param_type = "(update: StreamUpdate) => void")]
+        sink: js_sys::Function,
+    ) -> Result<(), JsValue> {
+        self.db
+            .stream_collection_on_demand(&collection_id(collection)?, stream_sink(sink));
+        Ok(())
+    }
+
+    /// Loads a subset of an on-demand collection: its rows reach the sink,
+    /// then the promise resolves with the subset's id and row count.
+    #[wasm_bindgen(js_name = loadSubset, unchecked_return_type = "Promise<SubsetLoaded>")]
+    pub fn load_subset(
+        &self,
+        collection: &str,
+        #[wasm_bindgen(unchecked_param_type = "SubsetInput")] subset: JsValue,
+    ) -> Result<js_sys::Promise, JsValue> {
+        let collection = collection_id(collection)?;
+        let input: types::SubsetInput = from_js(&subset, "subset").map_err(error)?;
+        let subset = lockstep::Subset {
+            filter: input.filter,
+            params: input.params,
+            top: input.top.map(|top| lockstep::SubsetTop {
+                clause: top.clause,
+                params: top.params,
+            }),
+        };
+        let loaded = self.db.load_subset(&collection, subset);
+        Ok(future_to_promise(async move {
+            match loaded.await {
+                Ok((id, rows)) => Ok(to_js(&types::SubsetLoaded {
+                    id: id.0.to_string(),
+                    rows,
+                })),
+                Err(e) => Err(read_error(&e)),
+            }
+        }))
+    }
+
+    /// Stops reading subset `id` again after reloads (its rows stay).
+    #[wasm_bindgen(js_name = unloadSubset)]
+    pub fn unload_subset(&self, id: &str) {
+        if let Ok(id) = id.parse() {
+            self.db.unload_subset(lockstep::SubsetId(id));
+        }
     }
 
     /// Stops following `collection` in this tab.

@@ -277,6 +277,10 @@ mod js {
             ReadError::Query(q) => query(q),
             ReadError::Failed(_) => storage_failed(e.to_string()),
             ReadError::Closed => closed(e.to_string()),
+            ReadError::Subset(lockstep::SubsetError::NotOnDemand(c)) => ErrorInfo {
+                collection: Some(c.to_string()),
+                ..invalid(e.to_string())
+            },
         })
     }
 }

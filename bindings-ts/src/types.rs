@@ -319,6 +319,42 @@ pub struct QueryResult {
     pub truncated: bool,
 }
 
+/// Which rows of an on-demand collection to load: SQL over the
+/// collection's view on the leader (`@lockstep/db` compiles TanStack DB's
+/// `loadSubset` options to it).
+#[derive(Tsify, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SubsetInput {
+    /// A condition over the view's columns, with plain `?` parameters.
+    pub filter: String,
+    /// Values of its `?`s.
+    #[tsify(type = "unknown[]")]
+    pub params: Vec<serde_json::Value>,
+    /// `ORDER BY … LIMIT …` to try first as one statement.
+    #[tsify(optional)]
+    pub top: Option<SubsetTopInput>,
+}
+
+/// The order and limit of a [`SubsetInput`].
+#[derive(Tsify, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SubsetTopInput {
+    /// The clause.
+    pub clause: String,
+    /// Values of its `?`s.
+    #[tsify(type = "unknown[]")]
+    pub params: Vec<serde_json::Value>,
+}
+
+/// A loaded subset: its id (for `unloadSubset`) and the rows it delivered.
+#[derive(Tsify, Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct SubsetLoaded {
+    /// The subset's id.
+    pub id: String,
+    /// Rows delivered to the collection's sink.
+    pub rows: usize,
+}
+
 /// Why an operation failed, as the `code` of the thrown `LockstepError`.
 #[derive(Tsify, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]

@@ -38,6 +38,7 @@ const AWAITED = 500;
 const MANY = 10_000;
 const HYDRATE = 100_000;
 const CHUNK = 10_000;
+const TOP = 100;
 const BURST = 50;
 const PEER_FAILOVER_TIMEOUT_MS = 35_000;
 const FAILOVER_SETTLE_MS = 1_500;
@@ -60,15 +61,16 @@ const stats = (values) => ({ n: values.length, p50: round(percentile(values, 50)
 
 const consoleErrors = [];
 const pages = new Set();
-const benchUrl = (lib, scope) => {
+const benchUrl = (lib, scope, extra = {}) => {
   const url = new URL('bench/', base);
   url.searchParams.set('lib', lib);
   url.searchParams.set('app', APP);
   url.searchParams.set('scope', scope);
+  for (const [k, v] of Object.entries(extra)) url.searchParams.set(k, v);
   return url.href;
 };
-async function openBench(context, lib, scope, name, timeoutMs = 60_000) {
-  const page = await h.openTab(context, benchUrl(lib, scope), { name, timeoutMs });
+async function openBench(context, lib, scope, name, timeoutMs = 60_000, extra = {}) {
+  const page = await h.openTab(context, benchUrl(lib, scope, extra), { name, timeoutMs });
   pages.add(page);
   return page;
 }
@@ -207,13 +209,31 @@ async function hydration(context, lib, run, cdp) {
   const warm = await open(`${lib}-hydrate${run}-joiner`);
   const memory = cdp ? await memoryOf(context, warm.page) : null;
   await closePage(warm.page);
+  const onDemand = lib === 'lockstep-tanstack' ? await topOnDemand(context, lib, scope, run) : null;
   await closePage(w);
   const cold = await open(`${lib}-hydrate${run}-alone`);
   await closePage(cold.page);
   const shape = (x) => ({ readyMs: round(x.marks.readyMs), openToReadyMs: round(x.marks.readyMs - x.marks.openMs), rows: x.count });
-  const result = { writeMs: round(writeMs), withWriterOpen: shape(warm), alone: shape(cold), memory };
+  const result = { writeMs: round(writeMs), withWriterOpen: shape(warm), alone: shape(cold), memory, onDemand };
   say(`${lib} run ${run} hydration of ${HYDRATE}: with the writer open ready at ${result.withWriterOpen.readyMs} ms (${warm.count} rows), alone ${result.alone.readyMs} ms (${cold.count} rows); written in ${round(writeMs)} ms${memory ? `; ${memory.wasmBytesPerRow} wasm bytes and ${memory.heapBytesPerRow} JS heap bytes per row (row JSON ${memory.rowJsonBytes} bytes)` : ''}`);
   return result;
+}
+
+/**
+ * On demand (the writer still open): a new tab whose collection loads nothing
+ * up front shows the 100 open rows with the highest `n` through a live query.
+ * Page start -> rows shown, and collection ready -> rows shown.
+ */
+async function topOnDemand(context, lib, scope, run) {
+  const page = await openBench(context, lib, scope, `${lib}-top${run}`, 120_000, { sync: 'on-demand', top: String(TOP) });
+  await h.waitFor(page, () => window.bench.marks.topMs !== undefined, 60_000, { what: 'the top rows shown' });
+  const r = await page.evaluate(() => ({ marks: window.bench.marks, held: window.bench.count(), ids: [...document.querySelectorAll('li')].map((li) => li.textContent) }));
+  await closePage(page);
+  const want = Array.from({ length: TOP }, (_, i) => `h${String(HYDRATE - 1 - 2 * i).padStart(6, '0')}`);
+  if (JSON.stringify(r.ids) !== JSON.stringify(want)) throw new Error(`${lib} on demand: wrong top rows ${JSON.stringify(r.ids.slice(0, 5))}…`);
+  const out = { pageStartToRowsMs: round(r.marks.topMs), readyToRowsMs: round(r.marks.topMs - r.marks.readyMs), held: r.held };
+  say(`${lib} run ${run} on demand: ${TOP} of ${HYDRATE} rows shown ${out.pageStartToRowsMs} ms after page start, ${out.readyToRowsMs} ms after the collection was ready; ${out.held} rows held`);
+  return out;
 }
 
 /** Memory a tab holding 100,000 rows uses beyond an empty tab of the same library. */
@@ -316,6 +336,8 @@ for (const lib of LIBS) {
     failoverLost: runs.filter((r) => r.failover.lost).length,
     hydrate100kWithWriterMs: med(hydrations, (r) => r.withWriterOpen.readyMs),
     hydrate100kAloneMs: med(hydrations, (r) => r.alone.readyMs),
+    onDemandTop100PageStartMs: med(hydrations, (r) => r.onDemand?.pageStartToRowsMs),
+    onDemandTop100AfterReadyMs: med(hydrations, (r) => r.onDemand?.readyToRowsMs),
     memory: hydrations[0]?.memory ?? null,
   };
 }
@@ -352,6 +374,8 @@ const rows = [
   ['leader closed -> write durable', 'failoverMs'],
   ['100,000 rows: page start -> ready (writer open)', 'hydrate100kWithWriterMs'],
   ['100,000 rows: page start -> ready (alone, cold)', 'hydrate100kAloneMs'],
+  ['on demand, 100 of 100,000: page start -> rows shown', 'onDemandTop100PageStartMs'],
+  ['on demand, 100 of 100,000: ready -> rows shown', 'onDemandTop100AfterReadyMs'],
 ];
 say('');
 say(`${'metric (ms)'.padEnd(54)}${LIBS.map((l) => cell(l, 20)).join('')}`);

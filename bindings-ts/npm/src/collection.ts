@@ -1,10 +1,9 @@
 // lockstepCollectionOptions: a TanStack DB collection whose rows live in a
 // Lockstep database, in lockstep across every tab.
 //
-// Sync is fed from the committed stream only: pages of the first load, then
-// every commit (full rows), then, after a reload, the keys to keep. TanStack
-// DB owns the rows and the optimistic state; the tab's wasm keeps no copy.
-// Writes go as one envelope per TanStack transaction, and a handler resolves
+// Sync is eager (`stream.ts`: every row, then every commit) or on demand
+// (`on-demand.ts`: what live queries ask for, kept live). TanStack DB owns
+// the rows and the optimistic state; the tab's wasm keeps no copy. Writes go as one envelope per TanStack transaction, and a handler resolves
 // only once the leader committed it AND the commit's rows were handed to
 // TanStack's `commit()`, so a row never vanishes between its optimistic and
 // its synced state.
@@ -13,13 +12,14 @@ import type {
   CollectionConfig,
   InferSchemaOutput,
   PendingMutation,
-  SyncConfig,
   UtilsRecord,
 } from '@tanstack/db';
 import type { StandardSchemaV1 } from '@standard-schema/spec';
-import type { KeyedRow, Position, StreamUpdate } from '../wasm/lockstep.js';
+import type { KeyedRow, Position } from '../wasm/lockstep.js';
 import type { LockstepDatabase } from './database.js';
 import { toLockstepError } from './errors.js';
+import { onDemandSync } from './on-demand.js';
+import { eagerSync } from './stream.js';
 
 type Row = Record<string, unknown>;
 
@@ -40,6 +40,13 @@ export interface LockstepCollectionConfig<
     BaseCollectionConfig<T, TKey, TSchema, LockstepCollectionUtils>,
     'onInsert' | 'onUpdate' | 'onDelete' | 'utils' | 'id' | 'syncMode'
   > {
+  /**
+   * `eager` (the default): every row is loaded when the collection starts.
+   * `on-demand`: nothing is loaded until a live query asks; its `where`,
+   * `orderBy` and `limit` run as SQL on the leader, and the rows it loaded
+   * stay live. Filters Lockstep cannot compile load more rows, never fewer.
+   */
+  syncMode?: 'eager' | 'on-demand';
   /** The database, from `openDatabase`. */
   db: LockstepDatabase;
   /** The collection's name in the database (and its SQL view's). */
@@ -81,59 +88,20 @@ export function lockstepCollectionOptions<T extends object, TKey extends string 
 export function lockstepCollectionOptions(
   config: LockstepCollectionConfig<Row, string | number, StandardSchemaV1>,
 ): LockstepCollectionOptions<Row, string | number, StandardSchemaV1> {
-  const { db, id, ...rest } = config;
-  const sync: SyncConfig<Row, string | number> = {
-    rowUpdateMode: 'full',
-    sync: ({ collection, begin, write, commit, markReady, markError }) => {
-      const apply = (update: StreamUpdate): void => {
-        switch (update.type) {
-          case 'rows':
-            begin();
-            for (const row of update.rows) write({ type: 'update', value: row.value });
-            commit();
-            break;
-          case 'commit':
-            begin();
-            for (const change of update.changes) {
-              if (change.value === null) write({ type: 'delete', key: change.key });
-              else write({ type: 'update', value: change.value });
-            }
-            commit();
-            break;
-          case 'retain': {
-            const keep = new Set(update.keys);
-            const gone = [...collection.keys()].filter((key) => !keep.has(key));
-            begin();
-            for (const key of gone) write({ type: 'delete', key });
-            commit();
-            break;
-          }
-          case 'ready':
-            markReady();
-            break;
-        }
-      };
-      try {
-        db.raw.streamCollection(id, (update) => {
-          try {
-            apply(update);
-          } catch (error) {
-            markError(toLockstepError(error, id));
-          }
-        });
-        db.markOpen(id, 'stream');
-      } catch (error) {
-        throw toLockstepError(error, id);
-      }
-      return () => {
-        db.markOpen(id, null);
-        if (!db.closed) db.raw.closeCollection(id);
-      };
-    },
+  const { db, id, syncMode = 'eager', ...rest } = config;
+  const onDemand = syncMode === 'on-demand' ? onDemandSync(db, id) : null;
+  const persist = async ({ transaction }: { transaction: { mutations: ReadonlyArray<PendingMutation<Row>> } }): Promise<Position> => {
+    // An on-demand collection keeps the rows it writes itself, whatever its queries.
+    onDemand?.own(transaction.mutations.filter((m) => m.type !== 'delete' && m.collection.id === id).map((m) => m.key as string | number));
+    return db.push(transaction.mutations, id);
   };
-  const persist = async ({ transaction }: { transaction: { mutations: ReadonlyArray<PendingMutation<Row>> } }): Promise<Position> =>
-    db.push(transaction.mutations, id);
-  const utils: LockstepCollectionUtils = {
+  const sync = onDemand?.sync ?? eagerSync(db, id);
+  return { ...rest, id, syncMode, sync, onInsert: persist, onUpdate: persist, onDelete: persist, utils: utilsOf(db, id) };
+}
+
+/** `collection.utils` of a Lockstep collection. */
+function utilsOf(db: LockstepDatabase, id: string): LockstepCollectionUtils {
+  return {
     database: db,
     inspectRows: async () => {
       try {
@@ -143,5 +111,4 @@ export function lockstepCollectionOptions(
       }
     },
   };
-  return { ...rest, id, sync, onInsert: persist, onUpdate: persist, onDelete: persist, utils };
 }

@@ -42,8 +42,8 @@ export interface InspectedCollection {
   rows: number;
   /** The SQL table holding them (query it with `db.query`, or use the view named after the collection). */
   table: string | null;
-  /** How this tab follows it: `rows` (kept here), `stream` (TanStack DB keeps them), or not at all. */
-  openHere: 'rows' | 'stream' | null;
+  /** How this tab follows it: `rows` (kept here), `stream` (TanStack DB keeps them), `on-demand` (TanStack DB keeps the subsets it loaded), or not at all. */
+  openHere: 'rows' | 'stream' | 'on-demand' | null;
   /** This tab's writes to it not yet confirmed. */
   pendingWrites: number;
   /** The first rows in key order, when asked for with `inspect({ sampleRows })`. */
@@ -107,7 +107,7 @@ export class LockstepDatabase {
   #raw: RawDatabase | undefined;
   #status: Status;
   readonly #listeners = new Set<(status: Status) => void>();
-  readonly #open = new Map<string, 'rows' | 'stream'>();
+  readonly #open = new Map<string, 'rows' | 'stream' | 'on-demand'>();
 
   /** @internal Use {@link openDatabase}. */
   constructor(raw: RawDatabase, app: string, scope: string) {
@@ -151,7 +151,7 @@ export class LockstepDatabase {
   collection<T extends object = Record<string, unknown>>(id: string): LiveCollection<T> {
     const raw = this.raw;
     const mode = this.#open.get(id);
-    if (mode === 'stream') {
+    if (mode === 'stream' || mode === 'on-demand') {
       throw toLockstepError({ code: 'invalid', message: 'it is synced into a TanStack DB collection in this tab; read it there' }, id);
     }
     this.#open.set(id, 'rows');
@@ -279,7 +279,7 @@ export class LockstepDatabase {
   }
 
   /** @internal Records how this tab follows a collection, for `inspect`. */
-  markOpen(id: string, mode: 'rows' | 'stream' | null): void {
+  markOpen(id: string, mode: 'rows' | 'stream' | 'on-demand' | null): void {
     if (mode === null) this.#open.delete(id);
     else this.#open.set(id, mode);
   }

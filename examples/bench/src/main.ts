@@ -3,7 +3,9 @@
 // collection `items`, and in-page helpers. Times are
 // `performance.timeOrigin + performance.now()`, comparable across tabs; page
 // start is timeOrigin. ?lib=raw opens no library (the raw-SQLite floor and
-// TanStack's own apply floor only).
+// TanStack's own apply floor only). ?sync=on-demand opens lockstep-tanstack's
+// collection on demand; &top=N then shows the N open rows with the highest
+// `n` (a live query) as soon as the collection is ready.
 import { optimisticApply, syncApply } from './floor';
 import type { Lib } from './libs/lib';
 import { lockstepRaw } from './libs/lockstep';
@@ -125,13 +127,24 @@ async function main() {
     window.lockstep = { ready: true };
     return;
   }
-  const open = { lockstep: lockstepRaw, 'lockstep-tanstack': lockstepTanstack, peer }[libName];
+  const onDemand = params.get('sync') === 'on-demand';
+  const open = { lockstep: lockstepRaw, 'lockstep-tanstack': (a: string, s: string) => lockstepTanstack(a, s, onDemand ? 'on-demand' : 'eager'), peer }[libName];
   if (!open) throw new Error(`unknown lib ${libName}`);
   lib = await open(app, scope);
   bench.marks.openMs = performance.now();
   await lib.ready();
   bench.marks.readyMs = performance.now();
-  (document.getElementById('out') as HTMLElement).textContent = `${libName} ready in ${Math.round(bench.marks.readyMs)} ms`;
+  const out = document.getElementById('out') as HTMLElement;
+  out.textContent = `${libName} ready in ${Math.round(bench.marks.readyMs)} ms`;
+  const top = Number(params.get('top') ?? 0);
+  if (top > 0 && lib.top) {
+    const ids = await lib.top(top);
+    const list = document.createElement('ul');
+    for (const id of ids) list.appendChild(document.createElement('li')).textContent = id;
+    document.body.appendChild(list);
+    bench.marks.topMs = performance.now();
+    bench.marks.topRows = ids.length;
+  }
   window.lockstep = { ready: true };
 }
 

@@ -2,7 +2,8 @@
 // if it cannot open, the page says why instead of rendering.
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
-import { createTransaction } from '@tanstack/react-db';
+import * as tanstack from '@tanstack/react-db';
+import { lockstepCollectionOptions } from '@lockstep/db';
 import './styles.css';
 
 // Like most dev tools: the database and its collections, from the console.
@@ -15,7 +16,9 @@ declare global {
       todos?: (typeof import('./db'))['todos'];
       app?: string;
       scope?: string;
-      createTransaction?: typeof createTransaction;
+      createTransaction?: typeof tanstack.createTransaction;
+      /** TanStack DB and the collection options, for collections made from the console (and the browser tests). */
+      tanstack?: typeof tanstack & { lockstepCollectionOptions: typeof lockstepCollectionOptions };
     };
   }
 }
@@ -24,7 +27,15 @@ const root = document.getElementById('root');
 try {
   const { app, db, scope, todos } = await import('./db');
   const { App } = await import('./App');
-  window.lockstep = { ready: true, db, todos, app, scope, createTransaction };
+  window.lockstep = {
+    ready: true,
+    db,
+    todos,
+    app,
+    scope,
+    createTransaction: tanstack.createTransaction,
+    tanstack: { ...tanstack, lockstepCollectionOptions },
+  };
   if (root) {
     createRoot(root).render(
       <StrictMode>

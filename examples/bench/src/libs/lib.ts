@@ -16,4 +16,6 @@ export interface Lib {
   isLeader(): boolean | null;
   /** Bytes of wasm memory the library's page-side instance holds (0 if none). */
   wasmBytes(): number;
+  /** The ids of the `limit` open rows with the highest `n`, through a live query (TanStack only). */
+  top?(limit: number): Promise<string[]>;
 }
