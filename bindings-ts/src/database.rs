@@ -178,8 +178,9 @@ impl RawDatabase {
             filter: input.filter,
             params: input.params,
             top: input.top.map(|top| lockstep::SubsetTop {
-                clause: top.clause,
+                sql: top.sql,
                 params: top.params,
+                indexes: top.indexes,
             }),
         };
         let loaded = self.db.load_subset(&collection, subset);

@@ -330,20 +330,23 @@ pub struct SubsetInput {
     /// Values of its `?`s.
     #[tsify(type = "unknown[]")]
     pub params: Vec<serde_json::Value>,
-    /// `ORDER BY … LIMIT …` to try first as one statement.
+    /// A statement to try first (an ordered, limited request's prefix).
     #[tsify(optional)]
     pub top: Option<SubsetTopInput>,
 }
 
-/// The order and limit of a [`SubsetInput`].
+/// The statement a [`SubsetInput`] tries first (an ordered, limited
+/// request's prefix), with the fields to index for it.
 #[derive(Tsify, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SubsetTopInput {
-    /// The clause.
-    pub clause: String,
+    /// The whole statement, returning `__lockstep_key` and `__lockstep_row`.
+    pub sql: String,
     /// Values of its `?`s.
     #[tsify(type = "unknown[]")]
     pub params: Vec<serde_json::Value>,
+    /// Top-level fields the leader indexes before running it.
+    pub indexes: Vec<String>,
 }
 
 /// A loaded subset: its id (for `unloadSubset`) and the rows it delivered.

@@ -29,6 +29,9 @@ use crate::query::{DatabaseReport, LeaderCounters, QueryError, QueryLimits, Quer
 use crate::row::{merge, Change, Op, Row};
 use crate::store::{OutboxEntry, Store, StoreError, StoreMeta, StoreTx};
 
+/// Most field indexes one query may ask for (the rest are ignored).
+const MAX_INDEXES_PER_QUERY: usize = 4;
+
 /// Settings of the leader's coordinator.
 ///
 /// ```
@@ -402,7 +405,14 @@ impl<S: Store> Coordinator<S> {
                 request,
                 sql,
                 params,
+                indexes,
             } => {
+                for (collection, field) in indexes.iter().take(MAX_INDEXES_PER_QUERY) {
+                    // Without the index the statement is slower, not wrong.
+                    if let Err(e) = self.store.ensure_index(collection, field) {
+                        self.store_failed(&e);
+                    }
+                }
                 let outcome = match self.run_query(&sql, &params) {
                     Ok(rows) => QueryOutcome::Rows(rows),
                     Err(error) => QueryOutcome::Failed { error },

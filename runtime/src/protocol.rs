@@ -459,6 +459,10 @@ pub enum Body {
         sql: String,
         /// Values for its `?` parameters.
         params: Vec<serde_json::Value>,
+        /// Top-level fields to index first (collection, field), for a
+        /// statement ordered by them (on-demand loads).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        indexes: Vec<(CollectionId, String)>,
     },
     /// Leader → tab: the answer to a `Query`.
     QueryResult {

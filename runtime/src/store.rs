@@ -161,6 +161,13 @@ pub trait Store {
             .map_or(0, |report| report.rows))
     }
 
+    /// Indexes top-level field `field` of `collection` for queries ordered
+    /// or filtered by it, if the store has indexes (the default has none).
+    fn ensure_index(&mut self, collection: &CollectionId, field: &str) -> Result<(), StoreError> {
+        let _ = (collection, field);
+        Ok(())
+    }
+
     /// Runs one read-only SQL statement on the live database, with each
     /// collection visible as a view named after it (see the store's docs),
     /// within `limits`. Anything that would write is refused.

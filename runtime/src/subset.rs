@@ -42,22 +42,32 @@ impl Subset {
     }
 }
 
-/// The order and limit of a subset: `ORDER BY … LIMIT …` (and `OFFSET`).
+/// The statement to try first for a subset: typically an ordered, limited
+/// request's prefix, which an index on its order field answers without
+/// reading every row. It returns `__lockstep_key` and `__lockstep_row` of
+/// rows matching [`Subset::filter`] (a subset of them is enough).
 ///
-/// The statement runs once. If its answer was cut by the leader's query
-/// limits, the tab loads every row matching the filter instead, page by
-/// page: more rows than asked for, never fewer.
+/// It runs once. If its answer was cut by the leader's query limits, the tab
+/// loads every row matching the filter instead, page by page: more rows than
+/// asked for, never fewer.
 ///
 /// ```
-/// let top = lockstep::SubsetTop { clause: "ORDER BY \"createdAt\" DESC LIMIT ?".into(), params: vec![serde_json::json!(100)] };
-/// assert!(top.clause.starts_with("ORDER BY"));
+/// let top = lockstep::SubsetTop {
+///     sql: "SELECT __lockstep_key, __lockstep_row FROM todos ORDER BY __lockstep_row ->> '$.\"n\"' LIMIT ?".into(),
+///     params: vec![serde_json::json!(100)],
+///     indexes: vec!["n".into()],
+/// };
+/// assert_eq!(top.indexes, ["n"]);
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct SubsetTop {
-    /// The clause, appended after the filter.
-    pub clause: String,
+    /// The whole statement.
+    pub sql: String,
     /// Values of its `?`s.
     pub params: Vec<serde_json::Value>,
+    /// Top-level fields of the collection the leader indexes before running
+    /// it (kept in the database; see the store's docs).
+    pub indexes: Vec<String>,
 }
 
 /// Handle of one subset asked for with
@@ -100,24 +110,18 @@ pub(crate) fn statement(
     step: &Step,
     page_rows: u32,
 ) -> (String, Vec<serde_json::Value>) {
+    if let (Step::Top, Some(top)) = (step, &subset.top) {
+        return (top.sql.clone(), top.params.clone());
+    }
     let mut sql = format!(
         "SELECT {KEY_COLUMN}, {ROW_COLUMN} FROM {} WHERE ({})",
         quote(collection.as_str()),
         subset.filter
     );
     let mut params = subset.params.clone();
-    match (step, &subset.top) {
-        (Step::Top, Some(top)) => {
-            sql.push(' ');
-            sql.push_str(&top.clause);
-            params.extend(top.params.iter().cloned());
-            return (sql, params);
-        }
-        (Step::Page(Some(after)), _) => {
-            sql.push_str(&format!(" AND {KEY_COLUMN} > ?"));
-            params.push(after.clone().into());
-        }
-        _ => {}
+    if let Step::Page(Some(after)) = step {
+        sql.push_str(&format!(" AND {KEY_COLUMN} > ?"));
+        params.push(after.clone().into());
     }
     sql.push_str(&format!(" ORDER BY {KEY_COLUMN} LIMIT {page_rows}"));
     (sql, params)
@@ -146,16 +150,19 @@ mod tests {
     }
 
     #[test]
-    fn the_top_statement_appends_its_clause_and_parameters() {
+    fn the_top_statement_is_run_as_given() {
         let subset = Subset {
             top: Some(SubsetTop {
-                clause: "ORDER BY \"n\" LIMIT ?".into(),
+                sql: "SELECT 1".into(),
                 params: vec![json!(10)],
+                indexes: vec![],
             }),
             ..Subset::filter("1", vec![])
         };
         let (sql, params) = statement(&todos(), &subset, &Step::Top, 500);
-        assert!(sql.ends_with("WHERE (1) ORDER BY \"n\" LIMIT ?"));
+        assert_eq!(sql, "SELECT 1");
         assert_eq!(params, vec![json!(10)]);
+        let (sql, _) = statement(&todos(), &subset, &Step::Page(None), 500);
+        assert!(sql.ends_with("WHERE (1) ORDER BY __lockstep_key LIMIT 500"));
     }
 }

@@ -104,12 +104,16 @@ fn open_in_sink(sink: &StreamSink) -> Vec<(Key, lockstep::Row)> {
         .collect()
 }
 
-/// The open todos with the highest `n`, `limit` of them.
+/// The open todos with the highest `n`, `limit` of them, with an index on `n`.
 fn top(limit: i64) -> Subset {
     Subset {
         top: Some(SubsetTop {
-            clause: "ORDER BY (__lockstep_row ->> '$.\"n\"') DESC LIMIT ?".into(),
+            sql: format!(
+                "SELECT __lockstep_key, __lockstep_row FROM todos WHERE {OPEN} \
+                 ORDER BY (__lockstep_row ->> '$.\"n\"') DESC LIMIT ?"
+            ),
             params: vec![json!(limit)],
+            indexes: vec!["n".into()],
         }),
         ..Subset::filter(OPEN, vec![])
     }
@@ -190,6 +194,25 @@ fn an_ordered_prefix_is_one_statement() {
         .map(|(k, _)| k)
         .collect();
     assert_eq!(keys, vec![Key::Int(25), Key::Int(27), Key::Int(29)]);
+    // The leader indexed `n`: an ordered load walks the index.
+    let id = net.tabs[1].query(
+        net.now,
+        "EXPLAIN QUERY PLAN SELECT __lockstep_key FROM todos \
+         ORDER BY (__lockstep_row ->> '$.\"n\"') DESC LIMIT 3"
+            .into(),
+        vec![],
+    );
+    net.run();
+    let plan = drain(&mut net, &mut sink)
+        .into_iter()
+        .find_map(|e| match e {
+            Event::Queried { id: got, outcome } if got == id => Some(outcome.unwrap()),
+            _ => None,
+        })
+        .unwrap();
+    let plan = format!("{:?}", plan.rows);
+    assert!(plan.contains("USING INDEX"), "{plan}");
+    assert!(!plan.contains("TEMP B-TREE"), "{plan}");
 }
 
 #[test]

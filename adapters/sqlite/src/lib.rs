@@ -28,6 +28,7 @@
 #![warn(missing_docs)]
 
 mod error;
+pub mod indexes;
 pub mod names;
 mod query;
 pub mod schema;

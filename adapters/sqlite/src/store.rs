@@ -9,7 +9,7 @@
 //! writes, so what stays tracked is exactly what other code wrote
 //! (invariant 9), and nothing other code commits can turn capture off.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -136,6 +136,8 @@ struct State {
     /// that rolls back forgets the entries it loaded or added to.
     fields: HashMap<CollectionId, HashMap<String, u8>>,
     views: Views,
+    /// Field indexes known to exist (see [`crate::indexes`]).
+    indexed: HashSet<(CollectionId, String)>,
 }
 
 /// A [`Store`] on SQLite. One per leader; open it after taking leadership.
@@ -269,6 +271,7 @@ impl SqliteStore {
                 watch,
                 fields: HashMap::new(),
                 views: Views::default(),
+                indexed: HashSet::new(),
             },
             storage: if file {
                 Storage::Persistent
@@ -665,6 +668,21 @@ impl Store for SqliteStore {
             });
         }
         Ok(out)
+    }
+
+    /// Indexes `field` of `collection` (see [`crate::indexes`]); a
+    /// collection without tables yet gets none.
+    fn ensure_index(&mut self, collection: &CollectionId, field: &str) -> Result<(), StoreError> {
+        let wanted = (collection.clone(), field.to_owned());
+        if self.state.indexed.contains(&wanted) {
+            return Ok(());
+        }
+        let Some(tables) = schema::registered(&self.conn, collection)? else {
+            return Ok(());
+        };
+        crate::indexes::ensure(&self.conn, &tables.row_table, field)?;
+        self.state.indexed.insert(wanted);
+        Ok(())
     }
 
     /// Runs a read-only statement; see [`crate::views`] for the collection

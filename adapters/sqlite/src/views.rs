@@ -52,7 +52,7 @@ fn viewable(name: &str) -> bool {
 
 /// A JSON path literal for a top-level field, or `None` for names SQLite's
 /// JSON paths cannot express (a double quote or a backslash in the name).
-fn field_path(field: &str) -> Option<String> {
+pub(crate) fn field_path(field: &str) -> Option<String> {
     if field.contains('"') || field.contains('\\') {
         return None;
     }

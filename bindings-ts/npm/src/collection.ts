@@ -47,6 +47,12 @@ export interface LockstepCollectionConfig<
    * stay live. Filters Lockstep cannot compile load more rows, never fewer.
    */
   syncMode?: 'eager' | 'on-demand';
+  /**
+   * On demand: index the leading order field of each ordered, limited query
+   * in SQLite on the leader (kept in the database), so it reads a few rows
+   * instead of all of them. `'auto'` (the default) or `'off'`.
+   */
+  leaderIndexes?: 'auto' | 'off';
   /** The database, from `openDatabase`. */
   db: LockstepDatabase;
   /** The collection's name in the database (and its SQL view's). */
@@ -88,8 +94,8 @@ export function lockstepCollectionOptions<T extends object, TKey extends string 
 export function lockstepCollectionOptions(
   config: LockstepCollectionConfig<Row, string | number, StandardSchemaV1>,
 ): LockstepCollectionOptions<Row, string | number, StandardSchemaV1> {
-  const { db, id, syncMode = 'eager', ...rest } = config;
-  const onDemand = syncMode === 'on-demand' ? onDemandSync(db, id) : null;
+  const { db, id, syncMode = 'eager', leaderIndexes = 'auto', ...rest } = config;
+  const onDemand = syncMode === 'on-demand' ? onDemandSync(db, id, { autoIndex: leaderIndexes === 'auto' }) : null;
   const persist = async ({ transaction }: { transaction: { mutations: ReadonlyArray<PendingMutation<Row>> } }): Promise<Position> => {
     // An on-demand collection keeps the rows it writes itself, whatever its queries.
     onDemand?.own(transaction.mutations.filter((m) => m.type !== 'delete' && m.collection.id === id).map((m) => m.key as string | number));

@@ -12,13 +12,13 @@ import type { LockstepDatabase } from './database.js';
 import { toLockstepError } from './errors.js';
 import { mayMatch } from './predicate.js';
 import { follow } from './stream.js';
-import { compileSubset, hasView } from './subset.js';
+import { compileSubset, hasView, type CompileOptions } from './subset.js';
 
 type Row = Record<string, unknown>;
 type Key = string | number;
 
 /** The sync of an on-demand collection, and the keys its own writes touch. */
-export function onDemandSync(db: LockstepDatabase, id: string): { sync: SyncConfig<Row, Key>; own: (keys: Iterable<Key>) => void } {
+export function onDemandSync(db: LockstepDatabase, id: string, compile: CompileOptions = {}): { sync: SyncConfig<Row, Key>; own: (keys: Iterable<Key>) => void } {
   if (!hasView(id)) {
     throw toLockstepError({ code: 'invalid', message: `on-demand loading needs a collection name SQLite does not reserve (not __lockstep_…, ls_… or sqlite_…); use syncMode 'eager'` }, id);
   }
@@ -97,7 +97,7 @@ export function onDemandSync(db: LockstepDatabase, id: string): { sync: SyncConf
         // Registered first: commits after the read must reach the collection.
         active.set(options, options.where);
         try {
-          const result = await db.raw.loadSubset(id, compileSubset(id, options));
+          const result = await db.raw.loadSubset(id, compileSubset(id, options, compile));
           loaded.set(options, result.id);
         } catch (error) {
           active.delete(options);

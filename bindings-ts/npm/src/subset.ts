@@ -178,41 +178,72 @@ export function hasView(collection: string): boolean {
 const PLUS_INF = '9e999';
 const MINUS_INF = '-9e999';
 
-/**
- * The rows of the ordered prefix that `base` (filter) serves up to row
- * `offset + limit`, ties of its leading order value included: one condition
- * over the boundary row's leading value, read by one scalar subquery per use.
- */
-function prefix(collection: string, base: Compiled, order: string[], lead: string, desc: boolean, nullsFirst: boolean, last: number): Compiled {
-  const L = col(lead);
-  // The boundary's leading value; a null one counts as the end of its side,
-  // and no boundary row (fewer rows than asked) as "everything".
-  const boundary = (nullValue: string, none: string) => ({
-    sql: `coalesce((SELECT coalesce(${L}, ${nullValue}) FROM "${collection.replaceAll('"', '""')}" WHERE ${base.sql} ORDER BY ${order.join(', ')} LIMIT 1 OFFSET ?), ${none})`,
-    params: [...base.params, last],
+/** A piece of SQL and the values of its `?`s, in order. */
+interface Sql {
+  sql: string;
+  params: unknown[];
+}
+
+/** SQL from template text and pieces (strings are spliced as they are). */
+function sql(text: TemplateStringsArray, ...pieces: Array<Sql | string | number>): Sql {
+  let out = text[0] ?? '';
+  const params: unknown[] = [];
+  pieces.forEach((piece, i) => {
+    if (typeof piece === 'object') {
+      out += piece.sql;
+      params.push(...piece.params);
+    } else {
+      out += String(piece);
+    }
+    out += text[i + 1] ?? '';
   });
+  return { sql: out, params };
+}
+
+const value = (v: unknown): Sql => ({ sql: '?', params: [v] });
+
+/**
+ * The ordered prefix a request serves, as one statement an index on the
+ * leading order field answers without reading every row: the rows of
+ * `counted` (filter and cursor) from the start of the order through row
+ * `last` (0-based), every row tied with its leading value included, plus
+ * the `tied` rows (those equal to the cursor). Nulls are all loaded on the
+ * side the order puts them first; values are bounded by the leading value
+ * of row `last` among them.
+ */
+function prefix(view: string, counted: Sql, tied: Sql | null, lead: string, desc: boolean, nullsFirst: boolean, last: number): Sql {
+  const L = col(lead);
+  const rows = (where: Sql): Sql => sql`SELECT __lockstep_key, __lockstep_row FROM ${view} WHERE ${where}`;
   const cmp = desc ? '>=' : '<=';
+  const edge = desc ? MINUS_INF : PLUS_INF; // every value is within it
+  const none = desc ? PLUS_INF : MINUS_INF; // no value is within it
+  const boundaryAt = (offset: Sql): Sql =>
+    sql`(SELECT ${L} FROM ${view} WHERE ${counted} AND ${L} IS NOT NULL ORDER BY ${L} ${desc ? 'DESC' : 'ASC'} LIMIT 1 OFFSET ${offset})`;
+  let arms: Sql[];
   if (nullsFirst) {
-    // Nulls come first: they are all in; then values up to the boundary (none past a null boundary).
-    const b = boundary(desc ? PLUS_INF : MINUS_INF, desc ? MINUS_INF : PLUS_INF);
-    return { sql: `(${L} IS NULL OR ${L} ${cmp} ${b.sql})`, params: b.params, exact: true, ordered: [] };
+    // Nulls come first: all of them; then values up to the boundary, none if it falls among the nulls.
+    const nulls = sql`(SELECT count(*) FROM ${view} WHERE ${counted} AND ${L} IS NULL)`;
+    const bound = sql`(CASE WHEN ${value(last)} < ${nulls} THEN ${none} ELSE coalesce(${boundaryAt(sql`${value(last)} - ${nulls}`)}, ${edge}) END)`;
+    arms = [rows(sql`${counted} AND ${L} IS NULL`), rows(sql`${counted} AND ${L} IS NOT NULL AND ${L} ${cmp} ${bound}`)];
+  } else {
+    // Nulls come last: values up to the boundary, and the nulls only if it is past every value.
+    arms = [
+      rows(sql`${counted} AND ${L} IS NOT NULL AND ${L} ${cmp} coalesce(${boundaryAt(value(last))}, ${edge})`),
+      rows(sql`${counted} AND ${L} IS NULL AND ${boundaryAt(value(last))} IS NULL`),
+    ];
   }
-  // Nulls come last: values up to the boundary, and nulls only if it reaches them.
-  const b1 = boundary(desc ? MINUS_INF : PLUS_INF, desc ? MINUS_INF : PLUS_INF);
-  const b2 = boundary(desc ? MINUS_INF : PLUS_INF, desc ? MINUS_INF : PLUS_INF);
-  return {
-    sql: `(${L} ${cmp} ${b1.sql} OR (${L} IS NULL AND ${b2.sql} ${desc ? '<=' : '>='} ${desc ? MINUS_INF : PLUS_INF}))`,
-    params: [...b1.params, ...b2.params],
-    exact: true,
-    ordered: [],
-  };
+  if (tied) arms.push(rows(tied));
+  return { sql: arms.map((a) => a.sql).join(' UNION '), params: arms.flatMap((a) => a.params) };
 }
 
 /** The kinds recorded for a field, as SQL. */
-const fieldKinds = (collection: string, name: string) => ({
-  sql: `coalesce((SELECT types FROM __lockstep_fields WHERE collection = ? AND field = ?), 0)`,
-  params: [collection, name],
-});
+const fieldKinds = (collection: string, name: string): Sql => sql`coalesce((SELECT types FROM __lockstep_fields WHERE collection = ${value(collection)} AND field = ${value(name)}), 0)`;
+
+/** Options of {@link compileSubset}. */
+export interface CompileOptions {
+  /** Index the leading order field of an ordered, limited request (default true). */
+  autoIndex?: boolean;
+}
 
 /**
  * The subset to load for `options` from collection `collection` (which must
@@ -220,7 +251,7 @@ const fieldKinds = (collection: string, name: string) => ({
  * cursor), plus, for an ordered and limited request, the prefix it serves as
  * one statement to try first.
  */
-export function compileSubset(collection: string, options: LoadSubsetOptions): SubsetInput {
+export function compileSubset(collection: string, options: LoadSubsetOptions, { autoIndex = true }: CompileOptions = {}): SubsetInput {
   const where = options.where ? compile(options.where as unknown as Expr) : null;
   const from = options.cursor?.whereFrom ? compile(options.cursor.whereFrom as unknown as Expr) : null;
   const current = options.cursor?.whereCurrent ? compile(options.cursor.whereCurrent as unknown as Expr) : null;
@@ -234,41 +265,33 @@ export function compileSubset(collection: string, options: LoadSubsetOptions): S
   const subset: SubsetInput = { filter: filter.sql, params: filter.params };
   if (options.limit === undefined || !options.orderBy?.length || !filter.exact) return subset;
 
-  const order: string[] = [];
   const fields: string[] = [];
   for (const o of options.orderBy) {
     const f = field(o.expression as unknown as Expr);
     if (!f) return subset;
-    const { direction, nulls } = o.compareOptions;
-    order.push(`${col(f)} ${direction === 'desc' ? 'DESC' : 'ASC'} NULLS ${nulls === 'last' ? 'LAST' : 'FIRST'}`);
     fields.push(f);
   }
   const first = options.orderBy[0];
   const lead = fields[0];
   if (!first || lead === undefined) return subset;
+  const view = `"${collection.replaceAll('"', '""')}"`;
   // The prefix is counted among the rows after the cursor (ties with it are loaded whole).
   const counted = all([where, from].filter((p): p is Compiled => p !== null));
-  const served = prefix(collection, counted, order, lead, first.compareOptions.direction === 'desc', first.compareOptions.nulls !== 'last', (options.offset ?? 0) + options.limit - 1);
-  const inPrefix = current ? { sql: `(${current.sql} OR ${served.sql})`, params: [...current.params, ...served.params] } : served;
+  const tied = current ? all([where, current].filter((p): p is Compiled => p !== null)) : null;
+  const served = prefix(view, counted, tied, lead, first.compareOptions.direction === 'desc', first.compareOptions.nulls !== 'last', (options.offset ?? 0) + options.limit - 1);
 
   // When a field SQLite would compare or order unlike TanStack ever held
-  // another kind, the statement loads every matching row instead.
-  const irregular = [
-    ...filter.ordered.map(([name, kind]) => ({ name, mask: ~(kindBits[kind] | KIND.null) & 127 })),
-    ...fields.map((name) => ({ name, mask: KIND.text | KIND.array | KIND.object })),
-  ].map(({ name, mask }) => {
-    const k = fieldKinds(collection, name);
-    return { sql: `(${k.sql} & ${mask}) != 0`, params: k.params };
-  });
-  for (const name of fields) {
+  // another kind, the statement loads every row of the filter instead.
+  const irregular: Sql[] = [
+    ...filter.ordered.map(([name, kind]) => sql`(${fieldKinds(collection, name)} & ${~(kindBits[kind] | KIND.null) & 127}) != 0`),
+    ...fields.map((name) => sql`(${fieldKinds(collection, name)} & ${KIND.text | KIND.array | KIND.object}) != 0`),
     // Numbers and booleans of one order field must not mix either.
-    const a = fieldKinds(collection, name);
-    const b = fieldKinds(collection, name);
-    irregular.push({ sql: `((${a.sql} & ${KIND.boolean}) != 0 AND (${b.sql} & ${NUMBER}) != 0)`, params: [...a.params, ...b.params] });
-  }
-  subset.top = {
-    clause: `AND (${irregular.map((i) => i.sql).join(' OR ')} OR ${inPrefix.sql})`,
-    params: [...irregular.flatMap((i) => i.params), ...inPrefix.params],
-  };
+    ...fields.map((name) => sql`((${fieldKinds(collection, name)} & ${KIND.boolean}) != 0 AND (${fieldKinds(collection, name)} & ${NUMBER}) != 0)`),
+  ];
+  const anyIrregular: Sql = { sql: `(${irregular.map((i) => i.sql).join(' OR ')})`, params: irregular.flatMap((i) => i.params) };
+  // One side or the other, chosen by a LIMIT (SQLite reads no row under LIMIT 0).
+  const everything = sql`SELECT * FROM (SELECT __lockstep_key, __lockstep_row FROM ${view} WHERE ${filter} LIMIT (CASE WHEN ${anyIrregular} THEN -1 ELSE 0 END))`;
+  const statement = sql`${everything} UNION SELECT * FROM (SELECT * FROM (${served}) LIMIT (CASE WHEN ${anyIrregular} THEN 0 ELSE -1 END))`;
+  subset.top = { sql: statement.sql, params: statement.params, indexes: autoIndex ? [lead] : [] };
   return subset;
 }

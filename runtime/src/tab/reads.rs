@@ -93,12 +93,14 @@ impl PersistedCollectionRuntime {
                 request,
                 sql: sql.clone(),
                 params: params.clone(),
+                indexes: Vec::new(),
             },
             Ask::Describe => Body::Describe { request },
             Ask::Subset(page) => Body::Query {
                 request,
                 sql: page.sql.clone(),
                 params: page.params.clone(),
+                indexes: page.indexes.clone(),
             },
         };
         self.send(body);

@@ -61,6 +61,8 @@ pub(super) struct PageAsk {
     step: Step,
     pub(super) sql: String,
     pub(super) params: Vec<serde_json::Value>,
+    /// Fields to index before the statement runs.
+    pub(super) indexes: Vec<(CollectionId, String)>,
 }
 
 /// A page answered, waiting for its position.
@@ -210,6 +212,14 @@ impl PersistedCollectionRuntime {
             return;
         };
         let (sql, params) = statement(collection, &load.subset, &step, page_rows);
+        let indexes = match (&step, &load.subset.top) {
+            (Step::Top, Some(top)) => top
+                .indexes
+                .iter()
+                .map(|field| (collection.clone(), field.clone()))
+                .collect(),
+            _ => Vec::new(),
+        };
         let read = self.start_read(
             now,
             reads::Ask::Subset(PageAsk {
@@ -218,6 +228,7 @@ impl PersistedCollectionRuntime {
                 step,
                 sql,
                 params,
+                indexes,
             }),
         );
         if let Some(load) = self

@@ -173,6 +173,11 @@ impl<S: SimStore> Sim<S> {
                 request,
                 sql: FORGED_SQL[self.rng.below(FORGED_SQL.len() as u64) as usize].into(),
                 params: vec![serde_json::json!(self.rng.below(4))],
+                indexes: if self.rng.chance(0.3) {
+                    vec![(self.forged_collection(), "n".into())]
+                } else {
+                    Vec::new()
+                },
             },
             15 => Body::Describe { request },
             _ => Body::PullTx {

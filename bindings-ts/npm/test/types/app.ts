@@ -1,7 +1,7 @@
 // Type tests of @lockstep/db, compiled by `cargo xtask test` with `tsc`
 // against the built `.d.ts` (imported by the package's own name, as an app
 // does). Lines marked @ts-expect-error must NOT compile: tsc fails if one does.
-import { createCollection, createTransaction } from '@tanstack/db';
+import { createCollection, createLiveQueryCollection, createTransaction, eq } from '@tanstack/db';
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import {
   KeyExistsError,
@@ -27,6 +27,12 @@ todos.update('t1', (draft) => {
   draft.done = true;
 });
 const first: Todo | undefined = todos.get('t1');
+// On demand: nothing loads until a live query asks; its filter runs on the leader.
+const notes = createCollection(lockstepCollectionOptions({ db, id: 'notes', getKey: (t: Todo) => t.id, syncMode: 'on-demand' }));
+const open = createLiveQueryCollection((q) => q.from({ n: notes }).where(({ n }) => eq(n.done, false)).orderBy(({ n }) => n.title).limit(20));
+const openTitles: string[] = open.toArray.map((n) => n.title);
+// @ts-expect-error: TanStack's other sync modes are not Lockstep's
+lockstepCollectionOptions({ db, id: 'notes', getKey: (t: Todo) => t.id, syncMode: 'progressive' });
 const status: Status = db.status;
 const leads: boolean = status.isLeader;
 const storage: 'opfs' | 'memory' | null = status.storage;
@@ -73,4 +79,4 @@ validated.insert({ id: 'w', title: 't', done: false, priority: 1 });
 // @ts-expect-error openDatabase needs a scope
 await openDatabase({ app: 'todo-app' });
 
-void [first, leads, storage, stop, rows, columns, theDb];
+void [first, leads, storage, stop, rows, columns, theDb, openTitles];
