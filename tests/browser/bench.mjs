@@ -222,17 +222,23 @@ async function hydration(context, lib, run, cdp) {
 /**
  * On demand (the writer still open): a new tab whose collection loads nothing
  * up front shows the 100 open rows with the highest `n` through a live query.
- * Page start -> rows shown, and collection ready -> rows shown.
+ * Page start -> rows shown, and collection ready -> rows shown: first in a
+ * tab whose query makes the leader index `n` (once per database), then in
+ * the next tab, as every later page load finds it.
  */
 async function topOnDemand(context, lib, scope, run) {
-  const page = await openBench(context, lib, scope, `${lib}-top${run}`, 120_000, { sync: 'on-demand', top: String(TOP) });
-  await h.waitFor(page, () => window.bench.marks.topMs !== undefined, 60_000, { what: 'the top rows shown' });
-  const r = await page.evaluate(() => ({ marks: window.bench.marks, held: window.bench.count(), ids: [...document.querySelectorAll('li')].map((li) => li.textContent) }));
-  await closePage(page);
   const want = Array.from({ length: TOP }, (_, i) => `h${String(HYDRATE - 1 - 2 * i).padStart(6, '0')}`);
-  if (JSON.stringify(r.ids) !== JSON.stringify(want)) throw new Error(`${lib} on demand: wrong top rows ${JSON.stringify(r.ids.slice(0, 5))}…`);
-  const out = { pageStartToRowsMs: round(r.marks.topMs), readyToRowsMs: round(r.marks.topMs - r.marks.readyMs), held: r.held };
-  say(`${lib} run ${run} on demand: ${TOP} of ${HYDRATE} rows shown ${out.pageStartToRowsMs} ms after page start, ${out.readyToRowsMs} ms after the collection was ready; ${out.held} rows held`);
+  const once = async (name) => {
+    const page = await openBench(context, lib, scope, name, 120_000, { sync: 'on-demand', top: String(TOP) });
+    await h.waitFor(page, () => window.bench.marks.topMs !== undefined, 60_000, { what: 'the top rows shown' });
+    const r = await page.evaluate(() => ({ marks: window.bench.marks, held: window.bench.count(), ids: [...document.querySelectorAll('li')].map((li) => li.textContent) }));
+    await closePage(page);
+    if (JSON.stringify(r.ids) !== JSON.stringify(want)) throw new Error(`${lib} on demand: wrong top rows ${JSON.stringify(r.ids.slice(0, 5))}…`);
+    return { pageStartToRowsMs: round(r.marks.topMs), readyToRowsMs: round(r.marks.topMs - r.marks.readyMs), held: r.held };
+  };
+  const first = await once(`${lib}-top${run}-first`);
+  const out = { ...(await once(`${lib}-top${run}`)), firstEver: first };
+  say(`${lib} run ${run} on demand: ${TOP} of ${HYDRATE} rows shown ${out.pageStartToRowsMs} ms after page start, ${out.readyToRowsMs} ms after the collection was ready, ${out.held} rows held (the first tab, which had the leader index the order field: ${first.pageStartToRowsMs} and ${first.readyToRowsMs} ms)`);
   return out;
 }
 
@@ -338,6 +344,7 @@ for (const lib of LIBS) {
     hydrate100kAloneMs: med(hydrations, (r) => r.alone.readyMs),
     onDemandTop100PageStartMs: med(hydrations, (r) => r.onDemand?.pageStartToRowsMs),
     onDemandTop100AfterReadyMs: med(hydrations, (r) => r.onDemand?.readyToRowsMs),
+    onDemandTop100FirstEverAfterReadyMs: med(hydrations, (r) => r.onDemand?.firstEver.readyToRowsMs),
     memory: hydrations[0]?.memory ?? null,
   };
 }
@@ -376,6 +383,7 @@ const rows = [
   ['100,000 rows: page start -> ready (alone, cold)', 'hydrate100kAloneMs'],
   ['on demand, 100 of 100,000: page start -> rows shown', 'onDemandTop100PageStartMs'],
   ['on demand, 100 of 100,000: ready -> rows shown', 'onDemandTop100AfterReadyMs'],
+  ['  the same, first query ever (leader builds the index)', 'onDemandTop100FirstEverAfterReadyMs'],
 ];
 say('');
 say(`${'metric (ms)'.padEnd(54)}${LIBS.map((l) => cell(l, 20)).join('')}`);
