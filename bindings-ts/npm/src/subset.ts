@@ -174,9 +174,6 @@ export function hasView(collection: string): boolean {
   return !['__lockstep_', 'ls_', 'sqlite_'].some((prefix) => lower.startsWith(prefix));
 }
 
-/** SQL's +∞ and −∞ (numbers and booleans of an order field compare within them). */
-const PLUS_INF = '9e999';
-const MINUS_INF = '-9e999';
 
 /** A piece of SQL and the values of its `?`s, in order. */
 interface Sql {
@@ -207,33 +204,29 @@ const value = (v: unknown): Sql => ({ sql: '?', params: [v] });
  * leading order field answers without reading every row: the rows of
  * `counted` (filter and cursor) from the start of the order through row
  * `last` (0-based), every row tied with its leading value included, plus
- * the `tied` rows (those equal to the cursor). Nulls are all loaded on the
- * side the order puts them first; values are bounded by the leading value
- * of row `last` among them.
+ * the `tied` rows (those equal to the cursor). Each arm is one the planner
+ * answers from the index: the nulls (`IS NULL`), the first values in index
+ * order (`ORDER BY … LIMIT`), and the values equal to the boundary's
+ * (`= ?`). Arms may overlap: a row can come twice, which loading tolerates.
  */
 function prefix(view: string, counted: Sql, tied: Sql | null, lead: string, desc: boolean, nullsFirst: boolean, last: number): Sql {
   const L = col(lead);
-  const rows = (where: Sql): Sql => sql`SELECT __lockstep_key, __lockstep_row FROM ${view} WHERE ${where}`;
-  const cmp = desc ? '>=' : '<=';
-  const edge = desc ? MINUS_INF : PLUS_INF; // every value is within it
-  const none = desc ? PLUS_INF : MINUS_INF; // no value is within it
-  const boundaryAt = (offset: Sql): Sql =>
-    sql`(SELECT ${L} FROM ${view} WHERE ${counted} AND ${L} IS NOT NULL ORDER BY ${L} ${desc ? 'DESC' : 'ASC'} LIMIT 1 OFFSET ${offset})`;
-  let arms: Sql[];
-  if (nullsFirst) {
-    // Nulls come first: all of them; then values up to the boundary, none if it falls among the nulls.
-    const nulls = sql`(SELECT count(*) FROM ${view} WHERE ${counted} AND ${L} IS NULL)`;
-    const bound = sql`(CASE WHEN ${value(last)} < ${nulls} THEN ${none} ELSE coalesce(${boundaryAt(sql`${value(last)} - ${nulls}`)}, ${edge}) END)`;
-    arms = [rows(sql`${counted} AND ${L} IS NULL`), rows(sql`${counted} AND ${L} IS NOT NULL AND ${L} ${cmp} ${bound}`)];
-  } else {
-    // Nulls come last: values up to the boundary, and the nulls only if it is past every value.
-    arms = [
-      rows(sql`${counted} AND ${L} IS NOT NULL AND ${L} ${cmp} coalesce(${boundaryAt(value(last))}, ${edge})`),
-      rows(sql`${counted} AND ${L} IS NULL AND ${boundaryAt(value(last))} IS NULL`),
-    ];
-  }
+  const rows = (where: Sql, tail: Sql = { sql: '', params: [] }): Sql => sql`SELECT * FROM (SELECT __lockstep_key, __lockstep_row FROM ${view} WHERE ${where}${tail})`;
+  const order = ` ORDER BY ${L} ${desc ? 'DESC' : 'ASC'}`;
+  // Values come after the nulls when nulls come first.
+  const nulls = sql`(SELECT count(*) FROM ${view} WHERE ${counted} AND ${L} IS NULL)`;
+  const skip = nullsFirst ? sql`max(0, ${value(last)} - ${nulls})` : value(last);
+  const values = nullsFirst ? sql`max(0, ${value(last + 1)} - ${nulls})` : value(last + 1);
+  const boundary = sql`(SELECT ${L} FROM ${view} WHERE ${counted} AND ${L} IS NOT NULL${order} LIMIT 1 OFFSET ${skip})`;
+  const arms = [
+    // The first values, and those tied with the last of them.
+    rows(sql`${counted} AND ${L} IS NOT NULL`, sql`${order} LIMIT ${values}`),
+    rows(sql`${counted} AND ${L} = ${boundary}`),
+    // The nulls: all of them when they come first, or when the values run out before row `last`.
+    rows(nullsFirst ? sql`${counted} AND ${L} IS NULL` : sql`${counted} AND ${L} IS NULL AND ${boundary} IS NULL`),
+  ];
   if (tied) arms.push(rows(tied));
-  return { sql: arms.map((a) => a.sql).join(' UNION '), params: arms.flatMap((a) => a.params) };
+  return { sql: arms.map((a) => a.sql).join(' UNION ALL '), params: arms.flatMap((a) => a.params) };
 }
 
 /** The kinds recorded for a field, as SQL. */
@@ -291,7 +284,7 @@ export function compileSubset(collection: string, options: LoadSubsetOptions, { 
   const anyIrregular: Sql = { sql: `(${irregular.map((i) => i.sql).join(' OR ')})`, params: irregular.flatMap((i) => i.params) };
   // One side or the other, chosen by a LIMIT (SQLite reads no row under LIMIT 0).
   const everything = sql`SELECT * FROM (SELECT __lockstep_key, __lockstep_row FROM ${view} WHERE ${filter} LIMIT (CASE WHEN ${anyIrregular} THEN -1 ELSE 0 END))`;
-  const statement = sql`${everything} UNION SELECT * FROM (SELECT * FROM (${served}) LIMIT (CASE WHEN ${anyIrregular} THEN 0 ELSE -1 END))`;
+  const statement = sql`${everything} UNION ALL SELECT * FROM (SELECT * FROM (${served}) LIMIT (CASE WHEN ${anyIrregular} THEN 0 ELSE -1 END))`;
   subset.top = { sql: statement.sql, params: statement.params, indexes: autoIndex ? [lead] : [] };
   return subset;
 }
