@@ -76,6 +76,15 @@ fn drain(net: &mut Net<SqliteStore>, sink: &mut StreamSink) -> Vec<Event> {
     events
 }
 
+/// Loads `subset` of `todos` in tab 1 and returns the events until quiet.
+fn load(net: &mut Net<SqliteStore>, sink: &mut StreamSink, subset: Subset) -> Vec<Event> {
+    net.tabs[1]
+        .load_subset(net.now, &collection("todos"), subset)
+        .unwrap();
+    net.run();
+    drain(net, sink)
+}
+
 fn loaded(events: &[Event]) -> Vec<Result<usize, QueryError>> {
     events
         .iter()
@@ -130,11 +139,7 @@ fn an_on_demand_collection_is_ready_at_once_and_loads_only_its_subsets() {
         sink.pairs(&collection("todos")).is_empty(),
         "nothing loaded before a subset"
     );
-    net.tabs[1]
-        .load_subset(net.now, &collection("todos"), Subset::filter(OPEN, vec![]))
-        .unwrap();
-    net.run();
-    let events = drain(&mut net, &mut sink);
+    let events = load(&mut net, &mut sink, Subset::filter(OPEN, vec![]));
     assert_eq!(loaded(&events), vec![Ok(5)]);
     assert_eq!(sink.pairs(&collection("todos")), open_in_db(&net));
     // Commits keep coming: a row that stops matching is updated, not dropped
@@ -151,11 +156,7 @@ fn a_subset_larger_than_a_page_is_read_page_by_page_in_key_order() {
     let mut net = net(dir.path(), 25, 4);
     let mut sink = StreamSink::default();
     drain(&mut net, &mut sink);
-    net.tabs[1]
-        .load_subset(net.now, &collection("todos"), Subset::filter(OPEN, vec![]))
-        .unwrap();
-    net.run();
-    let events = drain(&mut net, &mut sink);
+    let events = load(&mut net, &mut sink, Subset::filter(OPEN, vec![]));
     let pages = events
         .iter()
         .filter(|e| {
@@ -182,11 +183,7 @@ fn an_ordered_prefix_is_one_statement() {
     let mut net = net(dir.path(), 30, 500);
     let mut sink = StreamSink::default();
     drain(&mut net, &mut sink);
-    net.tabs[1]
-        .load_subset(net.now, &collection("todos"), top(3))
-        .unwrap();
-    net.run();
-    let events = drain(&mut net, &mut sink);
+    let events = load(&mut net, &mut sink, top(3));
     assert_eq!(loaded(&events), vec![Ok(3)]);
     let keys: Vec<Key> = sink
         .pairs(&collection("todos"))
@@ -230,11 +227,7 @@ fn an_ordered_prefix_larger_than_one_answer_loads_every_row_of_the_filter() {
     let mut net = net_with(dir.path(), 30, 4, config, 10_000);
     let mut sink = StreamSink::default();
     drain(&mut net, &mut sink);
-    net.tabs[1]
-        .load_subset(net.now, &collection("todos"), top(10))
-        .unwrap();
-    net.run();
-    let events = drain(&mut net, &mut sink);
+    let events = load(&mut net, &mut sink, top(10));
     assert_eq!(loaded(&events), vec![Ok(15)]);
     assert_eq!(sink.pairs(&collection("todos")), open_in_db(&net));
 }
@@ -295,11 +288,7 @@ fn a_page_read_ahead_of_the_tab_waits_until_the_tab_applied_its_position() {
     write(&mut net, 1, json!({"n": 11, "done": false}));
     net.drop_if = Box::new(|_, _| false);
     let applied = net.tabs[1].status().applied;
-    net.tabs[1]
-        .load_subset(net.now, &collection("todos"), Subset::filter(OPEN, vec![]))
-        .unwrap();
-    net.run();
-    let events = drain(&mut net, &mut sink);
+    let events = load(&mut net, &mut sink, Subset::filter(OPEN, vec![]));
     assert!(
         net.tabs[1].status().applied > applied,
         "the tab pulled up to the page"

@@ -289,22 +289,10 @@ impl Database {
         collection: &CollectionId,
         subset: Subset,
     ) -> impl Future<Output = SubsetLoad> {
-        let receiver = {
-            let mut state = self.inner.state.borrow_mut();
-            if state.closed {
-                return oneshot::ready(Err(ReadError::Closed));
-            }
-            match state.runtime.load_subset(js::now(), collection, subset) {
-                Err(e) => return oneshot::ready(Err(e.into())),
-                Ok(id) => {
-                    let (sender, receiver) = oneshot::channel();
-                    state.waiting.subsets.insert(id, sender);
-                    receiver
-                }
-            }
-        };
-        pump(&self.inner);
-        receiver
+        self.read(
+            |runtime, now| Ok(runtime.load_subset(now, collection, subset)?),
+            |waiting| &mut waiting.subsets,
+        )
     }
 
     /// Stops reading subset `id` again after reloads; its rows stay.
@@ -507,7 +495,7 @@ impl Database {
         collection: &CollectionId,
     ) -> impl Future<Output = Result<Vec<KeyedRow>, ReadError>> {
         self.read(
-            |runtime, now| runtime.inspect(now, collection.clone()),
+            |runtime, now| Ok(runtime.inspect(now, collection.clone())),
             |waiting| &mut waiting.inspections,
         )
     }
@@ -521,7 +509,7 @@ impl Database {
         params: Vec<serde_json::Value>,
     ) -> impl Future<Output = Result<QueryRows, ReadError>> {
         self.read(
-            |runtime, now| runtime.query(now, sql.to_owned(), params),
+            |runtime, now| Ok(runtime.query(now, sql.to_owned(), params)),
             |waiting| &mut waiting.queries,
         )
     }
@@ -530,7 +518,7 @@ impl Database {
     /// counts, position, storage, counters.
     pub fn describe(&self) -> impl Future<Output = Result<DatabaseReport, ReadError>> {
         self.read(
-            |runtime, now| runtime.describe(now),
+            |runtime, now| Ok(runtime.describe(now)),
             |waiting| &mut waiting.descriptions,
         )
     }
@@ -596,9 +584,14 @@ impl Database {
         receiver
     }
 
+    /// Starts a read (`start` gives its id, or why the runtime refused it)
+    /// and waits for its answer in `slot`.
     fn read<Id: std::hash::Hash + Eq, T>(
         &self,
-        start: impl FnOnce(&mut PersistedCollectionRuntime, lockstep::Timestamp) -> Id,
+        start: impl FnOnce(
+            &mut PersistedCollectionRuntime,
+            lockstep::Timestamp,
+        ) -> Result<Id, ReadError>,
         slot: impl FnOnce(&mut Waiting) -> &mut HashMap<Id, Sender<Result<T, ReadError>>>,
     ) -> oneshot::Receiver<Result<T, ReadError>> {
         let receiver = {
@@ -606,7 +599,10 @@ impl Database {
             if state.closed {
                 return oneshot::ready(Err(ReadError::Closed));
             }
-            let id = start(&mut state.runtime, js::now());
+            let id = match start(&mut state.runtime, js::now()) {
+                Ok(id) => id,
+                Err(e) => return oneshot::ready(Err(e)),
+            };
             let (sender, receiver) = oneshot::channel();
             slot(&mut state.waiting).insert(id, sender);
             receiver
