@@ -177,10 +177,10 @@ impl RawDatabase {
         let subset = lockstep::Subset {
             filter: input.filter,
             params: input.params,
+            indexes: input.indexes,
             top: input.top.map(|top| lockstep::SubsetTop {
                 sql: top.sql,
                 params: top.params,
-                indexes: top.indexes,
             }),
         };
         let loaded = self.db.load_subset(&collection, subset);

@@ -330,13 +330,18 @@ pub struct SubsetInput {
     /// Values of its `?`s.
     #[tsify(type = "unknown[]")]
     pub params: Vec<serde_json::Value>,
+    /// Top-level fields the leader indexes before the load's first
+    /// statement (none if left out).
+    #[serde(default)]
+    #[tsify(optional)]
+    pub indexes: Vec<String>,
     /// A statement to try first (an ordered, limited request's prefix).
     #[tsify(optional)]
     pub top: Option<SubsetTopInput>,
 }
 
 /// The statement a [`SubsetInput`] tries first (an ordered, limited
-/// request's prefix), with the fields to index for it.
+/// request's prefix).
 #[derive(Tsify, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SubsetTopInput {
@@ -345,8 +350,6 @@ pub struct SubsetTopInput {
     /// Values of its `?`s.
     #[tsify(type = "unknown[]")]
     pub params: Vec<serde_json::Value>,
-    /// Top-level fields the leader indexes before running it.
-    pub indexes: Vec<String>,
 }
 
 /// A loaded subset: its id (for `unloadSubset`) and the rows it delivered.

@@ -27,6 +27,11 @@ pub struct Subset {
     pub filter: String,
     /// Values of the filter's `?`s.
     pub params: Vec<serde_json::Value>,
+    /// Top-level fields of the collection the leader indexes before the
+    /// load's first statement (kept in the database; see the store's docs):
+    /// the order field of [`top`](Self::top), fields the filter compares for
+    /// equality.
+    pub indexes: Vec<String>,
     /// An order and limit to try first, as one statement.
     pub top: Option<SubsetTop>,
 }
@@ -37,6 +42,7 @@ impl Subset {
         Subset {
             filter: filter.into(),
             params,
+            indexes: Vec::new(),
             top: None,
         }
     }
@@ -55,9 +61,13 @@ impl Subset {
 /// let top = lockstep::SubsetTop {
 ///     sql: "SELECT __lockstep_key, __lockstep_row FROM todos ORDER BY __lockstep_row ->> '$.\"n\"' LIMIT ?".into(),
 ///     params: vec![serde_json::json!(100)],
-///     indexes: vec!["n".into()],
 /// };
-/// assert_eq!(top.indexes, ["n"]);
+/// let subset = lockstep::Subset {
+///     indexes: vec!["n".into()],
+///     top: Some(top),
+///     ..lockstep::Subset::filter("1", vec![])
+/// };
+/// assert_eq!(subset.indexes, ["n"]);
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct SubsetTop {
@@ -65,9 +75,6 @@ pub struct SubsetTop {
     pub sql: String,
     /// Values of its `?`s.
     pub params: Vec<serde_json::Value>,
-    /// Top-level fields of the collection the leader indexes before running
-    /// it (kept in the database; see the store's docs).
-    pub indexes: Vec<String>,
 }
 
 /// Handle of one subset asked for with
@@ -155,7 +162,6 @@ mod tests {
             top: Some(SubsetTop {
                 sql: "SELECT 1".into(),
                 params: vec![json!(10)],
-                indexes: vec![],
             }),
             ..Subset::filter("1", vec![])
         };

@@ -20,6 +20,9 @@ const QUERIES = {
   ties: `(q) => q.from({ i: items }).orderBy(({ i }) => i.rank, 'asc').limit(4)`,
   byTitle: `(q) => q.from({ i: items }).where(({ i }) => gte(i.n, 100)).orderBy(({ i }) => i.title, 'asc').limit(5)`,
   nested: `(q) => q.from({ i: items }).where(({ i }) => eq(i.meta.group, 'g2'))`,
+  // Equalities with a text or a number go through the field's index.
+  equal: `(q) => q.from({ i: items }).where(({ i }) => or(eq(i.title, 'item 42'), and(eq(i.n, 7), not(eq(i.done, true)))))`,
+  listed: `(q) => q.from({ i: items }).where(({ i }) => and(inArray(i.title, ['item 3', 'item 250', 'nope']), gt(i.n, 0)))`,
 };
 
 /** The queries whose filter or order Lockstep cannot run in SQL: they load every row (the fallback). */
@@ -88,6 +91,13 @@ test('on-demand live queries load only what they ask for and give the eager answ
   const want = await answers(eager);
   let got = await answers(onDemand);
   for (const name of Object.keys(QUERIES)) assert.deepEqual(got.out[name], want.out[name], `${name}: the on-demand answer equals the eager one`);
+  // The leader indexed the order fields and a field compared for equality
+  // (not the booleans, nor fields only an OR compares).
+  const indexed = await onDemand.evaluate(async () => {
+    const { rows } = await window.lockstep.db.query(`SELECT sql FROM sqlite_master WHERE type = 'index' AND sql LIKE '%value ->>%'`);
+    return rows.map(([sql]) => /'\$\."([^"]+)"'/.exec(sql)?.[1]).sort();
+  });
+  assert.deepEqual(indexed, ['n', 'rank', 'title'], 'the fields the leader indexed');
 
   // Changes from the eager tab: rows start and stop matching, move into and
   // out of the limited windows, and disappear.
@@ -98,6 +108,9 @@ test('on-demand live queries load only what they ask for and give the eager answ
     await items.update('i298', (d) => { d.done = true; }).isPersisted.promise;
     await items.update('i010', (d) => { d.n = 260; d.title = 'aaa first'; }).isPersisted.promise;
     await items.update('i002', (d) => { d.meta = { group: 'g2' }; d.rank = 0; }).isPersisted.promise;
+    await items.update('i042', (d) => { d.title = 'item 250'; }).isPersisted.promise;
+    await items.update('i007', (d) => { d.done = true; }).isPersisted.promise;
+    await items.update('i008', (d) => { d.n = 7; }).isPersisted.promise;
     await items.delete(['i297', 'i004', 'i100', 'i050']).isPersisted.promise;
   }, [item(400), item(401), { ...item(402), done: false, n: 0, rank: 0 }]);
   const target = await answers(eager);

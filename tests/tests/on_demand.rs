@@ -122,8 +122,8 @@ fn top(limit: i64) -> Subset {
                  ORDER BY (__lockstep_row ->> '$.\"n\"') DESC LIMIT ?"
             ),
             params: vec![json!(limit)],
-            indexes: vec!["n".into()],
         }),
+        indexes: vec!["n".into()],
         ..Subset::filter(OPEN, vec![])
     }
 }
@@ -148,6 +148,34 @@ fn an_on_demand_collection_is_ready_at_once_and_loads_only_its_subsets() {
     write(&mut net, 11, json!({"n": 11, "done": false}));
     drain(&mut net, &mut sink);
     assert_eq!(open_in_sink(&sink), open_in_db(&net));
+}
+
+#[test]
+fn an_on_demand_collection_is_ready_once_the_tab_knows_the_leaders_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut net = net(dir.path(), 10, 500);
+    let todos = collection("todos");
+    // A tab that has not heard from the leader yet.
+    net.tabs[1] = lockstep::PersistedCollectionRuntime::new(
+        database("todo", "u1"),
+        lockstep::TabId::from_u128(3),
+        RuntimeConfig::default(),
+        net.now,
+    );
+    net.tabs[1].open_collection_as(net.now, todos.clone(), CollectionMode::OnDemand);
+    net.tabs[1]
+        .load_subset(net.now, &todos, Subset::filter(OPEN, vec![]))
+        .unwrap();
+    let mut sink = StreamSink::default();
+    assert!(drain(&mut net, &mut sink).is_empty());
+    assert!(!net.tabs[1].is_ready(&todos));
+    net.run();
+    let events = drain(&mut net, &mut sink);
+    assert!(net.tabs[1].is_ready(&todos));
+    assert!(sink.ready.contains(&todos));
+    // The load asked for before is answered once the leader is known.
+    assert_eq!(loaded(&events), vec![Ok(5)]);
+    assert_eq!(sink.pairs(&todos), open_in_db(&net));
 }
 
 #[test]
@@ -192,24 +220,56 @@ fn an_ordered_prefix_is_one_statement() {
         .collect();
     assert_eq!(keys, vec![Key::Int(25), Key::Int(27), Key::Int(29)]);
     // The leader indexed `n`: an ordered load walks the index.
-    let id = net.tabs[1].query(
-        net.now,
-        "EXPLAIN QUERY PLAN SELECT __lockstep_key FROM todos \
-         ORDER BY (__lockstep_row ->> '$.\"n\"') DESC LIMIT 3"
-            .into(),
-        vec![],
+    let plan = plan(
+        &mut net,
+        &mut sink,
+        "SELECT __lockstep_key FROM todos ORDER BY (__lockstep_row ->> '$.\"n\"') DESC LIMIT 3",
     );
+    assert!(plan.contains("USING INDEX"), "{plan}");
+    assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+}
+
+/// What `EXPLAIN QUERY PLAN` says of `sql` (its `?`s 7), asked from the on-demand tab.
+fn plan(net: &mut Net<SqliteStore>, sink: &mut StreamSink, sql: &str) -> String {
+    let params = vec![json!(7); sql.matches('?').count()];
+    let id = net.tabs[1].query(net.now, format!("EXPLAIN QUERY PLAN {sql}"), params);
     net.run();
-    let plan = drain(&mut net, &mut sink)
+    let plan = drain(net, sink)
         .into_iter()
         .find_map(|e| match e {
             Event::Queried { id: got, outcome } if got == id => Some(outcome.unwrap()),
             _ => None,
         })
         .unwrap();
-    let plan = format!("{:?}", plan.rows);
-    assert!(plan.contains("USING INDEX"), "{plan}");
-    assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+    format!("{:?}", plan.rows)
+}
+
+#[test]
+fn a_filtered_load_has_the_leader_index_the_fields_it_asks_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut net = net(dir.path(), 30, 500);
+    let mut sink = StreamSink::default();
+    drain(&mut net, &mut sink);
+    let by_n = "(__lockstep_row ->> '$.\"n\"') = ?";
+    let before = plan(
+        &mut net,
+        &mut sink,
+        &format!("SELECT __lockstep_key FROM todos WHERE {by_n}"),
+    );
+    assert!(!before.contains("USING INDEX"), "{before}");
+    let subset = Subset {
+        indexes: vec!["n".into()],
+        ..Subset::filter(by_n, vec![json!(7)])
+    };
+    let events = load(&mut net, &mut sink, subset);
+    assert_eq!(loaded(&events), vec![Ok(1)]);
+    assert_eq!(sink.pairs(&collection("todos")).len(), 1);
+    let after = plan(
+        &mut net,
+        &mut sink,
+        &format!("SELECT __lockstep_key FROM todos WHERE {by_n}"),
+    );
+    assert!(after.contains("USING INDEX"), "{after}");
 }
 
 #[test]
@@ -398,8 +458,8 @@ fn below(limit: i64, top: Option<i64>) -> Subset {
                  ORDER BY (__lockstep_row ->> '$.\"n\"') DESC LIMIT ?"
             ),
             params: vec![json!(limit), json!(rows)],
-            indexes: vec!["n".into()],
         }),
+        indexes: vec!["n".into()],
         ..Subset::filter(filter, vec![json!(limit)])
     }
 }

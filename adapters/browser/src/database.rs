@@ -250,9 +250,10 @@ impl Database {
 
     /// Follows `collection` on demand: like
     /// [`stream_collection`](Self::stream_collection), but nothing is loaded
-    /// until [`load_subset`](Self::load_subset) asks; `Ready` comes at once
-    /// and `sink` gets every commit of the collection, to keep the rows it
-    /// holds (and those its subsets may match) current.
+    /// until [`load_subset`](Self::load_subset) asks; `Ready` comes once the
+    /// tab knows the leader's position (loads asked for earlier are answered
+    /// then) and `sink` gets every commit of the collection, to keep the rows
+    /// it holds (and those its subsets may match) current.
     pub fn stream_collection_on_demand(
         &self,
         collection: &CollectionId,

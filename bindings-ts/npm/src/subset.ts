@@ -43,9 +43,11 @@ interface Compiled {
   exact: boolean;
   /** Fields an ordering comparison reads, with the kind it compares them as. */
   ordered: Array<[string, Kind]>;
+  /** Fields every matching row equals a text or number to (worth an index). */
+  equal: string[];
 }
 
-const TRUE: Compiled = { sql: '1', params: [], exact: false, ordered: [] };
+const TRUE: Compiled = { sql: '1', params: [], exact: false, ordered: [], equal: [] };
 
 /** The top-level field a ref names, or `null` for anything else. */
 function field(expr: Expr | undefined): string | null {
@@ -68,6 +70,18 @@ function scalar(value: unknown): { kind: Kind; param: unknown } | null {
   if (typeof value === 'number' && Number.isFinite(value)) return { kind: 'number', param: value };
   if (typeof value === 'boolean') return { kind: 'boolean', param: value ? 1 : 0 };
   return null;
+}
+
+/**
+ * `test` (a guarded equality at positive polarity) behind the bare equality
+ * it implies, which an index on the field answers: `field = ? AND (CASE …)`
+ * has the CASE's value in three-valued logic, as the CASE is true only
+ * through that equality and NULL only when the field is. A negated test
+ * gets none (its CASE is true for rows the equality rejects).
+ */
+function indexable(name: string, bare: string, bareParams: unknown[], test: Compiled, negated: boolean): Compiled {
+  if (negated) return test;
+  return { ...test, sql: `(${col(name)} ${bare} AND ${test.sql})`, params: [...bareParams, ...test.params], equal: [name] };
 }
 
 /**
@@ -106,11 +120,12 @@ function leaf(name: string, args: Expr[], negated: boolean): Compiled | null {
     if (!v) return null;
     if (name === 'eq') {
       // Equality across kinds is false in TanStack.
-      return { sql: guarded(f, v.kind, `${col(f)} = ?`, 'false', negated), params: [v.param], exact: true, ordered: [] };
+      const test: Compiled = { sql: guarded(f, v.kind, `${col(f)} = ?`, 'false', negated), params: [v.param], exact: true, ordered: [], equal: [] };
+      return v.kind === 'boolean' ? test : indexable(f, '= ?', [v.param], test, negated);
     }
     // An ordering comparison across kinds follows JavaScript's coercion in
     // TanStack: such rows are loaded, and a prefix needs the field to hold one kind.
-    return { sql: guarded(f, v.kind, `${col(f)} ${op} ?`, 'either', negated), params: [v.param], exact: true, ordered: [[f, v.kind]] };
+    return { sql: guarded(f, v.kind, `${col(f)} ${op} ?`, 'either', negated), params: [v.param], exact: true, ordered: [[f, v.kind]], equal: [] };
   }
   if (name === 'in' && rhs?.type === 'val' && Array.isArray(rhs.value)) {
     const values = rhs.value.filter((v) => v !== null && v !== undefined).map(scalar);
@@ -120,20 +135,24 @@ function leaf(name: string, args: Expr[], negated: boolean): Compiled | null {
       .filter((g) => g.params.length > 0);
     const tests = groups.map((g) => `(${jsonType(f)} IN (${kindJsonTypes[g.kind]}) AND ${col(f)} IN (${g.params.map(() => '?').join(', ')}))`);
     const test = tests.length ? tests.join(' OR ') : '0';
-    return {
+    const params = groups.flatMap((g) => g.params);
+    const compiled: Compiled = {
       sql: `(CASE WHEN ${col(f)} IS NULL THEN NULL ELSE ${negated ? `NOT (${test})` : `(${test})`} END)`,
-      params: groups.flatMap((g) => g.params),
+      params,
       exact: true,
       ordered: [],
+      equal: [],
     };
+    if (params.length === 0 || groups.some((g) => g.kind === 'boolean')) return compiled;
+    return indexable(f, `IN (${params.map(() => '?').join(', ')})`, params, compiled, negated);
   }
   if (name === 'like' && rhs?.type === 'val' && typeof rhs.value === 'string') {
     // `like` of a non-string is false in TanStack.
-    return { sql: guarded(f, 'text', `${col(f)} GLOB ?`, 'false', negated), params: [likeToGlob(rhs.value)], exact: true, ordered: [] };
+    return { sql: guarded(f, 'text', `${col(f)} GLOB ?`, 'false', negated), params: [likeToGlob(rhs.value)], exact: true, ordered: [], equal: [] };
   }
   if ((name === 'isNull' || name === 'isUndefined') && args.length === 1 && !negated) {
     // A missing field and JSON null both read as NULL: a superset of either.
-    return { sql: `(${col(f)} IS NULL)`, params: [], exact: false, ordered: [] };
+    return { sql: `(${col(f)} IS NULL)`, params: [], exact: false, ordered: [], equal: [] };
   }
   return null;
 }
@@ -151,6 +170,8 @@ function compile(expr: Expr, negated = false): Compiled {
       params: parts.flatMap((p) => p.params),
       exact: parts.every((p) => p.exact),
       ordered: parts.flatMap((p) => p.ordered),
+      // A field every row of an OR equals a value of is not one field.
+      equal: joiner === ' AND ' ? parts.flatMap((p) => p.equal) : [],
     };
   }
   if (expr.name === 'not' && expr.args.length === 1 && expr.args[0]) return compile(expr.args[0], !negated);
@@ -159,12 +180,13 @@ function compile(expr: Expr, negated = false): Compiled {
 
 /** Parts joined with AND (`1` for none). */
 function all(parts: Compiled[]): Compiled {
-  if (parts.length === 0) return { sql: '1', params: [], exact: true, ordered: [] };
+  if (parts.length === 0) return { sql: '1', params: [], exact: true, ordered: [], equal: [] };
   return {
     sql: parts.map((p) => p.sql).join(' AND '),
     params: parts.flatMap((p) => p.params),
     exact: parts.every((p) => p.exact),
     ordered: parts.flatMap((p) => p.ordered),
+    equal: parts.flatMap((p) => p.equal),
   };
 }
 
@@ -234,7 +256,7 @@ const fieldKinds = (collection: string, name: string): Sql => sql`coalesce((SELE
 
 /** Options of {@link compileSubset}. */
 export interface CompileOptions {
-  /** Index the leading order field of an ordered, limited request (default true). */
+  /** Have the leader index the leading order field of an ordered, limited request and the fields a filter compares for equality with a text or number (default true). */
   autoIndex?: boolean;
 }
 
@@ -251,11 +273,11 @@ export function compileSubset(collection: string, options: LoadSubsetOptions, { 
   // Rows after the cursor, and the rows tied with it.
   const cursor: Compiled | null = from
     ? current
-      ? { sql: `(${from.sql} OR ${current.sql})`, params: [...from.params, ...current.params], exact: from.exact && current.exact, ordered: [...from.ordered, ...current.ordered] }
+      ? { sql: `(${from.sql} OR ${current.sql})`, params: [...from.params, ...current.params], exact: from.exact && current.exact, ordered: [...from.ordered, ...current.ordered], equal: [] }
       : from
     : null;
   const filter = all([where, cursor].filter((p): p is Compiled => p !== null));
-  const subset: SubsetInput = { filter: filter.sql, params: filter.params };
+  const subset: SubsetInput = { filter: filter.sql, params: filter.params, indexes: autoIndex ? indexes(filter.equal) : [] };
   if (options.limit === undefined || !options.orderBy?.length || !filter.exact) return subset;
 
   const fields: string[] = [];
@@ -285,6 +307,11 @@ export function compileSubset(collection: string, options: LoadSubsetOptions, { 
   // One side or the other, chosen by a LIMIT (SQLite reads no row under LIMIT 0).
   const everything = sql`SELECT * FROM (SELECT __lockstep_key, __lockstep_row FROM ${view} WHERE ${filter} LIMIT (CASE WHEN ${anyIrregular} THEN -1 ELSE 0 END))`;
   const statement = sql`${everything} UNION ALL SELECT * FROM (SELECT * FROM (${served}) LIMIT (CASE WHEN ${anyIrregular} THEN 0 ELSE -1 END))`;
-  subset.top = { sql: statement.sql, params: statement.params, indexes: autoIndex ? [lead] : [] };
+  subset.top = { sql: statement.sql, params: statement.params };
+  // The order first: the prefix walks its index.
+  if (autoIndex) subset.indexes = indexes([lead, ...filter.equal]);
   return subset;
 }
+
+/** `fields` without repeats, in order (the leader builds the first few). */
+const indexes = (fields: string[]): string[] => [...new Set(fields)];

@@ -146,6 +146,16 @@ impl PersistedCollectionRuntime {
     /// least as recent as the newest page.
     pub(super) fn finish_hydrations(&mut self) {
         let Some(applied) = self.applied else { return };
+        // On-demand collections load nothing up front: ready as soon as the
+        // tab knows the leader's position, so their loads are answered.
+        for (id, c) in self.collections.iter_mut() {
+            if c.mode == CollectionMode::OnDemand && !c.subsets.ready {
+                c.subsets.ready = true;
+                self.events.push_back(Event::Ready {
+                    collection: id.clone(),
+                });
+            }
+        }
         let done: Vec<CollectionId> = self
             .collections
             .iter()

@@ -148,7 +148,8 @@ pub enum CollectionMode {
     /// Writes go through [`PersistedCollectionRuntime::submit`].
     Stream,
     /// Like [`Stream`](CollectionMode::Stream), but nothing is loaded until
-    /// the app asks: the collection is ready at once, rows come from
+    /// the app asks: the collection is ready once the tab knows the leader's
+    /// position (a load asked for before is answered then), rows come from
     /// [`PersistedCollectionRuntime::load_subset`], and every committed
     /// change of the collection still goes to the app (which keeps those of
     /// rows it holds or that its subsets may match).
@@ -325,7 +326,7 @@ impl PersistedCollectionRuntime {
             },
         );
         if mode == CollectionMode::OnDemand {
-            self.events.push_back(Event::Ready { collection });
+            self.finish_hydrations();
         } else {
             self.start_hydration(now, &collection);
         }
@@ -347,7 +348,10 @@ impl PersistedCollectionRuntime {
     pub fn is_ready(&self, collection: &CollectionId) -> bool {
         self.collections
             .get(collection)
-            .is_some_and(|c| c.hydration.is_none())
+            .is_some_and(|c| match c.mode {
+                CollectionMode::OnDemand => c.subsets.ready,
+                CollectionMode::Rows | CollectionMode::Stream => c.hydration.is_none(),
+            })
     }
 
     /// The visible value of a row (optimistic changes included).

@@ -29,6 +29,8 @@ pub(super) struct Subsets {
     touched: BTreeMap<Seq, Vec<Key>>,
     /// During a reload: the keys delivered since it began.
     reload_seen: Option<BTreeSet<Key>>,
+    /// `Ready` was announced: the tab knew the leader's position.
+    pub(super) ready: bool,
 }
 
 /// One subset and how far its load is.
@@ -212,13 +214,19 @@ impl PersistedCollectionRuntime {
             return;
         };
         let (sql, params) = statement(collection, &load.subset, &step, page_rows);
-        let indexes = match (&step, &load.subset.top) {
-            (Step::Top, Some(top)) => top
+        // The indexes go with the load's first statement.
+        let first = match step {
+            Step::Top => true,
+            Step::Page(ref after) => after.is_none() && load.subset.top.is_none(),
+        };
+        let indexes = if first {
+            load.subset
                 .indexes
                 .iter()
                 .map(|field| (collection.clone(), field.clone()))
-                .collect(),
-            _ => Vec::new(),
+                .collect()
+        } else {
+            Vec::new()
         };
         let read = self.start_read(
             now,
