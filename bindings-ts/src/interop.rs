@@ -64,9 +64,7 @@ pub fn keyed_rows(rows: Vec<protocol::KeyedRow>) -> Vec<KeyedRow> {
 /// A stream-mode batch as its sink sees it (rows moved, not copied).
 pub fn sync_batch(batch: SyncBatch) -> StreamUpdate {
     match batch {
-        SyncBatch::Rows { rows } => StreamUpdate::Rows {
-            rows: keyed_rows(rows),
-        },
+        SyncBatch::Rows { rows } => StreamUpdate::Rows { rows },
         SyncBatch::Commit { position, changes } => StreamUpdate::Commit {
             term: position.term.0,
             seq: position.seq.0,

@@ -152,8 +152,10 @@ pub struct CommittedRow {
 pub enum StreamUpdate {
     /// A page of rows as the database holds them: insert, or replace the row under its key.
     Rows {
-        /// The rows, in key order.
-        rows: Vec<KeyedRow>,
+        /// The rows, in key order: each value as the leader sent it (its
+        /// stored JSON text goes into the page's JSON unparsed).
+        #[tsify(type = "KeyedRow[]")]
+        rows: Vec<lockstep::protocol::PageRow>,
     },
     /// What one committed transaction did to the collection.
     Commit {

@@ -113,11 +113,12 @@ pub struct KeyedRow {
     pub value: Row,
 }
 
-/// A row of a hydration page: parsed, or the JSON text a store holds for its
-/// value, which a leader sends as it is, with neither a parse nor a second
-/// encoding. Both encode to the same JSON; decoding always gives
-/// [`PageRow::Parsed`], and a tab handed a [`PageRow::Stored`] directly
-/// parses it itself ([`PageRow::into_keyed`]).
+/// A row of a hydration page: parsed, or the JSON text of its value, which a
+/// leader sends as the store holds it and a tab receives as it came, checked
+/// to be an object but not parsed: a tab that keeps rows parses it
+/// ([`PageRow::into_keyed`]); one that streams them to the app (TanStack DB)
+/// hands the text on. Both encode to the same JSON; decoding gives
+/// [`PageRow::Stored`].
 ///
 /// ```
 /// use lockstep::protocol::{KeyedRow, PageRow};
@@ -218,7 +219,19 @@ impl Serialize for PageRow {
 
 impl<'de> Deserialize<'de> for PageRow {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<PageRow, D::Error> {
-        KeyedRow::deserialize(deserializer).map(PageRow::Parsed)
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Stored {
+            key: Key,
+            value: Box<serde_json::value::RawValue>,
+        }
+        let Stored { key, value } = Stored::deserialize(deserializer)?;
+        if !value.get().starts_with('{') {
+            return Err(serde::de::Error::custom(
+                "a row value must be a JSON object",
+            ));
+        }
+        Ok(PageRow::Stored { key, value })
     }
 }
 
@@ -784,7 +797,7 @@ mod tests {
     }
 
     #[test]
-    fn a_stored_row_is_sent_as_stored_and_decodes_to_the_same_row() {
+    fn a_stored_row_is_sent_as_stored_and_decodes_to_its_text() {
         let db = DatabaseId::new("app", "u").unwrap();
         let text = r#"{"b":[1,2.5,"x"],"a":{"nested":null}}"#;
         let page = |rows: Vec<PageRow>| Message {
@@ -815,9 +828,23 @@ mod tests {
         );
         let decoded = decode(&bytes, &db, &Limits::default()).unwrap();
         assert_eq!(decoded, page(vec![parsed.clone()]));
+        // Received as it was sent: the text, unparsed.
         assert!(
-            matches!(&decoded.body, Body::HydratePage { rows, .. } if matches!(rows[0], PageRow::Parsed(_)))
+            matches!(&decoded.body, Body::HydratePage { rows, .. } if matches!(&rows[0], PageRow::Stored { value, .. } if value.get() == text))
         );
+        let parsed_sent = decode(
+            &page(vec![parsed.clone()]).encode(),
+            &db,
+            &Limits::default(),
+        );
+        assert_eq!(parsed_sent.unwrap(), page(vec![stored.clone()]));
+        // A value that is not an object does not decode.
+        let mut bad = String::from_utf8(bytes).unwrap();
+        bad = bad.replace(text, "[1,2]");
+        assert!(matches!(
+            decode(bad.as_bytes(), &db, &Limits::default()),
+            Err(DecodeError::Malformed(_))
+        ));
         assert_eq!(stored.wire_bytes(), json_bytes(&stored));
         assert_eq!(parsed.wire_bytes(), json_bytes(&parsed));
     }

@@ -256,8 +256,9 @@ impl StreamSink {
                 let rows = self.rows.entry(collection.clone()).or_default();
                 match batch {
                     SyncBatch::Rows { rows: page } => {
-                        for r in page {
-                            rows.insert(r.key.clone(), r.value.clone());
+                        // The app parses each row; one that does not parse is skipped.
+                        for r in page.iter().cloned().filter_map(|r| r.into_keyed().ok()) {
+                            rows.insert(r.key, r.value);
                         }
                     }
                     SyncBatch::Commit { changes, .. } => {

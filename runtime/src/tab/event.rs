@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::ids::{CollectionId, EnvelopeId, Seq, StreamPosition, TabId, Term, Timestamp};
 use crate::intake::DropCounts;
 use crate::key::Key;
-use crate::protocol::{KeyedRow, LeaderInfo, Rejection};
+use crate::protocol::{KeyedRow, LeaderInfo, PageRow, Rejection};
 use crate::query::{DatabaseReport, QueryError, QueryRows};
 use crate::row::{ChangeEvent, Row};
 
@@ -132,8 +132,11 @@ pub enum SyncBatch {
     /// A page of rows as the database holds them, in key order: insert each,
     /// or replace the row held under its key.
     Rows {
-        /// The rows.
-        rows: Vec<KeyedRow>,
+        /// The rows, as the leader sent them: usually each value's JSON text,
+        /// for the app to parse where it keeps rows
+        /// ([`PageRow::into_keyed`](crate::protocol::PageRow::into_keyed)
+        /// for Rust, or serialized as they are to JavaScript).
+        rows: Vec<PageRow>,
     },
     /// What one committed transaction did to the collection: the full row
     /// after it, or `None` for a deleted row.

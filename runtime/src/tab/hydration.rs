@@ -99,17 +99,25 @@ impl PersistedCollectionRuntime {
         h.loaded += rows.len();
         h.total = total.or(h.total);
         if let Some(last) = rows.last() {
-            h.cursor = Some(last.key.clone());
+            h.cursor = Some(last.key().clone());
         }
         match collection.mode {
             CollectionMode::Rows => {
+                let mut invalid = 0;
                 for row in rows {
-                    collection.rows.synced.insert(row.key, Arc::new(row.value));
+                    match row.into_keyed() {
+                        Ok(row) => {
+                            collection.rows.synced.insert(row.key, Arc::new(row.value));
+                        }
+                        Err(_) => invalid += 1,
+                    }
                 }
+                self.stats.dropped.invalid += invalid;
             }
+            // The rows go to the app as the leader sent them: the app parses them.
             CollectionMode::Stream | CollectionMode::OnDemand => {
                 if let Some(seen) = h.seen.as_mut() {
-                    seen.extend(rows.iter().map(|row| row.key.clone()));
+                    seen.extend(rows.iter().map(|row| row.key().clone()));
                 }
                 collection.streamed = true;
                 self.events.push_back(Event::Synced {

@@ -50,16 +50,21 @@ impl PersistedCollectionRuntime {
         now: Timestamp,
         request: u64,
         position: StreamPosition,
-        rows: Vec<KeyedRow>,
+        rows: Vec<PageRow>,
         more: bool,
-    ) -> Option<Vec<KeyedRow>> {
-        let Some((&id, inspection)) = self
+    ) -> Option<Vec<PageRow>> {
+        if !self
+            .inspections
+            .values()
+            .any(|i| i.request == request && i.sent_at.is_some())
+        {
+            return Some(rows);
+        }
+        let rows = self.parse_page_rows(rows);
+        let (&id, inspection) = self
             .inspections
             .iter_mut()
-            .find(|(_, i)| i.request == request && i.sent_at.is_some())
-        else {
-            return Some(rows);
-        };
+            .find(|(_, i)| i.request == request && i.sent_at.is_some())?;
         inspection.cursor = rows
             .last()
             .map(|r| r.key.clone())

@@ -114,7 +114,7 @@ struct HydratePage {
     request: u64,
     collection: CollectionId,
     position: StreamPosition,
-    rows: Vec<KeyedRow>,
+    rows: Vec<PageRow>,
     more: bool,
     total: Option<u64>,
 }
@@ -463,7 +463,6 @@ impl PersistedCollectionRuntime {
                 more,
                 total,
             } => {
-                let rows = self.parse_page_rows(rows);
                 if let Some(rows) = self.receive_inspect_page(now, request, position, rows, more) {
                     let page = HydratePage {
                         request,

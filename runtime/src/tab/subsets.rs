@@ -71,7 +71,7 @@ pub(super) struct PageAsk {
 #[derive(Clone, Debug)]
 struct Page {
     subset: SubsetId,
-    rows: Vec<KeyedRow>,
+    rows: Vec<PageRow>,
     last: bool,
 }
 
@@ -341,12 +341,13 @@ impl PersistedCollectionRuntime {
         }
     }
 
-    /// The rows of an answer (stored key, row JSON) and the last stored key;
-    /// a row that does not parse is dropped and counted as invalid.
+    /// The rows of an answer (stored key, row JSON, kept as text for the
+    /// app to parse) and the last stored key; a row whose key does not parse
+    /// or whose JSON is not an object is dropped and counted as invalid.
     fn parse_subset_rows(
         &mut self,
         rows: Vec<Vec<serde_json::Value>>,
-    ) -> (Vec<KeyedRow>, Option<String>) {
+    ) -> (Vec<PageRow>, Option<String>) {
         let mut last = None;
         let mut parsed = Vec::with_capacity(rows.len());
         for row in rows {
@@ -357,8 +358,8 @@ impl PersistedCollectionRuntime {
                 self.stats.dropped.invalid += 1;
                 continue;
             };
-            match (Key::from_json(&stored), serde_json::from_str::<Row>(&value)) {
-                (Ok(key), Ok(value)) => parsed.push(KeyedRow { key, value }),
+            match Key::from_json(&stored).map(|key| PageRow::stored(key, value)) {
+                Ok(Ok(row)) => parsed.push(row),
                 _ => self.stats.dropped.invalid += 1,
             }
             last = Some(stored);
@@ -412,13 +413,13 @@ impl PersistedCollectionRuntime {
             .range(seq.next()..)
             .flat_map(|(_, keys)| keys)
             .collect();
-        let rows: Vec<KeyedRow> = page
+        let rows: Vec<PageRow> = page
             .rows
             .into_iter()
-            .filter(|row| !newer.contains(&row.key))
+            .filter(|row| !newer.contains(row.key()))
             .collect();
         if let Some(seen) = c.subsets.reload_seen.as_mut() {
-            seen.extend(rows.iter().map(|row| row.key.clone()));
+            seen.extend(rows.iter().map(|row| row.key().clone()));
         }
         let Some(load) = c.subsets.loads.get_mut(&page.subset) else {
             return;
