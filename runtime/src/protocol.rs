@@ -659,32 +659,57 @@ pub const SKIM_FROM_BYTES: usize = 4 << 10;
 /// assert_eq!(recipient(b"{nonsense"), None);
 /// ```
 pub fn recipient(bytes: &[u8]) -> Option<Option<TabId>> {
+    leading_field(bytes, "to")
+}
+
+/// The sender of an encoded message, read like [`recipient`] from the
+/// fields before the body only; `None` if none comes before it.
+///
+/// ```
+/// use lockstep::protocol::{sender, Body, Message, PROTOCOL_VERSION};
+/// use lockstep::{DatabaseId, TabId, Term};
+/// let from = TabId::from_u128(1);
+/// let m = Message { v: PROTOCOL_VERSION, db: DatabaseId::new("app", "u").unwrap(), term: Term(1),
+///     from, to: None, body: Body::Join { probe: 1 } };
+/// assert_eq!(sender(&m.encode()), Some(from));
+/// assert_eq!(sender(b"{nonsense"), None);
+/// ```
+pub fn sender(bytes: &[u8]) -> Option<TabId> {
+    leading_field(bytes, "from")
+}
+
+/// Field `name` of an encoded message when it comes before `body`.
+fn leading_field<T: serde::de::DeserializeOwned>(bytes: &[u8], name: &str) -> Option<T> {
     use serde::de::{Deserializer, Error, IgnoredAny, MapAccess, Visitor};
-    struct Leading<'a>(&'a mut Option<Option<TabId>>);
-    impl<'de> Visitor<'de> for Leading<'_> {
+    struct Leading<'a, T> {
+        name: &'a str,
+        found: &'a mut Option<T>,
+    }
+    impl<'de, T: serde::de::DeserializeOwned> Visitor<'de> for Leading<'_, T> {
         type Value = ();
         fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
             f.write_str("a message")
         }
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
             while let Some(field) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-                match field.as_ref() {
-                    "to" => {
-                        *self.0 = Some(map.next_value()?);
-                        // Found: stop here, before the body.
-                        return Err(A::Error::custom("stop"));
-                    }
-                    "body" => return Ok(()),
-                    _ => {
-                        map.next_value::<IgnoredAny>()?;
-                    }
+                if field == self.name {
+                    *self.found = Some(map.next_value()?);
+                    // Found: stop here, before the body.
+                    return Err(A::Error::custom("stop"));
                 }
+                if field == "body" {
+                    return Ok(());
+                }
+                map.next_value::<IgnoredAny>()?;
             }
             Ok(())
         }
     }
     let mut found = None;
-    let _ = serde_json::Deserializer::from_slice(bytes).deserialize_map(Leading(&mut found));
+    let _ = serde_json::Deserializer::from_slice(bytes).deserialize_map(Leading {
+        name,
+        found: &mut found,
+    });
     found
 }
 

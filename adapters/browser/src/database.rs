@@ -40,7 +40,7 @@ use web_sys::{BroadcastChannel, MessageEvent};
 use crate::error::{Closed, OpenError, ReadError, WriteError};
 use crate::oneshot::{self, Sender};
 use crate::status::{Health, Status};
-use crate::{js, names};
+use crate::{js, names, route};
 
 /// Silence after which a known leader is reported unresponsive (three heartbeats).
 pub const UNRESPONSIVE_AFTER_MS: u64 = 3_000;
@@ -629,6 +629,9 @@ fn install_handlers(inner: &Rc<Inner>) {
             {
                 let mut state = inner.state.borrow_mut();
                 let bytes = js::message_bytes(&event.data());
+                if !route::from_channel(state.runtime.tab_id(), &bytes) {
+                    return;
+                }
                 state.runtime.handle_bytes(js::now(), &bytes);
             }
             pump(inner);
@@ -648,7 +651,16 @@ fn install_handlers(inner: &Rc<Inner>) {
     let weak = Rc::downgrade(inner);
     let on_worker = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
         with_inner(&weak, |inner| {
-            inner.state.borrow_mut().worker_note = js::worker_note(&event.data());
+            {
+                let mut state = inner.state.borrow_mut();
+                let data = event.data();
+                if js::is_bytes(&data) {
+                    let bytes = js::message_bytes(&data);
+                    state.runtime.handle_bytes(js::now(), &bytes);
+                } else {
+                    state.worker_note = js::worker_note(&data);
+                }
+            }
             pump(inner);
         })
     });
@@ -699,8 +711,16 @@ fn pump(inner: &Rc<Inner>) {
         if state.closed {
             return;
         }
+        let me = state.runtime.tab_id();
         while let Some(message) = state.runtime.poll_transmit() {
-            js::post_bytes(&state.channel, &message.encode());
+            let bytes = message.encode();
+            let route = route::route(me, message.to);
+            if route.channel {
+                js::post_bytes(&state.channel, &bytes);
+            }
+            if let (true, Some(worker)) = (route.port, &state.worker) {
+                js::post_bytes_to_worker(worker, &bytes);
+            }
         }
         let mut calls = inner.calls.borrow_mut();
         while let Some(event) = state.runtime.poll_event() {

@@ -18,6 +18,7 @@ export function start_worker(url) {
   return new Worker(url, { type: 'module', name: 'lockstep-leader' });
 }
 export function post_to_page(message) { globalThis.postMessage(message); }
+export function on_page_message(callback) { globalThis.addEventListener('message', (event) => callback(event.data)); }
 export function warn(message) { console.warn(message); }
 export function perf_now() { return performance.now(); }
 export function describe(value) {
@@ -41,6 +42,8 @@ extern "C" {
     pub fn start_worker(url: &str) -> Result<web_sys::Worker, JsValue>;
     /// From a worker: posts `message` to the page that started it.
     pub fn post_to_page(message: &JsValue);
+    /// From a worker: calls `callback` with every message its page posts.
+    pub fn on_page_message(callback: &js_sys::Function);
     /// `console.warn`.
     pub fn warn(message: &str);
     /// `performance.now()`: milliseconds with sub-millisecond precision.
@@ -53,6 +56,21 @@ extern "C" {
 /// which would be converted to UTF-16 and back.
 pub fn post_bytes(channel: &web_sys::BroadcastChannel, bytes: &[u8]) {
     let _ = channel.post_message(&js_sys::Uint8Array::from(bytes));
+}
+
+/// Posts a protocol message as bytes to a tab's own worker.
+pub fn post_bytes_to_worker(worker: &web_sys::Worker, bytes: &[u8]) {
+    let _ = worker.post_message(&js_sys::Uint8Array::from(bytes));
+}
+
+/// Posts a protocol message as bytes from a worker to its page.
+pub fn post_bytes_to_page(bytes: &[u8]) {
+    post_to_page(&js_sys::Uint8Array::from(bytes));
+}
+
+/// Whether a port message is a protocol message (bytes), not a worker note.
+pub fn is_bytes(data: &JsValue) -> bool {
+    data.is_instance_of::<js_sys::Uint8Array>()
 }
 
 /// The bytes of a received message: a `Uint8Array` as posted by

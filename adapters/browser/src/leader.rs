@@ -23,7 +23,7 @@ use wasm_bindgen::prelude::*;
 use web_sys::{BroadcastChannel, MessageEvent};
 
 use crate::opfs::{self, OpenError, Opened, Pool};
-use crate::{js, names};
+use crate::{js, names, route};
 
 /// What a page tells its leader worker in its first message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,7 +74,12 @@ struct Worker {
     pause_ms: Cell<f64>,
     /// Holds the lock (opening the store or serving).
     granted: Cell<bool>,
+    /// The callback of its page's messages (kept for the worker's life).
+    on_page: RefCell<Option<PageCallback>>,
 }
+
+/// The worker's callback of its page's messages.
+type PageCallback = Closure<dyn FnMut(JsValue)>;
 
 thread_local! {
     /// The worker's state lives as long as the worker: its browser callbacks
@@ -96,11 +101,33 @@ pub fn run_leader_worker(init: WorkerInit) -> Result<(), String> {
         serving: RefCell::new(None),
         pause_ms: Cell::new(0.0),
         granted: Cell::new(false),
+        on_page: RefCell::new(None),
     });
     WORKER.with(|w| *w.borrow_mut() = Some(worker.clone()));
+    listen_to_page(&worker);
     queue_for_lock(&worker).map_err(|e| js::describe(&e))?;
     schedule_warm_up(&worker);
     Ok(())
+}
+
+/// Serves the messages the worker's own page posts through its port (see
+/// [`route`](crate::route)) while the worker leads; drops them otherwise.
+fn listen_to_page(worker: &Rc<Worker>) {
+    let me = Rc::downgrade(worker);
+    let on_page = PageCallback::new(move |data: JsValue| {
+        let Some(me) = me.upgrade() else { return };
+        if !js::is_bytes(&data) {
+            return;
+        }
+        if let Some(serving) = me.serving.borrow_mut().as_mut() {
+            serving
+                .coordinator
+                .handle_bytes(js::now(), &js::message_bytes(&data));
+        }
+        pump(&me);
+    });
+    js::on_page_message(on_page.as_ref().unchecked_ref());
+    *worker.on_page.borrow_mut() = Some(on_page);
 }
 
 /// How long after it starts a worker that does not hold the lock warms up:
@@ -245,6 +272,9 @@ async fn serve(worker: &Rc<Worker>, release: js_sys::Function) {
         let Some(me) = me.upgrade() else { return };
         if let Some(serving) = me.serving.borrow_mut().as_mut() {
             let bytes = js::message_bytes(&event.data());
+            if !route::from_channel(me.me, &bytes) {
+                return;
+            }
             serving.coordinator.handle_bytes(js::now(), &bytes);
         }
         pump(&me);
@@ -287,7 +317,14 @@ fn pump(worker: &Rc<Worker>) {
         return;
     };
     while let Some(message) = serving.coordinator.poll_transmit() {
-        js::post_bytes(&serving.channel, &message.encode());
+        let bytes = message.encode();
+        let route = route::route(worker.me, message.to);
+        if route.channel {
+            js::post_bytes(&serving.channel, &bytes);
+        }
+        if route.port {
+            js::post_bytes_to_page(&bytes);
+        }
     }
     if serving.coordinator.deposed().is_some() {
         let serving = guard.take().expect("checked above");

@@ -1,17 +1,19 @@
 //! # lockstep-browser: Lockstep in real browsers, with a Rust-typed API
 //!
 //! ```text
-//!  page (main thread): Database ─ PersistedCollectionRuntime ─┐
-//!                                                              BroadcastChannel "lockstep:<app>:<scope>"
+//!  page (main thread): Database ─ PersistedCollectionRuntime ─┐   BroadcastChannel "lockstep:<app>:<scope>"
+//!                                          its worker's port ─┤   (every other tab)
 //!  the tab's dedicated worker: run_leader_worker ─ waits for ─┘
 //!     the Web Lock "lockstep:<app>:<scope>:leader", then owns SQLite on OPFS and runs the Coordinator
 //! ```
 //!
 //! Every tab starts a dedicated module worker that queues for the database's
 //! Web Lock. The worker holding it opens SQLite on OPFS (the `sahpool` VFS,
-//! one pool directory per database), persists the new term and serves. The
-//! page and the worker are two different BroadcastChannel objects, so the
-//! leader's own tab receives commits exactly like every other tab. When the
+//! one pool directory per database), persists the new term and serves. A
+//! tab and its own worker exchange messages through the worker's port
+//! ([`route`]), every other tab over the BroadcastChannel; either way they
+//! are the same encoded messages handled by the same code, so the leader's
+//! own tab receives commits exactly like every other tab. When the
 //! leader's tab closes or crashes, its worker dies with it, the lock is
 //! released, and the next queued worker takes over without a reload.
 //!
@@ -60,6 +62,7 @@ mod leader;
 pub mod oneshot;
 #[cfg(target_arch = "wasm32")]
 pub mod opfs;
+pub mod route;
 #[cfg(target_arch = "wasm32")]
 mod status;
 #[cfg(target_arch = "wasm32")]
