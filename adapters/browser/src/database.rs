@@ -712,9 +712,10 @@ fn pump(inner: &Rc<Inner>) {
             return;
         }
         let me = state.runtime.tab_id();
+        let leader = state.runtime.status().leader;
         while let Some(message) = state.runtime.poll_transmit() {
             let bytes = message.encode();
-            let route = route::route(me, message.to);
+            let route = route::from_tab(me, leader, message.to);
             if route.channel {
                 js::post_bytes(&state.channel, &bytes);
             }

@@ -318,7 +318,7 @@ fn pump(worker: &Rc<Worker>) {
     };
     while let Some(message) = serving.coordinator.poll_transmit() {
         let bytes = message.encode();
-        let route = route::route(worker.me, message.to);
+        let route = route::from_worker(worker.me, message.to);
         if route.channel {
             js::post_bytes(&serving.channel, &bytes);
         }

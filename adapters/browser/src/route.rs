@@ -17,17 +17,18 @@ pub struct Route {
     pub port: bool,
 }
 
-/// The route of a message from `me` to `to` (`None`: everyone).
+/// The route of a message the leader worker of tab `me` sends to `to`
+/// (`None`: every tab, its own included).
 ///
 /// ```
 /// use lockstep::TabId;
-/// use lockstep_browser::route::{route, Route};
+/// use lockstep_browser::route::{from_worker, Route};
 /// let (me, other) = (TabId::from_u128(1), TabId::from_u128(2));
-/// assert_eq!(route(me, None), Route { channel: true, port: true });
-/// assert_eq!(route(me, Some(me)), Route { channel: false, port: true });
-/// assert_eq!(route(me, Some(other)), Route { channel: true, port: false });
+/// assert_eq!(from_worker(me, None), Route { channel: true, port: true });
+/// assert_eq!(from_worker(me, Some(me)), Route { channel: false, port: true });
+/// assert_eq!(from_worker(me, Some(other)), Route { channel: true, port: false });
 /// ```
-pub fn route(me: TabId, to: Option<TabId>) -> Route {
+pub fn from_worker(me: TabId, to: Option<TabId>) -> Route {
     match to {
         None => Route {
             channel: true,
@@ -37,6 +38,32 @@ pub fn route(me: TabId, to: Option<TabId>) -> Route {
             channel: to != me,
             port: to == me,
         },
+    }
+}
+
+/// The route of a message tab `me`, following leader `leader`, sends to
+/// `to`. A tab's messages to `None` are requests for whoever leads, which
+/// other tabs ignore: when it follows its own worker they stay off the
+/// channel. The port always gets them, for a worker that has just taken
+/// over (it drops their channel copies, sent under its own id).
+///
+/// ```
+/// use lockstep::TabId;
+/// use lockstep_browser::route::{from_tab, Route};
+/// let (me, other) = (TabId::from_u128(1), TabId::from_u128(2));
+/// assert_eq!(from_tab(me, Some(me), None), Route { channel: false, port: true });
+/// assert_eq!(from_tab(me, Some(other), None), Route { channel: true, port: true });
+/// assert_eq!(from_tab(me, None, None), Route { channel: true, port: true });
+/// assert_eq!(from_tab(me, Some(me), Some(me)), Route { channel: false, port: true });
+/// assert_eq!(from_tab(me, Some(me), Some(other)), Route { channel: true, port: false });
+/// ```
+pub fn from_tab(me: TabId, leader: Option<TabId>, to: Option<TabId>) -> Route {
+    match (to, leader) {
+        (None, Some(leader)) if leader == me => Route {
+            channel: false,
+            port: true,
+        },
+        _ => from_worker(me, to),
     }
 }
 
