@@ -57,21 +57,6 @@ impl PersistedCollectionRuntime {
         });
     }
 
-    /// The rows of a page, parsed. A page that was decoded holds parsed rows
-    /// only; a stored value handed over directly that does not parse as a
-    /// row is dropped and counted as invalid.
-    pub(super) fn parse_page_rows(&mut self, rows: Vec<PageRow>) -> Vec<KeyedRow> {
-        rows.into_iter()
-            .filter_map(|row| match row.into_keyed() {
-                Ok(row) => Some(row),
-                Err(_) => {
-                    self.stats.dropped.invalid += 1;
-                    None
-                }
-            })
-            .collect()
-    }
-
     pub(super) fn receive_hydrate_page(&mut self, now: Timestamp, page: HydratePage) {
         let HydratePage {
             request,
@@ -103,16 +88,9 @@ impl PersistedCollectionRuntime {
         }
         match collection.mode {
             CollectionMode::Rows => {
-                let mut invalid = 0;
-                for row in rows {
-                    match row.into_keyed() {
-                        Ok(row) => {
-                            collection.rows.synced.insert(row.key, Arc::new(row.value));
-                        }
-                        Err(_) => invalid += 1,
-                    }
+                for row in parse_page_rows(rows, &mut self.stats.dropped.invalid) {
+                    collection.rows.synced.insert(row.key, Arc::new(row.value));
                 }
-                self.stats.dropped.invalid += invalid;
             }
             // The rows go to the app as the leader sent them: the app parses them.
             CollectionMode::Stream | CollectionMode::OnDemand => {
@@ -227,4 +205,18 @@ impl PersistedCollectionRuntime {
         }
         self.settle_acknowledged();
     }
+}
+
+/// The rows of a page, parsed; a row whose value does not parse as a row (a
+/// number beyond the range of `f64`, say) is dropped and counted in `invalid`.
+pub(super) fn parse_page_rows(rows: Vec<PageRow>, invalid: &mut u64) -> Vec<KeyedRow> {
+    rows.into_iter()
+        .filter_map(|row| match row.into_keyed() {
+            Ok(row) => Some(row),
+            Err(_) => {
+                *invalid += 1;
+                None
+            }
+        })
+        .collect()
 }

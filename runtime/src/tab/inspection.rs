@@ -1,6 +1,7 @@
 //! Reads of a collection straight from the live database through the
 //! leader, page by page, independent of what this tab holds.
 
+use super::hydration::parse_page_rows;
 use super::*;
 
 impl PersistedCollectionRuntime {
@@ -53,18 +54,16 @@ impl PersistedCollectionRuntime {
         rows: Vec<PageRow>,
         more: bool,
     ) -> Option<Vec<PageRow>> {
-        if !self
+        let Some(id) = self
             .inspections
-            .values()
-            .any(|i| i.request == request && i.sent_at.is_some())
-        {
+            .iter()
+            .find(|(_, i)| i.request == request && i.sent_at.is_some())
+            .map(|(&id, _)| id)
+        else {
             return Some(rows);
-        }
-        let rows = self.parse_page_rows(rows);
-        let (&id, inspection) = self
-            .inspections
-            .iter_mut()
-            .find(|(_, i)| i.request == request && i.sent_at.is_some())?;
+        };
+        let rows = parse_page_rows(rows, &mut self.stats.dropped.invalid);
+        let inspection = self.inspections.get_mut(&id)?;
         inspection.cursor = rows
             .last()
             .map(|r| r.key.clone())
