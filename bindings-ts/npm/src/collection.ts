@@ -48,9 +48,10 @@ export interface LockstepCollectionConfig<
    */
   syncMode?: 'eager' | 'on-demand';
   /**
-   * On demand: index the leading order field of each ordered, limited query
-   * in SQLite on the leader (kept in the database), so it reads a few rows
-   * instead of all of them. `'auto'` (the default) or `'off'`.
+   * On demand: index, in SQLite on the leader (kept in the database), the
+   * leading order field of each ordered, limited query and the fields a
+   * filter compares for equality with a text or a number, so a load reads a
+   * few rows instead of all of them. `'auto'` (the default) or `'off'`.
    */
   leaderIndexes?: 'auto' | 'off';
   /** The database, from `openDatabase`. */

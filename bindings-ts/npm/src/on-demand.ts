@@ -1,5 +1,5 @@
 // On-demand sync (`syncMode: 'on-demand'`): the collection is ready once the
-// tab has joined the leader and holds only what its live queries asked for. Each `loadSubset` is
+// tab has joined the leader, and holds only what its live queries asked for. Each `loadSubset` is
 // compiled to SQL (`subset.ts`) and run by the leader; the tab delivers its
 // rows at the point of the commit stream they were read at, so they are
 // never older than a commit this collection already saw. Every commit of
