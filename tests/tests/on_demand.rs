@@ -34,16 +34,8 @@ fn net_with(
         ..SqliteOptions::default()
     };
     let store = SqliteStore::open(dir.join("app.db"), &db, options).unwrap();
-    let mut net: Net<SqliteStore> = Net::new(db.clone(), 2);
-    net.tabs[1] = lockstep::PersistedCollectionRuntime::new(
-        db,
-        lockstep::TabId::from_u128(2),
-        RuntimeConfig {
-            hydrate_page_rows: page_rows,
-            ..RuntimeConfig::default()
-        },
-        net.now,
-    );
+    let mut net: Net<SqliteStore> = Net::new(db, 2);
+    net.tabs[1] = reader(&net, 2, page_rows);
     net.elect_with(0, store, config).unwrap();
     net.tabs[0].open_collection(net.now, collection("todos"));
     net.run();
@@ -53,6 +45,23 @@ fn net_with(
     net.tabs[1].open_collection_as(net.now, collection("todos"), CollectionMode::OnDemand);
     net.run();
     net
+}
+
+/// A new tab `id` of the net's database, loading pages of `page_rows` rows.
+fn reader(
+    net: &Net<SqliteStore>,
+    id: u128,
+    page_rows: u32,
+) -> lockstep::PersistedCollectionRuntime {
+    lockstep::PersistedCollectionRuntime::new(
+        net.db.clone(),
+        lockstep::TabId::from_u128(id),
+        RuntimeConfig {
+            hydrate_page_rows: page_rows,
+            ..RuntimeConfig::default()
+        },
+        net.now,
+    )
 }
 
 fn write(net: &mut Net<SqliteStore>, i: i64, value: Value) {
@@ -156,12 +165,7 @@ fn an_on_demand_collection_is_ready_once_the_tab_knows_the_leaders_position() {
     let mut net = net(dir.path(), 10, 500);
     let todos = collection("todos");
     // A tab that has not heard from the leader yet.
-    net.tabs[1] = lockstep::PersistedCollectionRuntime::new(
-        database("todo", "u1"),
-        lockstep::TabId::from_u128(3),
-        RuntimeConfig::default(),
-        net.now,
-    );
+    net.tabs[1] = reader(&net, 3, RuntimeConfig::default().hydrate_page_rows);
     net.tabs[1].open_collection_as(net.now, todos.clone(), CollectionMode::OnDemand);
     net.tabs[1]
         .load_subset(net.now, &todos, Subset::filter(OPEN, vec![]))

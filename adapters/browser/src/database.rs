@@ -626,15 +626,10 @@ fn install_handlers(inner: &Rc<Inner>) {
     let weak = Rc::downgrade(inner);
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
         with_inner(&weak, |inner| {
-            {
-                let mut state = inner.state.borrow_mut();
-                let bytes = js::message_bytes(&event.data());
-                if !route::from_channel(state.runtime.tab_id(), &bytes) {
-                    return;
-                }
-                state.runtime.handle_bytes(js::now(), &bytes);
+            let bytes = js::message_bytes(&event.data());
+            if route::from_channel(inner.state.borrow().runtime.tab_id(), &bytes) {
+                receive(inner, &bytes);
             }
-            pump(inner);
         })
     });
     let weak = Rc::downgrade(inner);
@@ -651,17 +646,13 @@ fn install_handlers(inner: &Rc<Inner>) {
     let weak = Rc::downgrade(inner);
     let on_worker = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
         with_inner(&weak, |inner| {
-            {
-                let mut state = inner.state.borrow_mut();
-                let data = event.data();
-                if js::is_bytes(&data) {
-                    let bytes = js::message_bytes(&data);
-                    state.runtime.handle_bytes(js::now(), &bytes);
-                } else {
-                    state.worker_note = js::worker_note(&data);
-                }
+            let data = event.data();
+            if js::is_bytes(&data) {
+                receive(inner, &js::message_bytes(&data));
+            } else {
+                inner.state.borrow_mut().worker_note = js::worker_note(&data);
+                pump(inner);
             }
-            pump(inner);
         })
     });
     let weak = Rc::downgrade(inner);
@@ -697,6 +688,16 @@ fn install_handlers(inner: &Rc<Inner>) {
     };
 }
 
+/// Hands a protocol message (from the channel or the worker's port) to the runtime.
+fn receive(inner: &Rc<Inner>, bytes: &[u8]) {
+    inner
+        .state
+        .borrow_mut()
+        .runtime
+        .handle_bytes(js::now(), bytes);
+    pump(inner);
+}
+
 fn with_inner(weak: &Weak<Inner>, f: impl FnOnce(&Rc<Inner>)) {
     if let Some(inner) = weak.upgrade() {
         f(&inner);
@@ -712,7 +713,7 @@ fn pump(inner: &Rc<Inner>) {
             return;
         }
         let me = state.runtime.tab_id();
-        let leader = state.runtime.status().leader;
+        let leader = state.runtime.leader();
         while let Some(message) = state.runtime.poll_transmit() {
             let bytes = message.encode();
             let route = route::from_tab(me, leader, message.to);

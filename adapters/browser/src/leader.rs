@@ -115,16 +115,9 @@ pub fn run_leader_worker(init: WorkerInit) -> Result<(), String> {
 fn listen_to_page(worker: &Rc<Worker>) {
     let me = Rc::downgrade(worker);
     let on_page = PageCallback::new(move |data: JsValue| {
-        let Some(me) = me.upgrade() else { return };
-        if !js::is_bytes(&data) {
-            return;
+        if let (Some(me), true) = (me.upgrade(), js::is_bytes(&data)) {
+            receive(&me, &js::message_bytes(&data));
         }
-        if let Some(serving) = me.serving.borrow_mut().as_mut() {
-            serving
-                .coordinator
-                .handle_bytes(js::now(), &js::message_bytes(&data));
-        }
-        pump(&me);
     });
     js::on_page_message(on_page.as_ref().unchecked_ref());
     *worker.on_page.borrow_mut() = Some(on_page);
@@ -270,14 +263,10 @@ async fn serve(worker: &Rc<Worker>, release: js_sys::Function) {
     let me = Rc::downgrade(worker);
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
         let Some(me) = me.upgrade() else { return };
-        if let Some(serving) = me.serving.borrow_mut().as_mut() {
-            let bytes = js::message_bytes(&event.data());
-            if !route::from_channel(me.me, &bytes) {
-                return;
-            }
-            serving.coordinator.handle_bytes(js::now(), &bytes);
+        let bytes = js::message_bytes(&event.data());
+        if route::from_channel(me.me, &bytes) {
+            receive(&me, &bytes);
         }
-        pump(&me);
     });
     channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     let me = Rc::downgrade(worker);
@@ -308,6 +297,15 @@ fn release_pool(pool: Option<Pool>) {
             js::warn(&format!("Lockstep: {why}"));
         }
     }
+}
+
+/// Hands a protocol message (from the channel or the page's port) to the
+/// coordinator while the worker serves.
+fn receive(worker: &Rc<Worker>, bytes: &[u8]) {
+    if let Some(serving) = worker.serving.borrow_mut().as_mut() {
+        serving.coordinator.handle_bytes(js::now(), bytes);
+    }
+    pump(worker);
 }
 
 /// Sends what the coordinator queued, steps down if deposed, re-arms the timer.

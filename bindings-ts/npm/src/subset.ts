@@ -49,6 +49,9 @@ interface Compiled {
 
 const TRUE: Compiled = { sql: '1', params: [], exact: false, ordered: [], equal: [] };
 
+/** An exact test (reading `ordered` in an ordering comparison). */
+const exact = (sql: string, params: unknown[], ordered: Array<[string, Kind]> = []): Compiled => ({ sql, params, exact: true, ordered, equal: [] });
+
 /** The top-level field a ref names, or `null` for anything else. */
 function field(expr: Expr | undefined): string | null {
   if (!expr || expr.type !== 'ref' || expr.path.length !== 1) return null;
@@ -120,12 +123,12 @@ function leaf(name: string, args: Expr[], negated: boolean): Compiled | null {
     if (!v) return null;
     if (name === 'eq') {
       // Equality across kinds is false in TanStack.
-      const test: Compiled = { sql: guarded(f, v.kind, `${col(f)} = ?`, 'false', negated), params: [v.param], exact: true, ordered: [], equal: [] };
+      const test = exact(guarded(f, v.kind, `${col(f)} = ?`, 'false', negated), [v.param]);
       return v.kind === 'boolean' ? test : indexable(f, '= ?', [v.param], test, negated);
     }
     // An ordering comparison across kinds follows JavaScript's coercion in
     // TanStack: such rows are loaded, and a prefix needs the field to hold one kind.
-    return { sql: guarded(f, v.kind, `${col(f)} ${op} ?`, 'either', negated), params: [v.param], exact: true, ordered: [[f, v.kind]], equal: [] };
+    return exact(guarded(f, v.kind, `${col(f)} ${op} ?`, 'either', negated), [v.param], [[f, v.kind]]);
   }
   if (name === 'in' && rhs?.type === 'val' && Array.isArray(rhs.value)) {
     const values = rhs.value.filter((v) => v !== null && v !== undefined).map(scalar);
@@ -136,19 +139,13 @@ function leaf(name: string, args: Expr[], negated: boolean): Compiled | null {
     const tests = groups.map((g) => `(${jsonType(f)} IN (${kindJsonTypes[g.kind]}) AND ${col(f)} IN (${g.params.map(() => '?').join(', ')}))`);
     const test = tests.length ? tests.join(' OR ') : '0';
     const params = groups.flatMap((g) => g.params);
-    const compiled: Compiled = {
-      sql: `(CASE WHEN ${col(f)} IS NULL THEN NULL ELSE ${negated ? `NOT (${test})` : `(${test})`} END)`,
-      params,
-      exact: true,
-      ordered: [],
-      equal: [],
-    };
+    const compiled = exact(`(CASE WHEN ${col(f)} IS NULL THEN NULL ELSE ${negated ? `NOT (${test})` : `(${test})`} END)`, params);
     if (params.length === 0 || groups.some((g) => g.kind === 'boolean')) return compiled;
     return indexable(f, `IN (${params.map(() => '?').join(', ')})`, params, compiled, negated);
   }
   if (name === 'like' && rhs?.type === 'val' && typeof rhs.value === 'string') {
     // `like` of a non-string is false in TanStack.
-    return { sql: guarded(f, 'text', `${col(f)} GLOB ?`, 'false', negated), params: [likeToGlob(rhs.value)], exact: true, ordered: [], equal: [] };
+    return exact(guarded(f, 'text', `${col(f)} GLOB ?`, 'false', negated), [likeToGlob(rhs.value)]);
   }
   if ((name === 'isNull' || name === 'isUndefined') && args.length === 1 && !negated) {
     // A missing field and JSON null both read as NULL: a superset of either.
@@ -180,7 +177,7 @@ function compile(expr: Expr, negated = false): Compiled {
 
 /** Parts joined with AND (`1` for none). */
 function all(parts: Compiled[]): Compiled {
-  if (parts.length === 0) return { sql: '1', params: [], exact: true, ordered: [], equal: [] };
+  if (parts.length === 0) return exact('1', []);
   return {
     sql: parts.map((p) => p.sql).join(' AND '),
     params: parts.flatMap((p) => p.params),

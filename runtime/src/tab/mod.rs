@@ -266,6 +266,18 @@ impl PersistedCollectionRuntime {
         self.me
     }
 
+    /// The leader this tab follows, once one answered it.
+    ///
+    /// ```
+    /// use lockstep::*;
+    /// let db = DatabaseId::new("app", "u").unwrap();
+    /// let tab = PersistedCollectionRuntime::new(db, TabId::from_u128(1), RuntimeConfig::default(), Timestamp(0));
+    /// assert_eq!(tab.leader(), None);
+    /// ```
+    pub fn leader(&self) -> Option<TabId> {
+        self.leader
+    }
+
     /// The database this tab follows.
     pub fn db(&self) -> &DatabaseId {
         &self.db
