@@ -15,9 +15,9 @@
 //! | `__lockstep_fields` | top-level field names seen per collection (the columns of query views), and the JSON kinds seen in each (`types`, see [`kind_of`]) |
 //!
 //! The capture triggers record every write into a collection's tracking
-//! table, Lockstep's own included; a Lockstep transaction removes the
-//! tracking rows of its own writes before it commits. Nothing committed
-//! decides whether capture is on, so no write by other code can turn it off.
+//! table but Lockstep's own, which the store's connection tells apart by
+//! itself ([`crate::capture`]). Nothing committed decides whether capture is
+//! on, so no write by other code can turn it off.
 
 use std::collections::HashMap;
 
@@ -25,6 +25,7 @@ use lockstep::{CollectionId, DatabaseId, StoreError};
 use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension};
 
+use crate::capture::CAPTURE_WHEN;
 use crate::error::SqlResultExt;
 use crate::names::{self, quote_ident, TableNames};
 
@@ -32,9 +33,9 @@ use crate::names::{self, quote_ident, TableNames};
 /// refused with [`StoreError::NewerSchema`].
 ///
 /// ```
-/// assert_eq!(lockstep_sqlite::schema::SCHEMA_VERSION, 5);
+/// assert_eq!(lockstep_sqlite::schema::SCHEMA_VERSION, 6);
 /// ```
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// Migration `i` brings the schema to version `i + 1`: its SQL, then what
 /// is done in Rust.
@@ -46,6 +47,7 @@ const MIGRATIONS: [(&str, Option<Step>); SCHEMA_VERSION as usize] = [
     (V3, Some(recreate_triggers)),
     (V4, Some(recreate_triggers)),
     (V5, Some(backfill_fields)),
+    (V6, Some(recreate_triggers)),
 ];
 
 /// A migration step that needs more than SQL.
@@ -127,6 +129,13 @@ const V5: &str = "
 ALTER TABLE __lockstep_fields ADD COLUMN types INTEGER NOT NULL DEFAULT 0;
 ";
 
+/// Version 6: the capture triggers skip Lockstep's own writes
+/// ([`crate::capture`]); before, a Lockstep transaction removed their
+/// tracking rows again before it committed (two more pages per commit: the
+/// tracking table and its `AUTOINCREMENT` counter). Triggers recreated by
+/// [`recreate_triggers`].
+const V6: &str = "";
+
 /// Kind bit of JSON `null` in `__lockstep_fields.types`.
 pub const KIND_NULL: u8 = 1;
 /// Kind bit of JSON `true` and `false`.
@@ -193,7 +202,8 @@ fn recreate_triggers(conn: &Connection) -> Result<(), StoreError> {
 }
 
 /// The capture triggers of a collection: every insert, update and delete of
-/// a row records its key (both keys when an update changes it). `OR IGNORE`:
+/// a row by other code records its key (both keys when an update changes
+/// it); Lockstep's own writes are skipped ([`CAPTURE_WHEN`]). `OR IGNORE`:
 /// the insert cannot conflict (fresh id, non-null key), and saying so spares
 /// the statement that fired it a statement journal.
 fn triggers(collection: &CollectionId, tables: &TableNames) -> String {
@@ -203,14 +213,14 @@ fn triggers(collection: &CollectionId, tables: &TableNames) -> String {
     let upd = quote_ident(&names::update_trigger(collection));
     let del = quote_ident(&names::delete_trigger(collection));
     format!(
-        "CREATE TRIGGER IF NOT EXISTS {ins} AFTER INSERT ON {rows}
+        "CREATE TRIGGER IF NOT EXISTS {ins} AFTER INSERT ON {rows} WHEN {CAPTURE_WHEN}
          BEGIN INSERT OR IGNORE INTO {track} (key) VALUES (NEW.key); END;
-         CREATE TRIGGER IF NOT EXISTS {upd} AFTER UPDATE ON {rows}
+         CREATE TRIGGER IF NOT EXISTS {upd} AFTER UPDATE ON {rows} WHEN {CAPTURE_WHEN}
          BEGIN
              INSERT OR IGNORE INTO {track} (key) SELECT OLD.key WHERE OLD.key IS NOT NEW.key;
              INSERT OR IGNORE INTO {track} (key) VALUES (NEW.key);
          END;
-         CREATE TRIGGER IF NOT EXISTS {del} AFTER DELETE ON {rows}
+         CREATE TRIGGER IF NOT EXISTS {del} AFTER DELETE ON {rows} WHEN {CAPTURE_WHEN}
          BEGIN INSERT OR IGNORE INTO {track} (key) VALUES (OLD.key); END;"
     )
 }

@@ -4,9 +4,9 @@
 //! Everything a commit touches (rows, stream position, envelope dedup record,
 //! change log entry, outbox entry) is written in that one SQLite transaction
 //! (invariant 4), and the stream position is read back from the file on open
-//! (invariant 6). The capture triggers record every write to a row table;
-//! before it commits, a transaction removes the tracking rows of its own
-//! writes, so what stays tracked is exactly what other code wrote
+//! (invariant 6). The capture triggers record every write to a row table
+//! but those of a [`SqliteTx`], which the connection tells apart by itself
+//! ([`crate::capture`]): what is tracked is exactly what other code wrote
 //! (invariant 9), and nothing other code commits can turn capture off.
 
 use std::collections::{HashMap, HashSet};
@@ -23,6 +23,7 @@ use lockstep::{
 use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
+use crate::capture::OwnWrites;
 use crate::error::{corrupt, SqlResultExt};
 use crate::names::{quote_ident, TableNames};
 use crate::schema;
@@ -81,13 +82,9 @@ struct CollectionSql {
     delete: String,
     page_first: String,
     page_after: String,
-    /// The highest id in the tracking table (0 when empty).
-    track_max: String,
-    /// Tracking rows up to an id, oldest first, and their removal.
-    track_upto: String,
-    track_drop_upto: String,
-    /// Removes the tracking rows after an id (a transaction's own writes).
-    track_drop_after: String,
+    /// The tracking rows (other code's writes), oldest first, and their removal.
+    tracked: String,
+    untrack: String,
 }
 
 impl CollectionSql {
@@ -95,10 +92,8 @@ impl CollectionSql {
         let rows = quote_ident(&tables.row_table);
         let track = quote_ident(&tables.tracking_table);
         Arc::new(CollectionSql {
-            track_max: format!("SELECT coalesce(max(id), 0) FROM {track}"),
-            track_upto: format!("SELECT key FROM {track} WHERE id <= ?1 ORDER BY id"),
-            track_drop_upto: format!("DELETE FROM {track} WHERE id <= ?1"),
-            track_drop_after: format!("DELETE FROM {track} WHERE id > ?1"),
+            tracked: format!("SELECT key FROM {track} ORDER BY id"),
+            untrack: format!("DELETE FROM {track}"),
             get: format!("SELECT value FROM {rows} WHERE key = ?1"),
             // `OR IGNORE` (a taken key leaves the row alone; `value` is never
             // null): nothing in these statements or their triggers can abort,
@@ -138,6 +133,8 @@ struct State {
     views: Views,
     /// Field indexes known to exist (see [`crate::indexes`]).
     indexed: HashSet<(CollectionId, String)>,
+    /// Set while a [`SqliteTx`] is open: its writes are not captured.
+    own: OwnWrites,
 }
 
 /// A [`Store`] on SQLite. One per leader; open it after taking leadership.
@@ -222,6 +219,8 @@ impl SqliteStore {
         options: SqliteOptions,
         file: bool,
     ) -> Result<SqliteStore, StoreError> {
+        // Before any statement is prepared: statements compile the triggers.
+        let own = OwnWrites::install(&conn)?;
         conn.busy_timeout(Duration::from_millis(5_000)).store()?;
         conn.set_prepared_statement_cache_capacity(128);
         // Natively: WAL, so other processes can read and write alongside.
@@ -272,6 +271,7 @@ impl SqliteStore {
                 fields: HashMap::new(),
                 views: Views::default(),
                 indexed: HashSet::new(),
+                own,
             },
             storage: if file {
                 Storage::Persistent
@@ -530,6 +530,7 @@ impl Store for SqliteStore {
         {
             watch.dirty = true;
         }
+        self.state.own.set(true);
         Ok(SqliteTx {
             tx,
             state: &mut self.state,
@@ -537,7 +538,6 @@ impl Store for SqliteStore {
             new_fields: false,
             fields_touched: Vec::new(),
             drained_fields: false,
-            own_writes: HashMap::new(),
             begin_data_version,
             drained: false,
             done: false,
@@ -731,9 +731,6 @@ pub struct SqliteTx<'a> {
     fields_touched: Vec<CollectionId>,
     /// Writes by other code were drained, maybe with fields not seen before.
     drained_fields: bool,
-    /// Per collection this transaction writes rows of: the highest tracking
-    /// id before its first write. Tracking rows after it are its own.
-    own_writes: HashMap<CollectionId, (Arc<CollectionSql>, i64)>,
     begin_data_version: i64,
     drained: bool,
     /// Committed; `Drop` has nothing to roll back.
@@ -767,6 +764,7 @@ impl SqliteTx<'_> {
     /// own statements (committed or rolled back) never look like writes by
     /// other code. Writes by other code before it began already set `dirty`.
     fn settle(&mut self) {
+        self.state.own.set(false);
         self.state.watch.data_version = Some(self.begin_data_version);
         self.state.watch.total_changes = self.tx.total_changes();
     }
@@ -818,27 +816,6 @@ impl SqliteTx<'_> {
         for collection in self.fields_touched.drain(..) {
             self.state.fields.remove(&collection);
         }
-    }
-
-    /// Notes the tracking table's end before this transaction's first write
-    /// to `collection`, so the tracking rows of its own writes can be told
-    /// from those of other code.
-    fn own_write(
-        &mut self,
-        collection: &CollectionId,
-        sql: &Arc<CollectionSql>,
-    ) -> Result<(), StoreError> {
-        if !self.own_writes.contains_key(collection) {
-            let max: i64 = self
-                .tx
-                .prepare_cached(&sql.track_max)
-                .store()?
-                .query_row([], |r| r.get(0))
-                .store()?;
-            self.own_writes
-                .insert(collection.clone(), (sql.clone(), max));
-        }
-        Ok(())
     }
 
     fn ensure(&mut self, collection: &CollectionId) -> Result<Arc<CollectionSql>, StoreError> {
@@ -914,7 +891,6 @@ impl StoreTx for SqliteTx<'_> {
         value: &Row,
     ) -> Result<bool, StoreError> {
         let sql = self.ensure(collection)?;
-        self.own_write(collection, &sql)?;
         let (key_json, value_json) = (key.to_json(), row_json(value)?);
         let changed = self
             .tx
@@ -950,7 +926,6 @@ impl StoreTx for SqliteTx<'_> {
         let Some(sql) = self.find(collection)? else {
             return Ok(false);
         };
-        self.own_write(collection, &sql)?;
         let changed = self
             .tx
             .prepare_cached(&sql.update)
@@ -967,7 +942,6 @@ impl StoreTx for SqliteTx<'_> {
         let Some(sql) = self.find(collection)? else {
             return Ok(false);
         };
-        self.own_write(collection, &sql)?;
         let changed = self
             .tx
             .prepare_cached(&sql.delete)
@@ -981,13 +955,8 @@ impl StoreTx for SqliteTx<'_> {
         let mut drained = Drained::default();
         for (collection, tables) in schema::all_registered(&self.tx)? {
             let sql = CollectionSql::new(&tables);
-            // Writes of this transaction come after this id: they are ours.
-            let upto = self
-                .own_writes
-                .get(&collection)
-                .map_or(i64::MAX, |(_, before)| *before);
-            let mut stmt = self.tx.prepare_cached(&sql.track_upto).store()?;
-            let mut rows = stmt.query([upto]).store()?;
+            let mut stmt = self.tx.prepare_cached(&sql.tracked).store()?;
+            let mut rows = stmt.query([]).store()?;
             let mut any = false;
             while let Some(row) = rows.next().store()? {
                 any = true;
@@ -1011,9 +980,9 @@ impl StoreTx for SqliteTx<'_> {
                 )?;
                 self.drained_fields = true;
                 self.tx
-                    .prepare_cached(&sql.track_drop_upto)
+                    .prepare_cached(&sql.untrack)
                     .store()?
-                    .execute([upto])
+                    .execute([])
                     .store()?;
             }
         }
@@ -1066,14 +1035,6 @@ impl StoreTx for SqliteTx<'_> {
     }
 
     fn commit(mut self) -> Result<(), StoreError> {
-        // The triggers recorded our own writes too: they are not other code's.
-        for (sql, before) in self.own_writes.values() {
-            self.tx
-                .prepare_cached(&sql.track_drop_after)
-                .store()?
-                .execute([before])
-                .store()?;
-        }
         // What `Transaction::commit` runs; on failure `Drop` rolls back.
         self.tx.execute_batch("COMMIT").store()?;
         self.done = true;

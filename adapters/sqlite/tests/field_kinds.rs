@@ -235,7 +235,7 @@ fn a_version_4_file_gets_the_kinds_of_its_rows_when_migrated() {
         })
         .unwrap();
     assert_eq!(version, i64::from(SCHEMA_VERSION));
-    assert_eq!(SCHEMA_VERSION, 5);
+    assert_eq!(SCHEMA_VERSION, 6);
     assert_eq!(
         kinds(&store, "n"),
         Some(i64::from(KIND_INTEGER | KIND_REAL))

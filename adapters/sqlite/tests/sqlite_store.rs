@@ -791,3 +791,136 @@ fn a_version_1_file_gets_an_epoch_when_migrated() {
         "an epoch was made"
     );
 }
+
+/// The `AUTOINCREMENT` counter of `collection`'s tracking table: bumped by
+/// every tracking row ever written, removed or not.
+fn tracking_counter(store: &SqliteStore, collection: &CollectionId) -> i64 {
+    store
+        .connection()
+        .query_row(
+            "SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = ?1",
+            [tracking_table(collection)],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+#[test]
+fn lockstep_writes_never_touch_the_tracking_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let mut leader = start(open(&path));
+    let ops = vec![
+        insert(&todos(), "a", serde_json::json!({"n": 1})),
+        insert(&todos(), "b", serde_json::json!({"n": 2})),
+        Op::Update {
+            collection: todos(),
+            key: Key::from("a"),
+            value: row(serde_json::json!({"n": 3})),
+        },
+        Op::Delete {
+            collection: todos(),
+            key: Key::from("b"),
+        },
+    ];
+    send(&mut leader, envelope_id(1), ops);
+    // Not even written and removed again: the counter never moved.
+    assert_eq!(tracking_counter(leader.store_mut(), &todos()), 0);
+    assert_eq!(tracked(leader.store_mut(), &todos()), 0);
+
+    // Other code's writes are, on the store's connection and on another one.
+    let table = quote_ident(&row_table(&todos()));
+    leader
+        .store_mut()
+        .connection()
+        .execute(&format!(r#"DELETE FROM {table} WHERE key = '"a"'"#), [])
+        .unwrap();
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute(
+            &format!(r#"INSERT INTO {table} (key, value) VALUES ('"ext"', '{{}}')"#),
+            [],
+        )
+        .unwrap();
+    assert_eq!(tracked(leader.store_mut(), &todos()), 2);
+    leader.handle_timeout(Timestamp(1_000));
+    let txs = committed(&transmits(&mut leader));
+    assert_eq!(txs.len(), 1);
+    let keys: Vec<Key> = txs[0].changes.iter().map(|c| c.key.clone()).collect();
+    assert_eq!(keys, vec![Key::from("a"), Key::from("ext")]);
+    assert_eq!(tracked(leader.store_mut(), &todos()), 0);
+}
+
+#[test]
+fn the_store_connection_answers_sqlite_compileoption_used_like_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("db"));
+    let plain = rusqlite::Connection::open_in_memory().unwrap();
+    let ask = |conn: &rusqlite::Connection, name: &str| -> i64 {
+        conn.query_row("SELECT sqlite_compileoption_used(?1)", [name], |r| r.get(0))
+            .unwrap()
+    };
+    for name in [
+        "THREADSAFE",
+        "SQLITE_THREADSAFE=1",
+        "ENABLE_FTS5",
+        "NO_SUCH_OPTION",
+        "",
+    ] {
+        assert_eq!(ask(store.connection(), name), ask(&plain, name), "{name}");
+    }
+    let null = |conn: &rusqlite::Connection| -> Option<i64> {
+        conn.query_row("SELECT sqlite_compileoption_used(NULL)", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(null(store.connection()), null(&plain));
+    // Outside a Lockstep transaction, the store's own marker is off too.
+    assert_eq!(
+        ask(store.connection(), lockstep_sqlite::capture::OWN_WRITE),
+        0
+    );
+    assert_eq!(ask(&plain, lockstep_sqlite::capture::OWN_WRITE), 0);
+}
+
+#[test]
+fn a_version_5_file_stops_tracking_lockstep_writes_after_migration() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v5.db");
+    let table = quote_ident(&row_table(&todos()));
+    {
+        let mut leader = start(open(&path));
+        send(
+            &mut leader,
+            envelope_id(1),
+            vec![insert(&todos(), "a", serde_json::json!({}))],
+        );
+        // Version 5's insert trigger: it recorded every write.
+        let conn = leader.store_mut().connection();
+        let track = quote_ident(&tracking_table(&todos()));
+        let ins = quote_ident(&lockstep_sqlite::names::insert_trigger(&todos()));
+        conn.execute_batch(&format!(
+            "DELETE FROM __lockstep_migrations WHERE version >= 6;
+             DROP TRIGGER {ins};
+             CREATE TRIGGER {ins} AFTER INSERT ON {table} BEGIN INSERT OR IGNORE INTO {track} (key) VALUES (NEW.key); END;"
+        ))
+        .unwrap();
+    }
+    let mut leader = start(open(&path));
+    send(
+        &mut leader,
+        envelope_id(2),
+        vec![insert(&todos(), "b", serde_json::json!({}))],
+    );
+    assert_eq!(tracking_counter(leader.store_mut(), &todos()), 0);
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute(
+            &format!(r#"INSERT INTO {table} (key, value) VALUES ('"ext"', '{{}}')"#),
+            [],
+        )
+        .unwrap();
+    leader.handle_timeout(Timestamp(1_000));
+    let txs = committed(&transmits(&mut leader));
+    assert_eq!(txs.len(), 1, "the foreign insert is captured");
+    assert_eq!(txs[0].changes[0].key, Key::from("ext"));
+}
