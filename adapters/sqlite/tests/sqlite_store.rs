@@ -580,46 +580,68 @@ fn rolled_back_transactions_leave_nothing() {
     assert_eq!(tracked(&store, &fresh), 0);
 }
 
-#[test]
-fn a_version_2_file_captures_every_foreign_write_after_migration() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("v2.db");
-    let table = quote_ident(&row_table(&todos()));
-    {
-        let mut leader = start(open(&path));
-        send(
-            &mut leader,
-            envelope_id(1),
-            vec![insert(&todos(), "a", serde_json::json!({}))],
+/// Writes one row to a new file at `path`, then turns the file back into
+/// what schema version `version - 1` left: later migrations forgotten, then
+/// `sql`, where `{table}`, `{track}` and `{ins}` name the row table, the
+/// tracking table and the insert trigger of `todos`.
+fn rewind(path: &Path, version: u32, sql: &str) {
+    let mut leader = start(open(path));
+    send(
+        &mut leader,
+        envelope_id(1),
+        vec![insert(&todos(), "a", serde_json::json!({}))],
+    );
+    let sql = sql
+        .replace("{table}", &quote_ident(&row_table(&todos())))
+        .replace("{track}", &quote_ident(&tracking_table(&todos())))
+        .replace(
+            "{ins}",
+            &quote_ident(&lockstep_sqlite::names::insert_trigger(&todos())),
         );
-        // Turn the file back into what version 2 left: the capture flag and
-        // triggers that obey it, no field kinds.
-        let conn = leader.store_mut().connection();
-        let when = "WHEN (SELECT suppress FROM __lockstep_capture WHERE id = 1) = 0";
-        let track = quote_ident(&tracking_table(&todos()));
-        let ins = quote_ident(&lockstep_sqlite::names::insert_trigger(&todos()));
-        conn.execute_batch(&format!(
-            "DELETE FROM __lockstep_migrations WHERE version >= 3;
-             ALTER TABLE __lockstep_fields DROP COLUMN types;
-             CREATE TABLE __lockstep_capture (id INTEGER PRIMARY KEY CHECK (id = 1), suppress INTEGER NOT NULL);
-             INSERT INTO __lockstep_capture VALUES (1, 1);
-             DROP TRIGGER {ins};
-             CREATE TRIGGER {ins} AFTER INSERT ON {table} {when} BEGIN INSERT INTO {track} (key) VALUES (NEW.key); END;"
+    leader
+        .store_mut()
+        .connection()
+        .execute_batch(&format!(
+            "DELETE FROM __lockstep_migrations WHERE version >= {version}; {sql}"
         ))
         .unwrap();
-    }
-    let mut leader = start(open(&path));
-    let other = rusqlite::Connection::open(&path).unwrap();
-    other
+}
+
+/// Another connection inserts a row into `todos` at `path`: the leader
+/// captures it and broadcasts it.
+fn foreign_insert_is_captured(leader: &mut Coordinator<SqliteStore>, path: &Path) {
+    let table = quote_ident(&row_table(&todos()));
+    rusqlite::Connection::open(path)
+        .unwrap()
         .execute(
             &format!(r#"INSERT INTO {table} (key, value) VALUES ('"ext"', '{{}}')"#),
             [],
         )
         .unwrap();
     leader.handle_timeout(Timestamp(1_000));
-    let txs = committed(&transmits(&mut leader));
+    let txs = committed(&transmits(leader));
     assert_eq!(txs.len(), 1, "the foreign insert is captured");
     assert_eq!(txs[0].changes[0].key, Key::from("ext"));
+}
+
+#[test]
+fn a_version_2_file_captures_every_foreign_write_after_migration() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v2.db");
+    // The capture flag and triggers that obey it, no field kinds.
+    rewind(
+        &path,
+        3,
+        "ALTER TABLE __lockstep_fields DROP COLUMN types;
+         CREATE TABLE __lockstep_capture (id INTEGER PRIMARY KEY CHECK (id = 1), suppress INTEGER NOT NULL);
+         INSERT INTO __lockstep_capture VALUES (1, 1);
+         DROP TRIGGER {ins};
+         CREATE TRIGGER {ins} AFTER INSERT ON {table}
+         WHEN (SELECT suppress FROM __lockstep_capture WHERE id = 1) = 0
+         BEGIN INSERT INTO {track} (key) VALUES (NEW.key); END;",
+    );
+    let mut leader = start(open(&path));
+    foreign_insert_is_captured(&mut leader, &path);
     let flag = leader.store_mut().connection().query_row(
         "SELECT count(*) FROM sqlite_master WHERE name = '__lockstep_capture'",
         [],
@@ -886,25 +908,14 @@ fn the_store_connection_answers_sqlite_compileoption_used_like_sqlite() {
 fn a_version_5_file_stops_tracking_lockstep_writes_after_migration() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("v5.db");
-    let table = quote_ident(&row_table(&todos()));
-    {
-        let mut leader = start(open(&path));
-        send(
-            &mut leader,
-            envelope_id(1),
-            vec![insert(&todos(), "a", serde_json::json!({}))],
-        );
-        // Version 5's insert trigger: it recorded every write.
-        let conn = leader.store_mut().connection();
-        let track = quote_ident(&tracking_table(&todos()));
-        let ins = quote_ident(&lockstep_sqlite::names::insert_trigger(&todos()));
-        conn.execute_batch(&format!(
-            "DELETE FROM __lockstep_migrations WHERE version >= 6;
-             DROP TRIGGER {ins};
-             CREATE TRIGGER {ins} AFTER INSERT ON {table} BEGIN INSERT OR IGNORE INTO {track} (key) VALUES (NEW.key); END;"
-        ))
-        .unwrap();
-    }
+    // Version 5's insert trigger: it recorded every write.
+    rewind(
+        &path,
+        6,
+        "DROP TRIGGER {ins};
+         CREATE TRIGGER {ins} AFTER INSERT ON {table}
+         BEGIN INSERT OR IGNORE INTO {track} (key) VALUES (NEW.key); END;",
+    );
     let mut leader = start(open(&path));
     send(
         &mut leader,
@@ -912,15 +923,5 @@ fn a_version_5_file_stops_tracking_lockstep_writes_after_migration() {
         vec![insert(&todos(), "b", serde_json::json!({}))],
     );
     assert_eq!(tracking_counter(leader.store_mut(), &todos()), 0);
-    rusqlite::Connection::open(&path)
-        .unwrap()
-        .execute(
-            &format!(r#"INSERT INTO {table} (key, value) VALUES ('"ext"', '{{}}')"#),
-            [],
-        )
-        .unwrap();
-    leader.handle_timeout(Timestamp(1_000));
-    let txs = committed(&transmits(&mut leader));
-    assert_eq!(txs.len(), 1, "the foreign insert is captured");
-    assert_eq!(txs[0].changes[0].key, Key::from("ext"));
+    foreign_insert_is_captured(&mut leader, &path);
 }
