@@ -10,6 +10,12 @@
 //! touch the tracking table, and whether capture is on is decided by the
 //! connection, never by anything committed to the file (which other code
 //! could write).
+//!
+//! The price: a statement that fires a trigger whose condition calls a
+//! function may abort halfway, so SQLite keeps a statement journal for each
+//! row statement (a copy of each page it changes), where the unconditional
+//! triggers of schema v4 and v5 needed none. It is less than the tracking
+//! row, its counter and its removal it saves.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
