@@ -6,6 +6,14 @@
 
 pub mod todo;
 
+// Like `@lockstep/db`: Rust's default wasm32 allocator (dlmalloc) was a
+// quarter of a 100,000-row hydration's time in the page (README, Performance).
+// SAFETY: `TalckWasm` is talc's allocator for single-threaded wasm32, made
+// for this one use (a `#[global_allocator]` of a module without threads).
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOCATOR: talc::TalckWasm = unsafe { talc::TalckWasm::new_global() };
+
 #[cfg(target_arch = "wasm32")]
 mod app;
 #[cfg(target_arch = "wasm32")]
