@@ -36,7 +36,9 @@ pub const OWN_WRITE: &str = "LOCKSTEP_OWN_WRITE";
 
 /// The condition of every capture trigger: not a write of Lockstep's own
 /// transaction on the store's connection.
-pub(crate) const CAPTURE_WHEN: &str = "NOT sqlite_compileoption_used('LOCKSTEP_OWN_WRITE')";
+pub(crate) fn capture_when() -> String {
+    format!("NOT sqlite_compileoption_used('{OWN_WRITE}')")
+}
 
 /// Whether a Lockstep transaction is open on the store's connection, as the
 /// capture triggers see it.

@@ -25,7 +25,7 @@ use lockstep::{CollectionId, DatabaseId, StoreError};
 use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::capture::CAPTURE_WHEN;
+use crate::capture::capture_when;
 use crate::error::SqlResultExt;
 use crate::names::{self, quote_ident, TableNames};
 
@@ -203,7 +203,7 @@ fn recreate_triggers(conn: &Connection) -> Result<(), StoreError> {
 
 /// The capture triggers of a collection: every insert, update and delete of
 /// a row by other code records its key (both keys when an update changes
-/// it); Lockstep's own writes are skipped ([`CAPTURE_WHEN`]). `OR IGNORE`:
+/// it); Lockstep's own writes are skipped ([`capture_when`]). `OR IGNORE`:
 /// the insert cannot conflict (fresh id, non-null key), and saying so spares
 /// the statement that fired it a statement journal.
 fn triggers(collection: &CollectionId, tables: &TableNames) -> String {
@@ -212,15 +212,16 @@ fn triggers(collection: &CollectionId, tables: &TableNames) -> String {
     let ins = quote_ident(&names::insert_trigger(collection));
     let upd = quote_ident(&names::update_trigger(collection));
     let del = quote_ident(&names::delete_trigger(collection));
+    let when = capture_when();
     format!(
-        "CREATE TRIGGER IF NOT EXISTS {ins} AFTER INSERT ON {rows} WHEN {CAPTURE_WHEN}
+        "CREATE TRIGGER IF NOT EXISTS {ins} AFTER INSERT ON {rows} WHEN {when}
          BEGIN INSERT OR IGNORE INTO {track} (key) VALUES (NEW.key); END;
-         CREATE TRIGGER IF NOT EXISTS {upd} AFTER UPDATE ON {rows} WHEN {CAPTURE_WHEN}
+         CREATE TRIGGER IF NOT EXISTS {upd} AFTER UPDATE ON {rows} WHEN {when}
          BEGIN
              INSERT OR IGNORE INTO {track} (key) SELECT OLD.key WHERE OLD.key IS NOT NEW.key;
              INSERT OR IGNORE INTO {track} (key) VALUES (NEW.key);
          END;
-         CREATE TRIGGER IF NOT EXISTS {del} AFTER DELETE ON {rows} WHEN {CAPTURE_WHEN}
+         CREATE TRIGGER IF NOT EXISTS {del} AFTER DELETE ON {rows} WHEN {when}
          BEGIN INSERT OR IGNORE INTO {track} (key) VALUES (OLD.key); END;"
     )
 }
