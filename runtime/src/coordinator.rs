@@ -781,7 +781,25 @@ impl<S: Store> Coordinator<S> {
         let last_ops: Vec<usize> = {
             let mut last: IndexMap<(&CollectionId, &Key), usize> =
                 IndexMap::with_capacity(ops.len());
-            for (index, op) in ops.iter().enumerate() {
+            let mut index = 0;
+            while index < ops.len() {
+                let run = insert_run(&ops[index..]);
+                if run.len() > 1 {
+                    // Consecutive inserts into one collection: one store call.
+                    if let Some(taken) = tx.insert_rows(ops[index].collection(), &run)? {
+                        let op = &ops[index + taken];
+                        return Err(Refusal::Rejected(Rejection::KeyExists {
+                            collection: op.collection().clone(),
+                            key: op.key().clone(),
+                        }));
+                    }
+                    for op in &ops[index..index + run.len()] {
+                        last.insert((op.collection(), op.key()), index);
+                        index += 1;
+                    }
+                    continue;
+                }
+                let op = &ops[index];
                 let (collection, key) = (op.collection(), op.key());
                 let applied = match op {
                     Op::Insert { value, .. } => tx.insert_row(collection, key, value)?,
@@ -807,6 +825,7 @@ impl<S: Store> Coordinator<S> {
                     }));
                 }
                 last.insert((collection, key), index);
+                index += 1;
             }
             last.into_values().collect()
         };
@@ -974,6 +993,24 @@ fn bugs(config: &CoordinatorConfig) -> BugSwitches {
         let _ = config;
         BugSwitches::NONE
     }
+}
+
+/// The rows of the inserts into one collection that `ops` starts with
+/// (empty if it starts with another kind of op).
+fn insert_run(ops: &[Op]) -> Vec<(&Key, &Row)> {
+    let Some(first) = ops.first() else {
+        return Vec::new();
+    };
+    ops.iter()
+        .map_while(|op| match op {
+            Op::Insert {
+                collection,
+                key,
+                value,
+            } if collection == first.collection() => Some((key, value)),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Checks inside `tx` that no newer leader bumped the term, and returns the next seq.

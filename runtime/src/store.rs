@@ -201,6 +201,24 @@ pub trait StoreTx {
         key: &Key,
         value: &Row,
     ) -> Result<bool, StoreError>;
+    /// Creates `rows` of one collection in order, as [`StoreTx::insert_row`]
+    /// on each would; stops at the first row whose key exists (in the store
+    /// or earlier in `rows`) and returns its index, `None` when all were
+    /// created; the rows before that index were created, none after it. A
+    /// store can write many rows in one statement here (the default writes
+    /// them one by one).
+    fn insert_rows(
+        &mut self,
+        collection: &CollectionId,
+        rows: &[(&Key, &Row)],
+    ) -> Result<Option<usize>, StoreError> {
+        for (index, (key, value)) in rows.iter().enumerate() {
+            if !self.insert_row(collection, key, value)? {
+                return Ok(Some(index));
+            }
+        }
+        Ok(None)
+    }
     /// Replaces a row if the key is present; returns `false` (writing nothing) if it is missing.
     fn update_row(
         &mut self,

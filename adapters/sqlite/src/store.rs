@@ -76,8 +76,12 @@ impl Default for SqliteOptions {
 /// SQL of one collection, formatted once and reused by `prepare_cached`.
 #[derive(Debug)]
 struct CollectionSql {
+    /// The row table's name, quoted.
+    rows: String,
     get: String,
     insert: String,
+    /// [`insert_values`] for [`INSERT_CHUNK`] rows.
+    insert_chunk: String,
     update: String,
     delete: String,
     page_first: String,
@@ -95,16 +99,37 @@ impl CollectionSql {
             tracked: format!("SELECT key FROM {track} ORDER BY id"),
             untrack: format!("DELETE FROM {track}"),
             get: format!("SELECT value FROM {rows} WHERE key = ?1"),
-            // `OR IGNORE` (a taken key leaves the row alone; `value` is never
-            // null): nothing in these statements or their triggers can abort,
-            // so SQLite keeps no statement journal for them (schema V4).
+            // `OR IGNORE`: a taken key leaves the row alone (`value` is never
+            // null). The capture triggers' condition calls a function, so
+            // SQLite still keeps a statement journal per statement (schema
+            // v6): many rows go through `insert_chunk` instead.
             insert: format!("INSERT OR IGNORE INTO {rows} (key, value) VALUES (?1, ?2)"),
+            insert_chunk: insert_values(&rows, INSERT_CHUNK),
             update: format!("UPDATE OR IGNORE {rows} SET value = ?2 WHERE key = ?1"),
             delete: format!("DELETE FROM {rows} WHERE key = ?1"),
             page_first: format!("SELECT key, value FROM {rows} ORDER BY key"),
             page_after: format!("SELECT key, value FROM {rows} WHERE key > ?1 ORDER BY key"),
+            rows,
         })
     }
+}
+
+/// Rows per statement of [`StoreTx::insert_rows`] (two parameters each).
+const INSERT_CHUNK: usize = 128;
+
+/// One statement creating `count` rows of the quoted table `rows`, bound as
+/// key, value, key, value, … It fails (and SQLite undoes it) if any key is
+/// taken, so `insert_rows` learns that the chunk needs row-by-row care at the
+/// price of one statement journal per chunk, not one per row.
+fn insert_values(rows: &str, count: usize) -> String {
+    let mut sql = format!("INSERT INTO {rows} (key, value) VALUES ");
+    for n in 0..count {
+        if n > 0 {
+            sql.push(',');
+        }
+        sql.push_str("(?,?)");
+    }
+    sql
 }
 
 type Collections = HashMap<CollectionId, Arc<CollectionSql>>;
@@ -818,6 +843,39 @@ impl SqliteTx<'_> {
         }
     }
 
+    /// Creates `chunk`'s rows in one statement; `false` (nothing written)
+    /// if a key is taken.
+    fn insert_chunk(
+        &mut self,
+        sql: &CollectionSql,
+        chunk: &[(&Key, &Row)],
+    ) -> Result<bool, StoreError> {
+        let mut values = Vec::with_capacity(chunk.len() * 2);
+        for (key, value) in chunk {
+            values.push(key.to_json());
+            values.push(row_json(value)?);
+        }
+        let params = rusqlite::params_from_iter(&values);
+        let written = if chunk.len() == INSERT_CHUNK {
+            self.tx
+                .prepare_cached(&sql.insert_chunk)
+                .store()?
+                .execute(params)
+        } else {
+            let statement = insert_values(&sql.rows, chunk.len());
+            self.tx.prepare(&statement).store()?.execute(params)
+        };
+        match written {
+            Ok(_) => Ok(true),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                Ok(false)
+            }
+            Err(other) => Err(other).store(),
+        }
+    }
+
     fn ensure(&mut self, collection: &CollectionId) -> Result<Arc<CollectionSql>, StoreError> {
         if let Some(sql) = self.find(collection)? {
             return Ok(sql);
@@ -915,6 +973,33 @@ impl StoreTx for SqliteTx<'_> {
             Ok(_) => Ok(false),
             Err(other) => Err(other),
         }
+    }
+
+    /// Writes the rows [`INSERT_CHUNK`] at a time, one statement each; a
+    /// chunk with a taken key (or a row other code made invalid, which
+    /// `insert_row` replaces) is undone by SQLite and written row by row.
+    fn insert_rows(
+        &mut self,
+        collection: &CollectionId,
+        rows: &[(&Key, &Row)],
+    ) -> Result<Option<usize>, StoreError> {
+        let sql = self.ensure(collection)?;
+        let mut done = 0;
+        for chunk in rows.chunks(INSERT_CHUNK) {
+            if chunk.len() > 1 && self.insert_chunk(&sql, chunk)? {
+                for (_, value) in chunk {
+                    self.note_fields(collection, value)?;
+                }
+            } else {
+                for (index, (key, value)) in chunk.iter().enumerate() {
+                    if !self.insert_row(collection, key, value)? {
+                        return Ok(Some(done + index));
+                    }
+                }
+            }
+            done += chunk.len();
+        }
+        Ok(None)
     }
 
     fn update_row(
