@@ -76,12 +76,10 @@ impl Default for SqliteOptions {
 /// SQL of one collection, formatted once and reused by `prepare_cached`.
 #[derive(Debug)]
 struct CollectionSql {
-    /// The row table's name, quoted.
-    rows: String,
     get: String,
     insert: String,
-    /// [`insert_values`] for [`INSERT_CHUNK`] rows.
-    insert_chunk: String,
+    /// [`insert_values`] for 2, 4, 8, … [`INSERT_CHUNK`] rows.
+    insert_chunks: Vec<String>,
     update: String,
     delete: String,
     page_first: String,
@@ -102,20 +100,26 @@ impl CollectionSql {
             // `OR IGNORE`: a taken key leaves the row alone (`value` is never
             // null). The capture triggers' condition calls a function, so
             // SQLite still keeps a statement journal per statement (schema
-            // v6): many rows go through `insert_chunk` instead.
+            // v6): many rows go through `insert_chunks` instead.
             insert: format!("INSERT OR IGNORE INTO {rows} (key, value) VALUES (?1, ?2)"),
-            insert_chunk: insert_values(&rows, INSERT_CHUNK),
+            insert_chunks: chunk_sizes().map(|n| insert_values(&rows, n)).collect(),
             update: format!("UPDATE OR IGNORE {rows} SET value = ?2 WHERE key = ?1"),
             delete: format!("DELETE FROM {rows} WHERE key = ?1"),
             page_first: format!("SELECT key, value FROM {rows} ORDER BY key"),
             page_after: format!("SELECT key, value FROM {rows} WHERE key > ?1 ORDER BY key"),
-            rows,
         })
     }
 }
 
-/// Rows per statement of [`StoreTx::insert_rows`] (two parameters each).
+/// Most rows per statement of [`StoreTx::insert_rows`] (two parameters
+/// each). Its statements take 2, 4, 8, … this many rows, so that a few
+/// cached statements write any number of rows.
 const INSERT_CHUNK: usize = 128;
+
+/// The row counts of the cached multi-row insert statements: 2, 4, … 128.
+fn chunk_sizes() -> impl Iterator<Item = usize> {
+    (1..=INSERT_CHUNK.trailing_zeros()).map(|power| 1 << power)
+}
 
 /// One statement creating `count` rows of the quoted table `rows`, bound as
 /// key, value, key, value, … It fails (and SQLite undoes it) if any key is
@@ -843,28 +847,32 @@ impl SqliteTx<'_> {
         }
     }
 
-    /// Creates `chunk`'s rows in one statement; `false` (nothing written)
-    /// if a key is taken.
+    /// Creates `chunk`'s rows (2, 4, … [`INSERT_CHUNK`] of them) in one
+    /// statement; `false` (nothing written) if a key is taken.
     fn insert_chunk(
         &mut self,
         sql: &CollectionSql,
         chunk: &[(&Key, &Row)],
     ) -> Result<bool, StoreError> {
+        let Some(statement) = sql
+            .insert_chunks
+            .get(chunk.len().trailing_zeros() as usize - 1)
+        else {
+            return Err(StoreError::Other(format!(
+                "no statement for {} rows",
+                chunk.len()
+            )));
+        };
         let mut values = Vec::with_capacity(chunk.len() * 2);
         for (key, value) in chunk {
             values.push(key.to_json());
             values.push(row_json(value)?);
         }
-        let params = rusqlite::params_from_iter(&values);
-        let written = if chunk.len() == INSERT_CHUNK {
-            self.tx
-                .prepare_cached(&sql.insert_chunk)
-                .store()?
-                .execute(params)
-        } else {
-            let statement = insert_values(&sql.rows, chunk.len());
-            self.tx.prepare(&statement).store()?.execute(params)
-        };
+        let written = self
+            .tx
+            .prepare_cached(statement)
+            .store()?
+            .execute(rusqlite::params_from_iter(&values));
         match written {
             Ok(_) => Ok(true),
             Err(rusqlite::Error::SqliteFailure(e, _))
@@ -975,9 +983,10 @@ impl StoreTx for SqliteTx<'_> {
         }
     }
 
-    /// Writes the rows [`INSERT_CHUNK`] at a time, one statement each; a
-    /// chunk with a taken key (or a row other code made invalid, which
-    /// `insert_row` replaces) is undone by SQLite and written row by row.
+    /// Writes the rows in statements of [`INSERT_CHUNK`] rows, then of the
+    /// largest power of two left (100 rows: 64, 32, 4); a statement with a
+    /// taken key (or a row other code made invalid, which `insert_row`
+    /// replaces) is undone by SQLite and its rows written one by one.
     fn insert_rows(
         &mut self,
         collection: &CollectionId,
@@ -985,8 +994,11 @@ impl StoreTx for SqliteTx<'_> {
     ) -> Result<Option<usize>, StoreError> {
         let sql = self.ensure(collection)?;
         let mut done = 0;
-        for chunk in rows.chunks(INSERT_CHUNK) {
-            if chunk.len() > 1 && self.insert_chunk(&sql, chunk)? {
+        while done < rows.len() {
+            let left = rows.len() - done;
+            let size = INSERT_CHUNK.min(1 << left.ilog2());
+            let chunk = &rows[done..done + size];
+            if size > 1 && self.insert_chunk(&sql, chunk)? {
                 for (_, value) in chunk {
                     self.note_fields(collection, value)?;
                 }
@@ -997,7 +1009,7 @@ impl StoreTx for SqliteTx<'_> {
                     }
                 }
             }
-            done += chunk.len();
+            done += size;
         }
         Ok(None)
     }
