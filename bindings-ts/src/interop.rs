@@ -39,7 +39,7 @@ pub fn key(value: serde_json::Value) -> Result<Key, ErrorInfo> {
 pub fn changes(changes: &[CoreChange]) -> Vec<ChangeEvent> {
     let row = |r: &Option<lockstep::SharedRow>| {
         r.as_ref()
-            .map(|row| serde_json::Value::Object((**row).clone()))
+            .map(|row| serde_json::Value::Object(row.to_row()))
     };
     changes
         .iter()

@@ -50,6 +50,7 @@ mod config;
 mod coordinator;
 mod dedup;
 mod error;
+mod held;
 mod ids;
 mod intake;
 mod key;
@@ -68,6 +69,7 @@ pub use config::ConfigError;
 pub use coordinator::{Coordinator, CoordinatorConfig, CoordinatorStats, Deposed, UploadBatch};
 pub use dedup::{DEFAULT_DEDUP_WINDOW_MS, MIN_DEDUP_WINDOW_MS, PRUNE_SLACK_MS};
 pub use error::{InvalidInput, InvalidName, MutationError, StartError};
+pub use held::HeldRow;
 pub use ids::{
     CollectionId, DatabaseEpoch, DatabaseId, EnvelopeId, Seq, StreamPosition, TabId, Term,
     Timestamp, MAX_NAME_BYTES,

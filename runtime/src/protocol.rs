@@ -174,6 +174,19 @@ impl PageRow {
         }
     }
 
+    /// The key and the row as a tab holds it: a stored value stays JSON
+    /// text until read ([`HeldRow`](crate::HeldRow)); one that would not
+    /// parse as a row (a number beyond the range of `f64`, say) is an error.
+    pub fn into_held(self) -> Result<(Key, crate::SharedRow), serde_json::Error> {
+        match self {
+            PageRow::Parsed(row) => Ok((row.key, crate::HeldRow::shared(row.value))),
+            PageRow::Stored { key, value } => Ok((
+                key,
+                std::sync::Arc::new(crate::HeldRow::from_json(value.into())?),
+            )),
+        }
+    }
+
     /// The parsed row; a stored value that does not parse as a row (a number
     /// beyond the range of `f64`, say) is an error.
     pub fn into_keyed(self) -> Result<KeyedRow, serde_json::Error> {
@@ -884,6 +897,7 @@ mod tests {
         }
         // Well-formed JSON that no row can hold: the tab that parses it drops it.
         let huge = PageRow::stored(Key::Int(1), r#"{"n":1e400}"#.to_string()).unwrap();
+        assert!(huge.clone().into_held().is_err());
         assert!(huge.into_keyed().is_err());
     }
 

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
+use crate::held::HeldRow;
 use crate::ids::CollectionId;
 use crate::key::Key;
 
@@ -11,8 +12,9 @@ use crate::key::Key;
 pub type Row = serde_json::Map<String, serde_json::Value>;
 
 /// A row shared between the synced state, the optimistic layer, snapshots and
-/// change events without copying it.
-pub type SharedRow = Arc<Row>;
+/// change events without copying it; it reads as a [`Row`] (hydrated rows
+/// are parsed on the first read, see [`HeldRow`]).
+pub type SharedRow = Arc<HeldRow>;
 
 /// One mutation of one row, as a tab asks for it.
 ///

@@ -78,7 +78,7 @@ pub fn sqlite_rows(path: &Path, db: &DatabaseId, collection: &CollectionId) -> V
 pub fn tab_rows(tab: &TabHandle, collection: &CollectionId) -> Vec<(Key, Row)> {
     tab.snapshot(collection)
         .into_iter()
-        .map(|(k, v)| (k, (*v).clone()))
+        .map(|(k, v)| (k, v.to_row()))
         .collect()
 }
 

@@ -63,7 +63,7 @@ fn a_foreign_write_to_lockstep_tables_never_switches_capture_off() {
         let shown: Vec<_> = tab
             .snapshot(&todos)
             .into_iter()
-            .map(|(k, v)| (k, (*v).clone()))
+            .map(|(k, v)| (k, v.to_row()))
             .collect();
         assert_eq!(shown, expected, "tab {t} equals SQLite");
     }

@@ -160,14 +160,16 @@ fn invalid_rows_written_by_other_code_never_stall_a_tab() {
         .unwrap();
     let table = lockstep_sqlite::names::quote_ident(&lockstep_sqlite::names::row_table(&todos));
     conn.execute_batch(&format!(
-        r#"INSERT INTO {table}(key, value) VALUES ('"bad"', 'not json'), ('not a key', '{{}}'), ('"array"', '[1]'), ('"fine"', '{{"n":1}}');"#
+        r#"INSERT INTO {table}(key, value) VALUES ('"bad"', 'not json'), ('not a key', '{{}}'), ('"array"', '[1]'), ('"huge"', '{{"n":1e400}}'), ('"fine"', '{{"n":1}}');"#
     ))
     .unwrap();
     first
         .wait_until(WAIT, |t| t.get(&todos, &Key::from("fine")).is_some())
         .unwrap();
 
-    // A tab opened now hydrates past the invalid rows, and keeps working.
+    // A tab opened now hydrates past the invalid rows (`huge` is well-formed
+    // JSON that no row can hold: the tab keeps rows as text, so it must check
+    // them on arrival), and keeps working.
     let late = hub.open_tab();
     late.open_collection(&todos);
     late.wait_ready(&todos, WAIT).unwrap();

@@ -185,7 +185,7 @@ fn every_row_a_tab_shows_can_be_updated_and_keys_never_double() {
         assert_eq!(
             tab.snapshot(&todos)
                 .into_iter()
-                .map(|(k, v)| (k, (*v).clone()))
+                .map(|(k, v)| (k, v.to_row()))
                 .collect::<Vec<_>>(),
             rows
         );

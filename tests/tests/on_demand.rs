@@ -110,7 +110,7 @@ fn open_in_db(net: &Net<SqliteStore>) -> Vec<(Key, lockstep::Row)> {
         .snapshot(&collection("todos"))
         .into_iter()
         .filter(|(_, r)| r.get("done") == Some(&json!(false)))
-        .map(|(k, r)| (k, (*r).clone()))
+        .map(|(k, r)| (k, r.to_row()))
         .collect()
 }
 
@@ -560,7 +560,7 @@ fn random_interleavings_of_loads_commits_and_faults_never_leave_a_stale_or_missi
         let db: std::collections::BTreeMap<Key, lockstep::Row> = net.tabs[0]
             .snapshot(&collection("todos"))
             .into_iter()
-            .map(|(k, r)| (k, (*r).clone()))
+            .map(|(k, r)| (k, r.to_row()))
             .collect();
         let have = sink
             .rows

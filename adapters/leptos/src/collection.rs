@@ -243,15 +243,13 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Shared<T> {
         for event in events {
             let value = match &event.after {
                 None => None,
-                Some(row) => {
-                    match serde_json::from_value::<T>(serde_json::Value::Object((**row).clone())) {
-                        Ok(value) => Some(value),
-                        Err(_) => {
-                            rows.undecodable.insert(event.key.clone());
-                            None
-                        }
+                Some(row) => match row.read::<T>() {
+                    Ok(value) => Some(value),
+                    Err(_) => {
+                        rows.undecodable.insert(event.key.clone());
+                        None
                     }
-                }
+                },
             };
             if value.is_some() || event.after.is_none() {
                 rows.undecodable.remove(&event.key);

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use lockstep::{CollectionId, DatabaseId, Key, MutationError, Op, Row, Snapshot, Store};
+use lockstep::{CollectionId, DatabaseId, HeldRow, Key, MutationError, Op, Row, Snapshot, Store};
 use lockstep_hub::{Hub, HubConfig, TabHandle, WaitError};
 use lockstep_sqlite::{SqliteOptions, SqliteStore};
 
@@ -276,7 +276,10 @@ fn main() -> ExitCode {
         }
     };
     let (rows, meta) = truth;
-    let expected: Snapshot = rows.into_iter().map(|(k, v)| (k, Arc::new(v))).collect();
+    let expected: Snapshot = rows
+        .into_iter()
+        .map(|(k, v)| (k, HeldRow::shared(v)))
+        .collect();
     let deadline = Instant::now() + WAIT;
     while survivors
         .iter()

@@ -9,8 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use std::sync::Arc;
-
+use crate::held::HeldRow;
 use crate::ids::EnvelopeId;
 use crate::key::Key;
 use crate::row::{merge, Op, Row, SharedRow};
@@ -53,7 +52,7 @@ impl LayerOp {
     pub fn of(op: &Op) -> LayerOp {
         match op {
             Op::Patch { fields, unset, .. } => LayerOp::Patch(fields.clone(), unset.clone()),
-            other => LayerOp::Set(other.value().cloned().map(Arc::new)),
+            other => LayerOp::Set(other.value().cloned().map(HeldRow::shared)),
         }
     }
 
@@ -61,7 +60,7 @@ impl LayerOp {
         match self {
             LayerOp::Set(value) => value.clone(),
             LayerOp::Patch(fields, unset) => {
-                below.map(|row| Arc::new(merge((**row).clone(), fields, unset)))
+                below.map(|row| HeldRow::shared(merge(row.to_row(), fields, unset)))
             }
         }
     }

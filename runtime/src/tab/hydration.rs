@@ -88,8 +88,13 @@ impl PersistedCollectionRuntime {
         }
         match collection.mode {
             CollectionMode::Rows => {
-                for row in parse_page_rows(rows, &mut self.stats.dropped.invalid) {
-                    collection.rows.synced.insert(row.key, Arc::new(row.value));
+                for row in rows {
+                    match row.into_held() {
+                        Ok((key, value)) => {
+                            collection.rows.synced.insert(key, value);
+                        }
+                        Err(_) => self.stats.dropped.invalid += 1,
+                    }
                 }
             }
             // The rows go to the app as the leader sent them: the app parses them.

@@ -129,7 +129,7 @@ impl PersistedCollectionRuntime {
                     touched.before(&change.collection, &change.key, &collection.rows);
                     collection
                         .rows
-                        .set_synced(change.key, change.value.map(Arc::new));
+                        .set_synced(change.key, change.value.map(crate::HeldRow::shared));
                 }
                 CollectionMode::Stream | CollectionMode::OnDemand => streamed
                     .entry(change.collection)

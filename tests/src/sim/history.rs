@@ -2,7 +2,6 @@
 //! into one snapshot per seq, and the invariants checked against it.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 
 use lockstep::{
     CollectionId, EnvelopeId, Key, PersistedCollectionRuntime, Seq, SharedRow, Store, Term,
@@ -87,7 +86,7 @@ impl History {
                     let rows = state.entry(change.collection).or_default();
                     match change.value {
                         Some(row) => {
-                            rows.insert(change.key, Arc::new(row));
+                            rows.insert(change.key, lockstep::HeldRow::shared(row));
                         }
                         None => {
                             rows.remove(&change.key);

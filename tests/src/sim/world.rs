@@ -292,11 +292,7 @@ impl<S: SimStore> Sim<S> {
                 .history
                 .latest()
                 .get(collection)
-                .map(|rows| {
-                    rows.iter()
-                        .map(|(k, v)| (k.clone(), (**v).clone()))
-                        .collect()
-                })
+                .map(|rows| rows.iter().map(|(k, v)| (k.clone(), v.to_row())).collect())
                 .unwrap_or_default();
             if stored != streamed {
                 return Some(format!(
