@@ -146,13 +146,14 @@ pub enum PageRow {
 }
 
 impl PageRow {
-    /// A row from the JSON text of its value, refused (with the reason) when
-    /// the text is not well-formed JSON or not an object.
+    /// A row from the JSON text of its value, refused (with the reason)
+    /// unless the text parses as a [`Row`]: well-formed JSON, an object, no
+    /// number beyond the range of `f64`. So every tab can hold what it is
+    /// sent, whether it parses rows in Rust or hands the text to
+    /// JavaScript, and all of them show the same rows.
     pub fn stored(key: Key, json: String) -> Result<PageRow, String> {
+        crate::held::check_row(&json).map_err(|e| e.to_string())?;
         let value = serde_json::value::RawValue::from_string(json).map_err(|e| e.to_string())?;
-        if !value.get().starts_with('{') {
-            return Err("not a JSON object".into());
-        }
         Ok(PageRow::Stored { key, value })
     }
 
@@ -895,8 +896,12 @@ mod tests {
                 "{bad}"
             );
         }
-        // Well-formed JSON that no row can hold: the tab that parses it drops it.
-        let huge = PageRow::stored(Key::Int(1), r#"{"n":1e400}"#.to_string()).unwrap();
+        // Well-formed JSON that no row can hold: refused where it is read,
+        // so a tab that hands rows to JavaScript never shows it either.
+        assert!(PageRow::stored(Key::Int(1), r#"{"n":1e400}"#.to_string()).is_err());
+        // A page from elsewhere (another tab) is checked again by a tab that
+        // keeps its rows.
+        let huge: PageRow = serde_json::from_str(r#"{"key":1,"value":{"n":1e400}}"#).unwrap();
         assert!(huge.clone().into_held().is_err());
         assert!(huge.into_keyed().is_err());
     }

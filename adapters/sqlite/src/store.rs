@@ -426,7 +426,7 @@ fn int(row: &rusqlite::Row<'_>, index: usize, what: &str) -> Result<u64, StoreEr
 
 fn parse_row(text: &str, collection: &CollectionId) -> Result<Row, StoreError> {
     serde_json::from_str(text)
-        .map_err(|e| corrupt(format!("row in {collection} is not a JSON object: {e}")))
+        .map_err(|e| corrupt(format!("row in {collection} is not a row: {e}")))
 }
 
 /// A stored key: valid only in its canonical JSON text, the one Lockstep
@@ -513,8 +513,8 @@ fn load_page(
             page.more = true;
             break;
         }
-        // The value's text is checked (well-formed JSON, an object) and sent
-        // as it is: parsing and encoding it again would be most of a page's cost.
+        // The value's text is checked (it parses as a row) and sent as it
+        // is: parsing and encoding it again would be most of a page's cost.
         let parsed = text(row, 0, "row key")
             .and_then(|k| parse_key(k, collection))
             .and_then(|key| {

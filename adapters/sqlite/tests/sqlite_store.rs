@@ -345,6 +345,12 @@ fn invalid_rows_written_by_other_code_are_tombstoned_skipped_and_counted() {
         [],
     )
     .unwrap();
+    // Well-formed JSON, but no row can hold a number beyond `f64`.
+    conn.execute(
+        &format!(r#"INSERT INTO {table} (key, value) VALUES ('"huge"', '{{"n":1e400}}')"#),
+        [],
+    )
+    .unwrap();
     conn.execute(
         &format!(r#"INSERT INTO {table} (key, value) VALUES ('not a key', '{{}}')"#),
         [],
@@ -357,7 +363,7 @@ fn invalid_rows_written_by_other_code_are_tombstoned_skipped_and_counted() {
     .unwrap();
     leader.handle_timeout(Timestamp(1_000));
     let txs = committed(&transmits(&mut leader));
-    assert_eq!(leader.stats().invalid_rows_skipped, 3);
+    assert_eq!(leader.stats().invalid_rows_skipped, 4);
     assert_eq!(txs.len(), 1);
     // Rows with an invalid value are invisible: tabs get a tombstone. The
     // row with an invalid key is nobody's row: nothing is broadcast for it.
@@ -371,6 +377,7 @@ fn invalid_rows_written_by_other_code_are_tombstoned_skipped_and_counted() {
         vec![
             tombstone("bad"),
             tombstone("arr"),
+            tombstone("huge"),
             Change {
                 collection: todos(),
                 key: Key::from("ok"),
@@ -399,7 +406,7 @@ fn invalid_rows_written_by_other_code_are_tombstoned_skipped_and_counted() {
             .collect::<Vec<_>>(),
         vec![Key::from("ok")]
     );
-    assert_eq!((rest.skipped_invalid, rest.more), (3, false));
+    assert_eq!((rest.skipped_invalid, rest.more), (4, false));
     let mut tx = leader.store_mut().begin().unwrap();
     assert!(matches!(
         tx.get_row(&todos(), &Key::from("bad")),
