@@ -270,7 +270,7 @@ impl RawDatabase {
             .iter()
             .map(|(key, row)| KeyedRow {
                 key: interop::key_json(key),
-                value: serde_json::Value::Object(row.to_row()),
+                value: interop::row_value(row),
             })
             .collect();
         Ok(to_js(&rows))

@@ -35,12 +35,16 @@ pub fn key(value: serde_json::Value) -> Result<Key, ErrorInfo> {
     serde_json::from_value(value).map_err(|e| invalid(e.to_string()))
 }
 
+/// A row as a JSON value, read from its text when the tab holds it unparsed
+/// (so the tab does not keep a parsed copy beside the text).
+pub fn row_value(row: &lockstep::HeldRow) -> serde_json::Value {
+    row.read()
+        .unwrap_or_else(|_| serde_json::Value::Object(Default::default()))
+}
+
 /// Change events of a rows-mode collection.
 pub fn changes(changes: &[CoreChange]) -> Vec<ChangeEvent> {
-    let row = |r: &Option<lockstep::SharedRow>| {
-        r.as_ref()
-            .map(|row| serde_json::Value::Object(row.to_row()))
-    };
+    let row = |r: &Option<lockstep::SharedRow>| r.as_ref().map(|row| row_value(row));
     changes
         .iter()
         .map(|c| ChangeEvent {

@@ -251,6 +251,32 @@ mod tests {
     }
 
     #[test]
+    fn read_takes_a_typed_value_from_the_text_without_keeping_a_parsed_copy() {
+        #[derive(serde::Deserialize, PartialEq, Debug)]
+        struct Todo {
+            title: String,
+        }
+        let held = HeldRow::from_json(r#"{"title":"one","done":false}"#.into()).unwrap();
+        let todo: Todo = held.read().unwrap();
+        assert_eq!(todo.title, "one");
+        let value: serde_json::Value = held.read().unwrap();
+        assert_eq!(value["done"], false);
+        assert!(held.parsed.get().is_none(), "read keeps only the text");
+        assert_eq!(held["title"], "one");
+        assert!(
+            held.parsed.get().is_some(),
+            "a read through Deref parses once"
+        );
+        let todo: Todo = held.read().unwrap();
+        assert_eq!(
+            todo,
+            Todo {
+                title: "one".into()
+            }
+        );
+    }
+
+    #[test]
     fn equal_rows_compare_equal_whatever_their_text() {
         let a = HeldRow::from_json(r#"{"a":1,"b":2}"#.into()).unwrap();
         let b = HeldRow::from_json(r#"{ "b": 2, "a": 1 }"#.into()).unwrap();
