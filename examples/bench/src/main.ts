@@ -6,11 +6,9 @@
 // TanStack's own apply floor only). ?sync=on-demand opens lockstep-tanstack's
 // collection on demand; &top=N then shows the N open rows with the highest
 // `n` (a live query) as soon as the collection is ready.
-import { optimisticApply, syncApply } from './floor';
+// Each library (and TanStack's own apply, for the floors) is loaded only by
+// the page that uses it, as an app loads only its own.
 import type { Lib } from './libs/lib';
-import { lockstepRaw } from './libs/lockstep';
-import { lockstepTanstack } from './libs/lockstep-tanstack';
-import { peer } from './libs/peer';
 import { row, type Row } from './row';
 
 const params = new URLSearchParams(location.search);
@@ -94,8 +92,8 @@ const bench = {
   count: () => need().count(),
   isLeader: () => need().isLeader(),
   wasmBytes: () => need().wasmBytes(),
-  syncApplyFloor: syncApply,
-  optimisticApplyFloor: optimisticApply,
+  syncApplyFloor: async (n: number) => (await import('./floor')).syncApply(n),
+  optimisticApplyFloor: async (n: number) => (await import('./floor')).optimisticApply(n),
   /** The raw-SQLite floor in a fresh dedicated worker. */
   raw(directory: string, rows: number, batch: number): Promise<{ totalMs: number; perTxMs: number[] }> {
     return new Promise((resolve, reject) => {
@@ -128,8 +126,17 @@ async function main() {
     return;
   }
   const onDemand = params.get('sync') === 'on-demand';
-  const open = { lockstep: lockstepRaw, 'lockstep-tanstack': (a: string, s: string) => lockstepTanstack(a, s, onDemand ? 'on-demand' : 'eager'), peer }[libName];
-  if (!open) throw new Error(`unknown lib ${libName}`);
+  const loaders: Record<string, () => Promise<(app: string, scope: string) => Promise<Lib>>> = {
+    lockstep: async () => (await import('./libs/lockstep')).lockstepRaw,
+    'lockstep-tanstack': async () => {
+      const { lockstepTanstack } = await import('./libs/lockstep-tanstack');
+      return (a, s) => lockstepTanstack(a, s, onDemand ? 'on-demand' : 'eager');
+    },
+    peer: async () => (await import('./libs/peer')).peer,
+  };
+  const load = loaders[libName];
+  if (!load) throw new Error(`unknown lib ${libName}`);
+  const open = await load();
   lib = await open(app, scope);
   bench.marks.openMs = performance.now();
   await lib.ready();
