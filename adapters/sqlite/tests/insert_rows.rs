@@ -37,7 +37,7 @@ fn count(store: &SqliteStore, sql: &str) -> i64 {
 fn insert_rows_writes_every_row_across_chunks_and_their_fields() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = open(&dir.path().join("db"));
-    // 300 rows: two full statements and one of 44 rows.
+    // 300 rows: statements of 128, 128, 32, 8 and 4 rows.
     let rows = numbered(300);
     let mut tx = store.begin().unwrap();
     assert_eq!(tx.insert_rows(&todos(), &refs(&rows)).unwrap(), None);
