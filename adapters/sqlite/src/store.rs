@@ -854,10 +854,10 @@ impl SqliteTx<'_> {
         sql: &CollectionSql,
         chunk: &[(&Key, &Row)],
     ) -> Result<bool, StoreError> {
-        let Some(statement) = sql
-            .insert_chunks
-            .get(chunk.len().trailing_zeros() as usize - 1)
-        else {
+        let statement = chunk_sizes()
+            .position(|size| size == chunk.len())
+            .and_then(|index| sql.insert_chunks.get(index));
+        let Some(statement) = statement else {
             return Err(StoreError::Other(format!(
                 "no statement for {} rows",
                 chunk.len()
