@@ -1,9 +1,12 @@
-//! Checking a [`CoordinatorConfig`] before a coordinator starts with it, so a
-//! setting that would panic, spin or break exactly-once is refused with a
-//! [`ConfigError`] that names the field and what to set instead.
+//! Checking a [`CoordinatorConfig`] before a coordinator starts with it, and
+//! a [`RuntimeConfig`] before a tab opens with it, so a setting that would
+//! panic, spin or break exactly-once is refused with a [`ConfigError`] that
+//! names the field and what to set instead.
 
 use crate::coordinator::CoordinatorConfig;
 use crate::dedup::MIN_DEDUP_WINDOW_MS;
+use crate::protocol::Limits;
+use crate::tab::RuntimeConfig;
 
 /// A coordinator setting that cannot work. Nothing was started.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -12,6 +15,14 @@ pub enum ConfigError {
     #[error("CoordinatorConfig {field} is 0; set it to at least 1 (or leave the default)")]
     Zero {
         /// The field, as written in Rust (`limits.max_row_bytes`).
+        field: &'static str,
+    },
+    /// A tab runtime's period, page size or limit of 0: its tab would
+    /// re-send without pause, load one row per round trip, or refuse every
+    /// write.
+    #[error("RuntimeConfig {field} is 0; set it to at least 1 (or leave the default)")]
+    RuntimeZero {
+        /// The field, as written in Rust (`hydrate_page_rows`).
         field: &'static str,
     },
     /// A dedup window so short that envelopes re-sent after an ordinary
@@ -51,15 +62,8 @@ impl CoordinatorConfig {
             ("max_hydrate_page", u64::from(self.max_hydrate_page)),
             ("max_pull_page", u64::from(self.max_pull_page)),
             ("upload_batch", self.upload_batch as u64),
-            ("limits.max_message_bytes", limits.max_message_bytes as u64),
-            (
-                "limits.max_ops_per_envelope",
-                limits.max_ops_per_envelope as u64,
-            ),
-            ("limits.max_row_bytes", limits.max_row_bytes as u64),
-            ("limits.max_inline_bytes", limits.max_inline_bytes as u64),
         ];
-        if let Some((field, _)) = counts.into_iter().find(|(_, value)| *value == 0) {
+        if let Some(field) = first_zero(counts.into_iter().chain(limit_counts(limits))) {
             return Err(ConfigError::Zero { field });
         }
         if self.dedup_window_ms < MIN_DEDUP_WINDOW_MS {
@@ -83,6 +87,51 @@ impl CoordinatorConfig {
         }
         Ok(())
     }
+}
+
+impl RuntimeConfig {
+    /// Checks the settings; a driver refuses to open a tab with settings
+    /// that fail (the browser's `Database::open` answers with the error).
+    ///
+    /// ```
+    /// use lockstep::{ConfigError, RuntimeConfig};
+    /// assert_eq!(RuntimeConfig::default().validate(), Ok(()));
+    /// let zero = RuntimeConfig { hydrate_page_rows: 0, ..RuntimeConfig::default() };
+    /// assert_eq!(zero.validate(), Err(ConfigError::RuntimeZero { field: "hydrate_page_rows" }));
+    /// ```
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let counts = [
+            ("resend_after_ms", self.resend_after_ms),
+            ("hydrate_page_rows", u64::from(self.hydrate_page_rows)),
+            ("pull_page_txs", u64::from(self.pull_page_txs)),
+            ("leader_silence_ms", self.leader_silence_ms),
+        ];
+        match first_zero(counts.into_iter().chain(limit_counts(&self.limits))) {
+            Some(field) => Err(ConfigError::RuntimeZero { field }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The limits that must not be 0, by name.
+fn limit_counts(limits: &Limits) -> [(&'static str, u64); 4] {
+    [
+        ("limits.max_message_bytes", limits.max_message_bytes as u64),
+        (
+            "limits.max_ops_per_envelope",
+            limits.max_ops_per_envelope as u64,
+        ),
+        ("limits.max_row_bytes", limits.max_row_bytes as u64),
+        ("limits.max_inline_bytes", limits.max_inline_bytes as u64),
+    ]
+}
+
+/// The first setting that is 0.
+fn first_zero(counts: impl IntoIterator<Item = (&'static str, u64)>) -> Option<&'static str> {
+    counts
+        .into_iter()
+        .find(|(_, value)| *value == 0)
+        .map(|(field, _)| field)
 }
 
 #[cfg(test)]
@@ -122,5 +171,56 @@ mod tests {
         };
         let message = heartbeat.validate().unwrap_err().to_string();
         assert!(message.contains("heartbeat_ms is 0"), "{message}");
+    }
+
+    #[test]
+    fn every_zero_in_a_runtime_config_is_named() {
+        let base = RuntimeConfig::default;
+        for (config, field) in [
+            (
+                RuntimeConfig {
+                    resend_after_ms: 0,
+                    ..base()
+                },
+                "resend_after_ms",
+            ),
+            (
+                RuntimeConfig {
+                    pull_page_txs: 0,
+                    ..base()
+                },
+                "pull_page_txs",
+            ),
+            (
+                RuntimeConfig {
+                    leader_silence_ms: 0,
+                    ..base()
+                },
+                "leader_silence_ms",
+            ),
+            (
+                RuntimeConfig {
+                    limits: Limits {
+                        max_row_bytes: 0,
+                        ..Limits::default()
+                    },
+                    ..base()
+                },
+                "limits.max_row_bytes",
+            ),
+        ] {
+            assert_eq!(config.validate(), Err(ConfigError::RuntimeZero { field }));
+        }
+        let message = RuntimeConfig {
+            resend_after_ms: 0,
+            ..base()
+        }
+        .validate()
+        .unwrap_err()
+        .to_string();
+        assert!(
+            message.starts_with("RuntimeConfig resend_after_ms is 0; set it"),
+            "{message}"
+        );
     }
 }

@@ -177,6 +177,7 @@ impl Database {
     /// whoever leads to introduce itself.
     pub fn open(options: OpenOptions) -> Result<Database, OpenError> {
         let db = DatabaseId::new(options.app, options.scope)?;
+        options.config.validate()?;
         let me = js::new_tab_id();
         let channel = BroadcastChannel::new(&names::channel(&db)).map_err(|_| {
             OpenError::Unsupported(

@@ -1,6 +1,6 @@
 //! The errors of the page API: each says what happened and what to do.
 
-use lockstep::{InvalidName, MutationError, QueryError, Rejection};
+use lockstep::{ConfigError, InvalidName, MutationError, QueryError, Rejection};
 
 /// Why a database could not be opened in this tab.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -8,6 +8,9 @@ pub enum OpenError {
     /// The app name or scope cannot be used.
     #[error(transparent)]
     Name(#[from] InvalidName),
+    /// A setting of `OpenOptions::config` cannot work (a page size of 0, say).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// A browser API Lockstep needs is missing.
     #[error("{0}")]
     Unsupported(String),

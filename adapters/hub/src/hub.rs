@@ -23,7 +23,8 @@ pub type Uploader = Arc<dyn Fn(&UploadBatch) -> bool + Send + Sync>;
 /// Settings of a hub.
 #[derive(Clone, Default)]
 pub struct HubConfig {
-    /// Settings of each tab's runtime.
+    /// Settings of each tab's runtime. The hub does not check them: call
+    /// [`RuntimeConfig::validate`] on settings an app takes from elsewhere.
     pub runtime: RuntimeConfig,
     /// Settings of the leader's coordinator.
     pub coordinator: CoordinatorConfig,

@@ -45,7 +45,9 @@ use crate::query::DatabaseReport;
 use crate::rng::SplitMix64;
 use crate::row::{Change, ChangeEvent, Op, Row, SharedRow};
 
-/// Settings of a tab's runtime.
+/// Settings of a tab's runtime. [`RuntimeConfig::validate`] refuses
+/// settings that cannot work (the browser driver checks them when a tab
+/// opens).
 ///
 /// ```
 /// let config = lockstep::RuntimeConfig::default();
