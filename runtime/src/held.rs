@@ -27,6 +27,7 @@ use crate::row::Row;
 /// assert!(HeldRow::from_json("[1,2]".into()).is_err());
 /// assert!(HeldRow::from_json(r#"{"n":1e400}"#.into()).is_err());
 /// ```
+#[derive(Clone)]
 pub struct HeldRow {
     /// The JSON text the row arrived as (`None`: it was made from a `Row`).
     text: Option<Box<str>>,
@@ -97,15 +98,6 @@ impl Deref for HeldRow {
 
     fn deref(&self) -> &Row {
         self.row()
-    }
-}
-
-impl Clone for HeldRow {
-    fn clone(&self) -> HeldRow {
-        HeldRow {
-            text: self.text.clone(),
-            parsed: self.parsed.clone(),
-        }
     }
 }
 
