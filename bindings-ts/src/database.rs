@@ -12,7 +12,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 use crate::interop::{self, error, from_js, from_ts, read_error, to_js, write_error};
-use crate::types::{self, KeyedRow, OpenOptions, Status};
+use crate::types::{self, OpenOptions, Status};
 
 /// One tab's handle on a Lockstep database (see the npm package's
 /// `LockstepDatabase` for the documented API).
@@ -264,16 +264,8 @@ impl RawDatabase {
     /// The rows this tab shows, in key order.
     #[wasm_bindgen(unchecked_return_type = "KeyedRow[]")]
     pub fn rows(&self, collection: &str) -> Result<JsValue, JsValue> {
-        let rows: Vec<KeyedRow> = self
-            .db
-            .rows(&collection_id(collection)?)
-            .iter()
-            .map(|(key, row)| KeyedRow {
-                key: interop::key_json(key),
-                value: interop::row_value(row),
-            })
-            .collect();
-        Ok(to_js(&rows))
+        let rows = self.db.rows(&collection_id(collection)?);
+        Ok(interop::json_to_js(&interop::rows_json(&rows)))
     }
 
     /// Calls `listener(changes)` with every change of the rows this tab
@@ -290,7 +282,7 @@ impl RawDatabase {
                 call(
                     &listener,
                     "subscription",
-                    &[&to_js(&interop::changes(changes))],
+                    &[&interop::json_to_js(&interop::changes_json(changes))],
                 )
             });
         Ok(id.0 as f64)

@@ -10,8 +10,8 @@ use lockstep::{protocol, QueryError, Rejection, StreamPosition, SyncBatch};
 use lockstep::{ChangeEvent as CoreChange, DatabaseReport as CoreReport, Key, MutationError};
 
 use crate::types::{
-    ChangeEvent, CollectionInfo, CommittedRow, DatabaseReport, ErrorCode, ErrorInfo, KeyedRow,
-    LeaderCounters, Position, Storage, StreamUpdate,
+    CollectionInfo, CommittedRow, DatabaseReport, ErrorCode, ErrorInfo, KeyedRow, LeaderCounters,
+    Position, Storage, StreamUpdate,
 };
 
 /// A key as JSON (a string or a number).
@@ -35,24 +35,47 @@ pub fn key(value: serde_json::Value) -> Result<Key, ErrorInfo> {
     serde_json::from_value(value).map_err(|e| invalid(e.to_string()))
 }
 
-/// A row as a JSON value, read from its text when the tab holds it unparsed
-/// (so the tab does not keep a parsed copy beside the text).
-pub fn row_value(row: &lockstep::HeldRow) -> serde_json::Value {
-    row.read()
-        .unwrap_or_else(|_| serde_json::Value::Object(Default::default()))
+/// The JSON text of change events of a rows-mode collection, in the shape of
+/// [`ChangeEvent`](crate::types::ChangeEvent)`[]`. A row the tab holds as text (a hydrated row) is
+/// written as that text: it is neither parsed here nor kept parsed.
+pub fn changes_json(changes: &[CoreChange]) -> String {
+    let mut out = String::from("[");
+    for (index, change) in changes.iter().enumerate() {
+        if index > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"key\":");
+        out.push_str(&key_json(&change.key).to_string());
+        for (field, row) in [("before", &change.before), ("after", &change.after)] {
+            if let Some(row) = row {
+                out.push_str(",\"");
+                out.push_str(field);
+                out.push_str("\":");
+                out.push_str(&row.json());
+            }
+        }
+        out.push('}');
+    }
+    out.push(']');
+    out
 }
 
-/// Change events of a rows-mode collection.
-pub fn changes(changes: &[CoreChange]) -> Vec<ChangeEvent> {
-    let row = |r: &Option<lockstep::SharedRow>| r.as_ref().map(|row| row_value(row));
-    changes
-        .iter()
-        .map(|c| ChangeEvent {
-            key: key_json(&c.key),
-            before: row(&c.before),
-            after: row(&c.after),
-        })
-        .collect()
+/// The JSON text of a tab's rows in the shape of [`KeyedRow`]`[]`, each
+/// held row written as its text (see [`changes_json`]).
+pub fn rows_json(rows: &lockstep::Snapshot) -> String {
+    let mut out = String::from("[");
+    for (index, (key, row)) in rows.iter().enumerate() {
+        if index > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"key\":");
+        out.push_str(&key_json(key).to_string());
+        out.push_str(",\"value\":");
+        out.push_str(&row.json());
+        out.push('}');
+    }
+    out.push(']');
+    out
 }
 
 /// Rows of the core as JavaScript rows (moved, not copied).
@@ -220,9 +243,14 @@ mod js {
     /// A Rust value as a plain JavaScript value (one `JSON.parse`).
     pub fn to_js<T: Serialize>(value: &T) -> JsValue {
         match serde_json::to_string(value) {
-            Ok(text) => js_sys::JSON::parse(&text).unwrap_or(JsValue::UNDEFINED),
+            Ok(text) => json_to_js(&text),
             Err(_) => JsValue::UNDEFINED,
         }
+    }
+
+    /// JSON text as a plain JavaScript value (one `JSON.parse`).
+    pub fn json_to_js(text: &str) -> JsValue {
+        js_sys::JSON::parse(text).unwrap_or(JsValue::UNDEFINED)
     }
 
     /// A JavaScript value as a Rust value (one `JSON.stringify`).
@@ -290,7 +318,7 @@ mod js {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::OpInput;
+    use crate::types::{ChangeEvent, OpInput};
     use lockstep::Op;
     use lockstep::{CollectionId, Seq, Term};
 
@@ -313,6 +341,63 @@ mod tests {
         assert!(serde_json::from_str::<Vec<Op>>(bad_key).is_err());
         let bad_name = r#"[{"op":"insert","collection":"","key":1,"value":{}}]"#;
         assert!(serde_json::from_str::<Vec<Op>>(bad_name).is_err());
+    }
+
+    /// Rows and change events are written from the held text; the result
+    /// must read back as the declared shapes, with the same rows.
+    #[test]
+    fn rows_and_changes_written_from_held_text_have_the_declared_shapes() {
+        use lockstep::{HeldRow, Snapshot};
+        use std::sync::Arc;
+        let text = |t: &str| Arc::new(HeldRow::from_json(t.into()).unwrap());
+        let parsed = HeldRow::shared(serde_json::from_str(r#"{"n":2}"#).unwrap());
+        let quoted = Key::from("say \"hi\"");
+        let changes = [
+            CoreChange {
+                key: Key::Int(1),
+                before: None,
+                after: Some(text(r#"{"title":"one","tags":["a"]}"#)),
+            },
+            CoreChange {
+                key: quoted.clone(),
+                before: Some(parsed.clone()),
+                after: None,
+            },
+        ];
+        let events: Vec<ChangeEvent> = serde_json::from_str(&changes_json(&changes)).unwrap();
+        assert_eq!(
+            events,
+            vec![
+                ChangeEvent {
+                    key: 1.into(),
+                    before: None,
+                    after: Some(serde_json::json!({"title": "one", "tags": ["a"]})),
+                },
+                ChangeEvent {
+                    key: "say \"hi\"".into(),
+                    before: Some(serde_json::json!({"n": 2})),
+                    after: None,
+                },
+            ]
+        );
+        assert_eq!(changes_json(&[]), "[]");
+        let mut rows = Snapshot::new();
+        rows.insert(Key::Int(1), text(r#"{"a":1}"#));
+        rows.insert(quoted, parsed);
+        let keyed: Vec<KeyedRow> = serde_json::from_str(&rows_json(&rows)).unwrap();
+        assert_eq!(
+            keyed,
+            vec![
+                KeyedRow {
+                    key: 1.into(),
+                    value: serde_json::json!({"a": 1}),
+                },
+                KeyedRow {
+                    key: "say \"hi\"".into(),
+                    value: serde_json::json!({"n": 2}),
+                },
+            ]
+        );
     }
 
     #[test]
