@@ -36,17 +36,45 @@ pub fn key(value: serde_json::Value) -> Result<Key, ErrorInfo> {
 }
 
 /// The JSON text of change events of a rows-mode collection, in the shape of
-/// [`ChangeEvent`](crate::types::ChangeEvent)`[]`. A row the tab holds as text (a hydrated row) is
-/// written as that text: it is neither parsed here nor kept parsed.
+/// [`ChangeEvent`](crate::types::ChangeEvent)`[]`. A row the tab holds as
+/// text (a hydrated row) is written as that text: it is neither parsed here
+/// nor kept parsed.
 pub fn changes_json(changes: &[CoreChange]) -> String {
+    json_objects(changes.iter().map(|change| {
+        (
+            &change.key,
+            [
+                ("before", change.before.as_ref()),
+                ("after", change.after.as_ref()),
+            ],
+        )
+    }))
+}
+
+/// The JSON text of a tab's rows in the shape of [`KeyedRow`]`[]`, each
+/// held row written as its text (see [`changes_json`]).
+pub fn rows_json(rows: &lockstep::Snapshot) -> String {
+    json_objects(rows.iter().map(|(key, row)| (key, [("value", Some(row))])))
+}
+
+/// A JSON array of objects, each `{"key": …}` followed by the named rows
+/// that are present, written as their JSON text.
+fn json_objects<'a, const N: usize>(
+    objects: impl Iterator<
+        Item = (
+            &'a Key,
+            [(&'static str, Option<&'a lockstep::SharedRow>); N],
+        ),
+    >,
+) -> String {
     let mut out = String::from("[");
-    for (index, change) in changes.iter().enumerate() {
+    for (index, (key, rows)) in objects.enumerate() {
         if index > 0 {
             out.push(',');
         }
         out.push_str("{\"key\":");
-        out.push_str(&key_json(&change.key).to_string());
-        for (field, row) in [("before", &change.before), ("after", &change.after)] {
+        out.push_str(&key_json(key).to_string());
+        for (field, row) in rows {
             if let Some(row) = row {
                 out.push_str(",\"");
                 out.push_str(field);
@@ -54,24 +82,6 @@ pub fn changes_json(changes: &[CoreChange]) -> String {
                 out.push_str(&row.json());
             }
         }
-        out.push('}');
-    }
-    out.push(']');
-    out
-}
-
-/// The JSON text of a tab's rows in the shape of [`KeyedRow`]`[]`, each
-/// held row written as its text (see [`changes_json`]).
-pub fn rows_json(rows: &lockstep::Snapshot) -> String {
-    let mut out = String::from("[");
-    for (index, (key, row)) in rows.iter().enumerate() {
-        if index > 0 {
-            out.push(',');
-        }
-        out.push_str("{\"key\":");
-        out.push_str(&key_json(key).to_string());
-        out.push_str(",\"value\":");
-        out.push_str(&row.json());
         out.push('}');
     }
     out.push(']');

@@ -7,15 +7,17 @@ use lockstep_sqlite::names::{quote_ident, row_table, tracking_table};
 use lockstep_sqlite::{SqliteOptions, SqliteStore};
 use lockstep_tests::row;
 use serde_json::json;
-use std::path::Path;
 
 fn todos() -> CollectionId {
     CollectionId::new("todos").unwrap()
 }
 
-fn open(path: &Path) -> SqliteStore {
+/// A store on a new file (the directory lives as long as the guard).
+fn fresh() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
     let db = DatabaseId::new("app", "u").unwrap();
-    SqliteStore::open(path, &db, SqliteOptions::default()).unwrap()
+    let store = SqliteStore::open(dir.path().join("db"), &db, SqliteOptions::default()).unwrap();
+    (dir, store)
 }
 
 /// Rows `k0`, `k1`, … with `n` set to their number.
@@ -35,8 +37,7 @@ fn count(store: &SqliteStore, sql: &str) -> i64 {
 
 #[test]
 fn insert_rows_writes_every_row_across_chunks_and_their_fields() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = open(&dir.path().join("db"));
+    let (_dir, mut store) = fresh();
     // 300 rows: statements of 128, 128, 32, 8 and 4 rows.
     let rows = numbered(300);
     let mut tx = store.begin().unwrap();
@@ -56,8 +57,7 @@ fn insert_rows_writes_every_row_across_chunks_and_their_fields() {
 
 #[test]
 fn insert_rows_stops_at_a_taken_key_with_the_rows_before_it_written() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = open(&dir.path().join("db"));
+    let (_dir, mut store) = fresh();
     let rows = numbered(300);
     let mut tx = store.begin().unwrap();
     assert!(tx.insert_row(&todos(), &rows[150].0, &Row::new()).unwrap());
@@ -83,8 +83,7 @@ fn insert_rows_stops_at_a_taken_key_with_the_rows_before_it_written() {
 
 #[test]
 fn insert_rows_refuses_a_key_repeated_within_the_rows() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = open(&dir.path().join("db"));
+    let (_dir, mut store) = fresh();
     let mut rows = numbered(10);
     rows.push((rows[3].0.clone(), row(json!({ "n": "again" }))));
     let mut tx = store.begin().unwrap();
@@ -97,8 +96,7 @@ fn insert_rows_refuses_a_key_repeated_within_the_rows() {
 
 #[test]
 fn insert_rows_replaces_a_row_other_code_made_invalid() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = open(&dir.path().join("db"));
+    let (_dir, mut store) = fresh();
     let rows = numbered(10);
     let mut tx = store.begin().unwrap();
     assert!(tx.insert_row(&todos(), &rows[0].0, &rows[0].1).unwrap());
