@@ -109,7 +109,7 @@ pub fn sync_batch(batch: SyncBatch) -> StreamUpdate {
                 .into_iter()
                 .map(|(key, value)| CommittedRow {
                     key: key_json(&key),
-                    value: value.map_or(serde_json::Value::Null, serde_json::Value::Object),
+                    value,
                 })
                 .collect(),
         },

@@ -141,9 +141,10 @@ pub struct CommittedRow {
     /// The key.
     #[tsify(type = "Key")]
     pub key: serde_json::Value,
-    /// The row after the transaction, or `null` if it was deleted.
+    /// The row after the transaction, or `null` if it was deleted (written
+    /// as the text the row is held as).
     #[tsify(type = "Row | null")]
-    pub value: serde_json::Value,
+    pub value: Option<lockstep::SharedRow>,
 }
 
 /// What a stream-mode collection hands its sink, in order.

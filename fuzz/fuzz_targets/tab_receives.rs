@@ -190,7 +190,10 @@ fuzz_target!(|data: &[u8]| {
                     assert_eq!(after.leader, Some(message.from));
                 }
                 if !impersonated && !answers_a_join(&message, me.tab_id(), &probes) {
-                    assert_eq!(after.term, before.term, "the term of the followed leader changed");
+                    assert_eq!(
+                        after.term, before.term,
+                        "the term of the followed leader changed"
+                    );
                 }
             }
             Action::Timeout(ms) => {

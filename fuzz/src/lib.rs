@@ -5,14 +5,16 @@
 //! ids, keys, collections and seqs make collisions (duplicates, gaps, stale
 //! terms, matching request ids) likely instead of astronomically rare.
 
+use std::sync::Arc;
+
 use arbitrary::{Arbitrary, Unstructured};
 use lockstep::protocol::{
     Body, Envelope, KeyedRow, LeaderInfo, Message, Rejection, Storage, TxCommitted,
     PROTOCOL_VERSION,
 };
 use lockstep::{
-    Change, CollectionId, DatabaseEpoch, DatabaseId, EnvelopeId, Key, Op, Row, Seq, StreamPosition,
-    TabId, Term, MAX_SAFE_INTEGER,
+    Change, CollectionId, DatabaseEpoch, DatabaseId, EnvelopeId, HeldRow, Key, Op, Row, Seq,
+    SharedRow, StreamPosition, TabId, Term, MAX_SAFE_INTEGER,
 };
 
 /// The database every target speaks for.
@@ -144,6 +146,16 @@ impl FuzzRow {
             .map(|(name, value)| (format!("f{}", name % 4), value.json()))
             .collect()
     }
+
+    /// The row held as its JSON text, as rows from JavaScript and from the
+    /// wire are.
+    pub fn shared(&self) -> SharedRow {
+        let text = serde_json::to_string(&self.row()).unwrap_or_else(|_| "{}".into());
+        match HeldRow::from_json(text.into()) {
+            Ok(held) => Arc::new(held),
+            Err(_) => HeldRow::shared(self.row()),
+        }
+    }
 }
 
 /// One op.
@@ -164,12 +176,12 @@ impl FuzzOp {
             FuzzOp::Insert(c, k, r) => Op::Insert {
                 collection: collection(*c),
                 key: k.key(),
-                value: r.row(),
+                value: r.shared(),
             },
             FuzzOp::Update(c, k, r) => Op::Update {
                 collection: collection(*c),
                 key: k.key(),
-                value: r.row(),
+                value: r.shared(),
             },
             FuzzOp::Delete(c, k) => Op::Delete {
                 collection: collection(*c),
@@ -233,7 +245,7 @@ impl FuzzTx {
                 .map(|FuzzChange(c, k, r)| Change {
                     collection: collection(*c),
                     key: k.key(),
-                    value: r.as_ref().map(FuzzRow::row),
+                    value: r.as_ref().map(FuzzRow::shared),
                 })
                 .collect(),
             requires_pull: self.requires_pull,
@@ -308,8 +320,12 @@ impl FuzzLeader {
             store_errors: u64::from(self.store_errors),
             last_store_error: (self.store_errors > 0).then(|| "disk I/O error".to_owned()),
             invalid_rows: u64::from(self.store_errors / 2),
-            last_invalid_row: (self.store_errors > 1).then(|| "key 1.0 is not canonical".to_owned()),
-            ..LeaderInfo::new(DatabaseEpoch::from_u128(u128::from(self.epoch % 4)), storage)
+            last_invalid_row: (self.store_errors > 1)
+                .then(|| "key 1.0 is not canonical".to_owned()),
+            ..LeaderInfo::new(
+                DatabaseEpoch::from_u128(u128::from(self.epoch % 4)),
+                storage,
+            )
         }
     }
 }
@@ -338,7 +354,14 @@ pub enum FuzzBody {
     /// Hydrate: request, collection, after, limit.
     Hydrate(u8, u8, Option<FuzzKey>, u32),
     /// HydratePage: request, collection, position, rows, more, total.
-    HydratePage(u8, u8, FuzzPosition, Vec<(FuzzKey, FuzzRow)>, bool, Option<u64>),
+    HydratePage(
+        u8,
+        u8,
+        FuzzPosition,
+        Vec<(FuzzKey, FuzzRow)>,
+        bool,
+        Option<u64>,
+    ),
     /// PullTx: request, seq, offset.
     PullTx(u8, Counter, u8),
     /// TxPart: request, the transaction (seq and changes), offset, total, position, missing.

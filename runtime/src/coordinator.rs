@@ -16,6 +16,7 @@ use indexmap::IndexMap;
 use crate::bugs::BugSwitches;
 use crate::dedup::{check_age, Pruning, DEFAULT_DEDUP_WINDOW_MS};
 use crate::error::StartError;
+use crate::held::HeldRow;
 use crate::ids::{
     CollectionId, DatabaseEpoch, DatabaseId, Seq, StreamPosition, TabId, Term, Timestamp,
 };
@@ -26,7 +27,7 @@ use crate::protocol::{
     Storage, TxCommitted, PROTOCOL_VERSION,
 };
 use crate::query::{DatabaseReport, LeaderCounters, QueryError, QueryLimits, QueryRows};
-use crate::row::{merge, Change, Op, Row};
+use crate::row::{merge, Change, Op, SharedRow};
 use crate::store::{OutboxEntry, Store, StoreError, StoreMeta, StoreTx};
 
 /// Most field indexes one query may ask for (the rest are ignored).
@@ -773,10 +774,10 @@ impl<S: Store> Coordinator<S> {
         if let Some(before) = prune {
             tx.forget_envelopes_before(before)?;
         }
-        let mut ops = envelope.ops;
+        let ops = envelope.ops;
         // The rows patches produced, by op index: a patch is merged into the
         // row as it is inside this transaction.
-        let mut patched: HashMap<usize, Row> = HashMap::new();
+        let mut patched: HashMap<usize, SharedRow> = HashMap::new();
         // Per row touched, in first-touch order, the index of the last op on it.
         let last_ops: Vec<usize> = {
             let mut last: IndexMap<(&CollectionId, &Key), usize> =
@@ -806,7 +807,7 @@ impl<S: Store> Coordinator<S> {
                     Op::Update { value, .. } => tx.update_row(collection, key, value)?,
                     Op::Patch { fields, unset, .. } => match tx.get_row(collection, key)? {
                         Some(row) => {
-                            let row = merge(row, fields, unset);
+                            let row = HeldRow::shared(merge(row, fields, unset));
                             let applied = tx.update_row(collection, key, &row)?;
                             patched.insert(index, row);
                             applied
@@ -832,12 +833,8 @@ impl<S: Store> Coordinator<S> {
         let changes = last_ops
             .into_iter()
             .map(|index| {
-                let value = match patched.remove(&index) {
-                    Some(row) => Some(row),
-                    // The ops are kept for the outbox; otherwise their rows move into the changes.
-                    None if outbox => ops[index].value().cloned(),
-                    None => ops[index].take_value(),
-                };
+                // Shared with the ops (kept for the outbox), not copied.
+                let value = patched.remove(&index).or_else(|| ops[index].row().cloned());
                 let op = &ops[index];
                 Change {
                     collection: op.collection().clone(),
@@ -902,7 +899,7 @@ impl<S: Store> Coordinator<S> {
                 Ok(value) => changes.push(Change {
                     collection,
                     key,
-                    value,
+                    value: value.map(HeldRow::shared),
                 }),
                 // Other code made the row invalid: it is invisible to
                 // Lockstep (pages skip it), so every tab drops it too.
@@ -997,7 +994,7 @@ fn bugs(config: &CoordinatorConfig) -> BugSwitches {
 
 /// The rows of the inserts into one collection that `ops` starts with
 /// (empty if it starts with another kind of op).
-fn insert_run(ops: &[Op]) -> Vec<(&Key, &Row)> {
+fn insert_run(ops: &[Op]) -> Vec<(&Key, &HeldRow)> {
     let Some(first) = ops.first() else {
         return Vec::new();
     };
@@ -1007,7 +1004,7 @@ fn insert_run(ops: &[Op]) -> Vec<(&Key, &Row)> {
                 collection,
                 key,
                 value,
-            } if collection == first.collection() => Some((key, value)),
+            } if collection == first.collection() => Some((key, &**value)),
             _ => None,
         })
         .collect()

@@ -9,13 +9,20 @@ use std::fmt;
 use std::ops::Deref;
 use std::sync::OnceLock;
 
+use std::borrow::Cow;
+
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::value::RawValue;
 
 use crate::row::Row;
 
-/// A row held by a tab: either parsed, or JSON text that is parsed (once)
-/// on the first read through [`Deref`]. Compares and serialises as the row.
+/// A row as Lockstep holds it: either parsed, or JSON text that is parsed
+/// (once) on the first read through [`Deref`]. Compares as the row; serialises
+/// (with serde_json) as its text where it has one, else as the row, and
+/// deserialises (with serde_json) as the text, checked, without parsing it:
+/// a row travels from JavaScript through the tab, the leader and SQLite as
+/// text, and is parsed only where something reads its fields.
 ///
 /// ```
 /// use lockstep::{HeldRow, Row};
@@ -38,12 +45,26 @@ impl HeldRow {
     /// A row held as its JSON text, refused (with the reason) unless the
     /// text parses as a [`Row`]: a JSON object whose numbers fit an `f64`.
     /// The check builds nothing, so it costs a fraction of the parse.
+    ///
+    /// A text whose object names one top-level field twice is parsed at once
+    /// and held as the row (the last value wins, as in a [`Row`]), so every
+    /// text Lockstep keeps or stores has each top-level field once and
+    /// SQLite's JSON functions read the same values as a parse does.
     pub fn from_json(text: Box<str>) -> Result<HeldRow, serde_json::Error> {
-        check_row(&text)?;
+        if check_row(&text)? == Fields::Repeated {
+            return Ok(HeldRow::from(serde_json::from_str::<Row>(&text)?));
+        }
         Ok(HeldRow {
             text: Some(text),
             parsed: OnceLock::new(),
         })
+    }
+
+    /// The JSON text the row is held as, if it is held as text (`None`:
+    /// it was made from a [`Row`]; see [`HeldRow::json`] for text in every
+    /// case).
+    pub fn text(&self) -> Option<&str> {
+        self.text.as_deref()
     }
 
     /// `row`, ready to share.
@@ -81,6 +102,74 @@ impl HeldRow {
             Some(text) => serde_json::from_str(text).unwrap_or_default(),
             None => Row::new(),
         })
+    }
+}
+
+/// The kind of a JSON value, as [`HeldRow::field_kinds`] reports it.
+///
+/// ```
+/// use lockstep::JsonKind;
+/// assert_eq!(JsonKind::of(&serde_json::json!(1)), JsonKind::Integer);
+/// assert_eq!(JsonKind::of(&serde_json::json!(1.5)), JsonKind::Real);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum JsonKind {
+    /// `null`.
+    Null,
+    /// `true` or `false`.
+    Boolean,
+    /// A number without fraction or exponent that fits 64 bits.
+    Integer,
+    /// Any other number.
+    Real,
+    /// A string.
+    Text,
+    /// An array.
+    Array,
+    /// An object.
+    Object,
+}
+
+impl JsonKind {
+    /// The kind of `value`.
+    pub fn of(value: &serde_json::Value) -> JsonKind {
+        use serde_json::Value;
+        match value {
+            Value::Null => JsonKind::Null,
+            Value::Bool(_) => JsonKind::Boolean,
+            Value::Number(n) if n.is_i64() || n.is_u64() => JsonKind::Integer,
+            Value::Number(_) => JsonKind::Real,
+            Value::String(_) => JsonKind::Text,
+            Value::Array(_) => JsonKind::Array,
+            Value::Object(_) => JsonKind::Object,
+        }
+    }
+}
+
+impl HeldRow {
+    /// Each top-level field's name and the kind of its value, in the row's
+    /// order. A row held as text is read without being parsed (nothing is
+    /// built but this list), so a store can learn what fields a row has
+    /// while writing its text as it is.
+    ///
+    /// ```
+    /// use lockstep::{HeldRow, JsonKind};
+    /// let row = HeldRow::from_json(r#"{"n":1,"tags":["a"],"x":null}"#.into()).unwrap();
+    /// let kinds: Vec<_> = row.field_kinds().into_iter().map(|(name, kind)| (name.into_owned(), kind)).collect();
+    /// assert_eq!(kinds, [("n".into(), JsonKind::Integer), ("tags".into(), JsonKind::Array), ("x".into(), JsonKind::Null)]);
+    /// ```
+    pub fn field_kinds(&self) -> Vec<(Cow<'_, str>, JsonKind)> {
+        if let (None, Some(text)) = (self.parsed.get(), &self.text) {
+            let mut de = serde_json::Deserializer::from_str(text);
+            // Checked when the row was made: reading it again cannot fail.
+            if let Ok(kinds) = de.deserialize_map(FieldKinds) {
+                return kinds;
+            }
+        }
+        self.row()
+            .iter()
+            .map(|(name, value)| (Cow::Borrowed(name.as_str()), JsonKind::of(value)))
+            .collect()
     }
 }
 
@@ -124,40 +213,211 @@ impl fmt::Debug for HeldRow {
 
 impl Serialize for HeldRow {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.row().serialize(serializer)
+        // serde_json writes a `RawValue` as its text; the text was checked
+        // when the row was made, so finding where it ends cannot fail.
+        match self.text.as_deref().map(serde_json::from_str::<&RawValue>) {
+            Some(Ok(raw)) => raw.serialize(serializer),
+            _ => self.row().serialize(serializer),
+        }
     }
 }
 
-/// Checks that `text` parses as a [`Row`], building nothing.
-pub(crate) fn check_row(text: &str) -> Result<(), serde_json::Error> {
+impl<'de> Deserialize<'de> for HeldRow {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<HeldRow, D::Error> {
+        let raw = Box::<RawValue>::deserialize(deserializer)?;
+        HeldRow::from_json(raw.into()).map_err(de::Error::custom)
+    }
+}
+
+/// Whether a checked object names each of its top-level fields once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Fields {
+    /// Every top-level field once.
+    Unique,
+    /// Some top-level field more than once.
+    Repeated,
+}
+
+/// Checks that `text` parses as a [`Row`], building nothing but the list
+/// of its top-level field names (borrowed from `text` unless escaped).
+pub(crate) fn check_row(text: &str) -> Result<Fields, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_str(text);
-    de.deserialize_any(Checked { root: true })?;
-    de.end()
+    let fields = de.deserialize_any(Root)?;
+    de.end()?;
+    Ok(fields)
+}
+
+/// The top-level object of a row: its values are [`Checked`], its field
+/// names compared with each other.
+struct Root;
+
+impl<'de> Visitor<'de> for Root {
+    type Value = Fields;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Fields, E> {
+        Err(not_an_object("a boolean"))
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Fields, E> {
+        Err(not_an_object("a number"))
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Fields, E> {
+        Err(not_an_object("a number"))
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Fields, E> {
+        Err(not_an_object("a number"))
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Fields, E> {
+        Err(not_an_object("a string"))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Fields, E> {
+        Err(not_an_object("null"))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Fields, A::Error> {
+        Err(not_an_object("an array"))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields, A::Error> {
+        let mut names: Vec<Cow<'de, str>> = Vec::new();
+        let mut fields = Fields::Unique;
+        while let Some(name) = map.next_key_seed(Name)? {
+            map.next_value_seed(Checked)?;
+            if fields == Fields::Unique && names.contains(&name) {
+                fields = Fields::Repeated;
+            }
+            names.push(name);
+        }
+        Ok(fields)
+    }
+}
+
+fn not_an_object<E: de::Error>(what: &str) -> E {
+    E::custom(format!("a row is a JSON object, not {what}"))
+}
+
+/// A row's top-level fields and the kinds of their values.
+struct FieldKinds;
+
+impl<'de> Visitor<'de> for FieldKinds {
+    type Value = Vec<(Cow<'de, str>, JsonKind)>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut kinds = Vec::new();
+        while let Some(name) = map.next_key_seed(Name)? {
+            kinds.push((name, map.next_value_seed(Kind)?));
+        }
+        Ok(kinds)
+    }
+}
+
+/// The kind of a value, read past without keeping it.
+#[derive(Clone, Copy)]
+struct Kind;
+
+impl<'de> DeserializeSeed<'de> for Kind {
+    type Value = JsonKind;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<JsonKind, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Kind {
+    type Value = JsonKind;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<JsonKind, E> {
+        Ok(JsonKind::Boolean)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<JsonKind, E> {
+        Ok(JsonKind::Integer)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<JsonKind, E> {
+        Ok(JsonKind::Integer)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<JsonKind, E> {
+        Ok(JsonKind::Real)
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<JsonKind, E> {
+        Ok(JsonKind::Text)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<JsonKind, E> {
+        Ok(JsonKind::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<JsonKind, A::Error> {
+        while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+        Ok(JsonKind::Array)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<JsonKind, A::Error> {
+        while map
+            .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
+            .is_some()
+        {}
+        Ok(JsonKind::Object)
+    }
+}
+
+/// A field name, borrowed from the text unless it has escapes.
+struct Name;
+
+impl<'de> DeserializeSeed<'de> for Name {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Cow<'de, str>, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Name {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a field name")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, name: &'de str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Borrowed(name))
+    }
+
+    fn visit_str<E: de::Error>(self, name: &str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Owned(name.to_owned()))
+    }
 }
 
 /// Walks a JSON value through `deserialize_any` (so numbers are range
 /// checked and strings unescaped exactly as a parse into a `Row` would),
-/// keeping nothing. `root`: only an object is accepted.
+/// keeping nothing.
 #[derive(Clone, Copy)]
-struct Checked {
-    root: bool,
-}
+struct Checked;
 
 impl<'de> DeserializeSeed<'de> for Checked {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
         deserializer.deserialize_any(self)
-    }
-}
-
-impl Checked {
-    fn scalar<E: de::Error>(self, what: &str) -> Result<(), E> {
-        if self.root {
-            Err(E::custom(format!("a row is a JSON object, not {what}")))
-        } else {
-            Ok(())
-        }
     }
 }
 
@@ -169,38 +429,37 @@ impl<'de> Visitor<'de> for Checked {
     }
 
     fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
-        self.scalar("a boolean")
+        Ok(())
     }
 
     fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
-        self.scalar("a number")
+        Ok(())
     }
 
     fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
-        self.scalar("a number")
+        Ok(())
     }
 
     fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
-        self.scalar("a number")
+        Ok(())
     }
 
     fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
-        self.scalar("a string")
+        Ok(())
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        self.scalar("null")
+        Ok(())
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        self.scalar::<A::Error>("an array")?;
-        while seq.next_element_seed(Checked { root: false })?.is_some() {}
+        while seq.next_element_seed(Checked)?.is_some() {}
         Ok(())
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while map.next_key_seed(Checked { root: false })?.is_some() {
-            map.next_value_seed(Checked { root: false })?;
+        while map.next_key_seed(Checked)?.is_some() {
+            map.next_value_seed(Checked)?;
         }
         Ok(())
     }
@@ -268,6 +527,73 @@ mod tests {
         );
     }
 
+    #[derive(serde::Deserialize, serde::Serialize)]
+    struct Holder {
+        v: HeldRow,
+    }
+
+    #[test]
+    fn a_row_deserialises_as_its_text_and_serialises_as_it() {
+        let held: Vec<Holder> =
+            serde_json::from_str(r#"[{"v":{"b":1,"a":[2,{"c":null}]}}]"#).unwrap();
+        assert_eq!(held[0].v.text(), Some(r#"{"b":1,"a":[2,{"c":null}]}"#));
+        assert_eq!(
+            serde_json::to_string(&held).unwrap(),
+            r#"[{"v":{"b":1,"a":[2,{"c":null}]}}]"#
+        );
+        for bad in [r#"{"v":{"n":1e400}}"#, r#"{"v":[1]}"#, r#"{"v":"{}"}"#] {
+            assert!(serde_json::from_str::<Holder>(bad).is_err(), "{bad}");
+        }
+        // From a `Value` too (an op whose tag comes last is read from one).
+        let held: Holder = serde_json::from_value(serde_json::json!({"v": {"x": 1}})).unwrap();
+        assert_eq!(held.v["x"], 1);
+        assert_eq!(
+            serde_json::to_value(&held).unwrap(),
+            serde_json::json!({"v": {"x": 1}})
+        );
+    }
+
+    #[test]
+    fn a_text_naming_a_field_twice_is_held_parsed_with_the_last_value() {
+        for (text, row) in [
+            (r#"{"a":1,"b":2,"a":3}"#, r#"{"a":3,"b":2}"#),
+            (r#"{"\u0061":1,"a":3}"#, r#"{"a":3}"#),
+        ] {
+            let held = HeldRow::from_json(text.into()).unwrap();
+            assert_eq!(held.text(), None, "{text}");
+            assert_eq!(held.json(), row);
+        }
+        let nested = HeldRow::from_json(r#"{"a":{"x":1,"x":2}}"#.into()).unwrap();
+        assert_eq!(
+            nested.text(),
+            Some(r#"{"a":{"x":1,"x":2}}"#),
+            "only top-level fields matter"
+        );
+    }
+
+    #[test]
+    fn field_kinds_from_the_text_are_those_of_the_parsed_row() {
+        let text = r#"{"i":-3,"u":18446744073709551615,"big":123456789012345678901234567890,"r":1.0,"e":1e3,"z":-0,"s":"x","\u0074":true,"n":null,"a":[{"b":1}],"o":{"p":[]}}"#;
+        let held = HeldRow::from_json(text.into()).unwrap();
+        let mut from_text = held.field_kinds();
+        from_text.sort();
+        assert!(held.parsed.get().is_none(), "read from the text");
+        let parsed = HeldRow::from(held.to_row());
+        let mut from_row = parsed.field_kinds();
+        from_row.sort();
+        assert_eq!(
+            from_text
+                .iter()
+                .map(|(n, k)| (n.to_string(), *k))
+                .collect::<Vec<_>>(),
+            from_row
+                .iter()
+                .map(|(n, k)| (n.to_string(), *k))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(from_text.len(), 11);
+    }
+
     #[test]
     fn equal_rows_compare_equal_whatever_their_text() {
         let a = HeldRow::from_json(r#"{"a":1,"b":2}"#.into()).unwrap();
@@ -276,7 +602,8 @@ mod tests {
         assert_eq!(a, b);
         assert_ne!(a, c);
         assert_eq!(a.clone(), a);
-        assert_eq!(serde_json::to_string(&b).unwrap(), r#"{"a":1,"b":2}"#);
+        assert_eq!(serde_json::to_string(&b).unwrap(), r#"{ "b": 2, "a": 1 }"#);
+        assert_eq!(serde_json::to_string(&*b).unwrap(), r#"{"a":1,"b":2}"#);
         assert_eq!(HeldRow::from(a.to_row()).json(), r#"{"a":1,"b":2}"#);
     }
 }

@@ -69,7 +69,7 @@ pub use config::ConfigError;
 pub use coordinator::{Coordinator, CoordinatorConfig, CoordinatorStats, Deposed, UploadBatch};
 pub use dedup::{DEFAULT_DEDUP_WINDOW_MS, MIN_DEDUP_WINDOW_MS, PRUNE_SLACK_MS};
 pub use error::{InvalidInput, InvalidName, MutationError, StartError};
-pub use held::HeldRow;
+pub use held::{HeldRow, JsonKind};
 pub use ids::{
     CollectionId, DatabaseEpoch, DatabaseId, EnvelopeId, Seq, StreamPosition, TabId, Term,
     Timestamp, MAX_NAME_BYTES,

@@ -6,6 +6,7 @@ use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::held::HeldRow;
 use crate::ids::{CollectionId, DatabaseEpoch, EnvelopeId, Seq, StreamPosition, Term};
 use crate::key::Key;
 use crate::protocol::{KeyedRow, PageRow, Storage, TxCommitted};
@@ -272,13 +273,13 @@ impl StoreTx for MemoryTx<'_> {
         &mut self,
         collection: &CollectionId,
         key: &Key,
-        value: &Row,
+        value: &HeldRow,
     ) -> Result<bool, StoreError> {
         let rows = self.draft.rows.entry(collection.clone()).or_default();
         if rows.contains_key(key) {
             return Ok(false);
         }
-        rows.insert(key.clone(), value.clone());
+        rows.insert(key.clone(), value.to_row());
         Ok(true)
     }
 
@@ -286,7 +287,7 @@ impl StoreTx for MemoryTx<'_> {
         &mut self,
         collection: &CollectionId,
         key: &Key,
-        value: &Row,
+        value: &HeldRow,
     ) -> Result<bool, StoreError> {
         match self
             .draft
@@ -295,7 +296,7 @@ impl StoreTx for MemoryTx<'_> {
             .and_then(|rows| rows.get_mut(key))
         {
             Some(row) => {
-                *row = value.clone();
+                *row = value.to_row();
                 Ok(true)
             }
             None => Ok(false),

@@ -14,7 +14,7 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 
 use crate::ids::CollectionId;
 use crate::key::Key;
-use crate::row::{Op, Row};
+use crate::row::{Op, Row, SharedRow};
 
 /// The fields of an insert or an update.
 #[derive(serde::Deserialize)]
@@ -22,7 +22,7 @@ use crate::row::{Op, Row};
 struct RowFields {
     collection: CollectionId,
     key: Key,
-    value: Row,
+    value: SharedRow,
 }
 
 /// The fields of a patch.
@@ -161,12 +161,12 @@ mod tests {
             Op::Insert {
                 collection: c.clone(),
                 key: Key::from("a"),
-                value: row.clone(),
+                value: crate::HeldRow::shared(row.clone()),
             },
             Op::Update {
                 collection: c.clone(),
                 key: Key::Int(7),
-                value: row.clone(),
+                value: crate::HeldRow::shared(row.clone()),
             },
             Op::Patch {
                 collection: c.clone(),

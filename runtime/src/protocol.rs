@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::InvalidInput;
+use crate::held::HeldRow;
 use crate::ids::{
     CollectionId, DatabaseEpoch, DatabaseId, EnvelopeId, Seq, StreamPosition, TabId, Term,
 };
@@ -731,8 +732,8 @@ fn leading_field<T: serde::de::DeserializeOwned>(bytes: &[u8], name: &str) -> Op
 ///
 /// ```
 /// use lockstep::protocol::{check_ops, Limits};
-/// use lockstep::{Op, CollectionId, Key, Row};
-/// let op = Op::Insert { collection: CollectionId::new("c").unwrap(), key: Key::Int(1), value: Row::new() };
+/// use lockstep::{Op, CollectionId, HeldRow, Key, Row};
+/// let op = Op::Insert { collection: CollectionId::new("c").unwrap(), key: Key::Int(1), value: HeldRow::shared(Row::new()) };
 /// assert!(check_ops(&[op], &Limits::default()).is_ok());
 /// ```
 pub fn check_ops(ops: &[Op], limits: &Limits) -> Result<(), InvalidInput> {
@@ -743,8 +744,12 @@ pub fn check_ops(ops: &[Op], limits: &Limits) -> Result<(), InvalidInput> {
         });
     }
     for op in ops {
-        if let Some(value) = op.value() {
-            let bytes = row_bytes(value);
+        let bytes = match op {
+            Op::Insert { value, .. } | Op::Update { value, .. } => held_bytes(value),
+            Op::Patch { fields, .. } => row_bytes(fields),
+            Op::Delete { .. } => continue,
+        };
+        {
             if bytes > limits.max_row_bytes {
                 return Err(InvalidInput::RowTooLarge {
                     collection: op.collection().clone(),
@@ -761,6 +766,15 @@ pub fn check_ops(ops: &[Op], limits: &Limits) -> Result<(), InvalidInput> {
 /// Size of a row's JSON text, counted without allocating it.
 fn row_bytes(row: &Row) -> usize {
     json_bytes(row)
+}
+
+/// Size of a held row's JSON text: the text it is held as (as sent), or
+/// its row's.
+fn held_bytes(row: &HeldRow) -> usize {
+    match row.text() {
+        Some(text) => text.len(),
+        None => row_bytes(row),
+    }
 }
 
 /// Size of any value's JSON text, counted without allocating it.
@@ -807,10 +821,12 @@ mod tests {
         let op = |n: usize| Op::Insert {
             collection: CollectionId::new("c").unwrap(),
             key: Key::Int(n as i64),
-            value: serde_json::json!({"t": "x".repeat(100)})
-                .as_object()
-                .unwrap()
-                .clone(),
+            value: crate::HeldRow::shared(
+                serde_json::json!({"t": "x".repeat(100)})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            ),
         };
         let message = |ops: Vec<Op>| envelope_message(&db, ops).encode();
         let small_rows = Limits {
@@ -917,7 +933,7 @@ mod tests {
         let op = Op::Insert {
             collection: CollectionId::new("todos").unwrap(),
             key: Key::from("a"),
-            value,
+            value: crate::HeldRow::shared(value),
         };
         let message = envelope_message(&db, vec![op]);
         let once = decode(&message.encode(), &db, &Limits::default()).unwrap();

@@ -16,13 +16,24 @@ pub type Row = serde_json::Map<String, serde_json::Value>;
 /// are parsed on the first read, see [`HeldRow`]).
 pub type SharedRow = Arc<HeldRow>;
 
-/// One mutation of one row, as a tab asks for it.
+/// One mutation of one row, as a tab asks for it. An insert or update
+/// carries its row as a [`SharedRow`]: read from JSON, the row is held as
+/// its text (checked, not parsed) and written out as that text again.
 ///
 /// ```
-/// use lockstep::{Op, CollectionId, Key, Row};
+/// use lockstep::{Op, CollectionId, HeldRow, Key, Row};
 /// let op = Op::Delete { collection: CollectionId::new("todos").unwrap(), key: Key::from("a") };
 /// let json = serde_json::to_string(&op).unwrap();
 /// assert_eq!(json, r#"{"op":"delete","collection":"todos","key":"a"}"#);
+///
+/// let text = r#"{"op":"insert","collection":"todos","key":"a","value":{"title":"one"}}"#;
+/// let op: Op = serde_json::from_str(text).unwrap();
+/// assert_eq!(op.row().unwrap().text(), Some(r#"{"title":"one"}"#));
+/// assert_eq!(serde_json::to_string(&op).unwrap(), text);
+/// let mut row = Row::new();
+/// row.insert("title".into(), "one".into());
+/// let built = Op::Insert { collection: CollectionId::new("todos").unwrap(), key: Key::from("a"), value: HeldRow::shared(row) };
+/// assert_eq!(built, op);
 /// ```
 // Read by a hand-written `Deserialize` (op_de.rs): the derived one buffers.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -35,7 +46,7 @@ pub enum Op {
         /// Row key.
         key: Key,
         /// Full row value.
-        value: Row,
+        value: SharedRow,
     },
     /// Replace a row with a full new value; refused if the key is missing.
     Update {
@@ -44,7 +55,7 @@ pub enum Op {
         /// Row key.
         key: Key,
         /// Full new row value.
-        value: Row,
+        value: SharedRow,
     },
     /// Set some top-level fields of a row, remove others, and keep the rest;
     /// refused if the key is missing. The leader merges the change into the
@@ -99,22 +110,12 @@ impl Op {
         }
     }
 
-    /// Moves the row the op carries out of it (see [`Op::value`]).
-    pub(crate) fn take_value(&mut self) -> Option<Row> {
-        match self {
-            Op::Insert { value, .. } | Op::Update { value, .. } => Some(std::mem::take(value)),
-            Op::Patch { fields, .. } => Some(std::mem::take(fields)),
-            Op::Delete { .. } => None,
-        }
-    }
-
-    /// The row the op carries: the full value of an insert or update, the
-    /// changed fields of a patch, `None` for a delete.
-    pub fn value(&self) -> Option<&Row> {
+    /// The full row an insert or update carries (`None` for a patch or a
+    /// delete).
+    pub fn row(&self) -> Option<&SharedRow> {
         match self {
             Op::Insert { value, .. } | Op::Update { value, .. } => Some(value),
-            Op::Patch { fields, .. } => Some(fields),
-            Op::Delete { .. } => None,
+            Op::Patch { .. } | Op::Delete { .. } => None,
         }
     }
 
@@ -130,7 +131,7 @@ impl Op {
     /// let after = row(serde_json::json!({"title": "x", "done": true}));
     /// let op = Op::patch_between(todos.clone(), Key::from("a"), &before, &after).unwrap();
     /// assert_eq!(op, Op::Patch { collection: todos.clone(), key: Key::from("a"), fields: row(serde_json::json!({"done": true})), unset: vec!["note".into()] });
-    /// assert_eq!(op.apply(Some(&before)), Some(after.clone()));
+    /// assert_eq!(*op.apply(Some(&before)).unwrap(), after);
     /// assert_eq!(Op::patch_between(todos, Key::from("a"), &after, &after), None);
     /// ```
     pub fn patch_between(
@@ -169,13 +170,15 @@ impl Op {
     /// let row = |v: serde_json::Value| v.as_object().unwrap().clone();
     /// let op = Op::Patch { collection: CollectionId::new("t").unwrap(), key: Key::from("a"), fields: row(serde_json::json!({"done": true})), unset: vec!["note".into()] };
     /// let before = row(serde_json::json!({"title": "x", "done": false, "note": "n"}));
-    /// assert_eq!(op.apply(Some(&before)), Some(row(serde_json::json!({"title": "x", "done": true}))));
+    /// assert_eq!(*op.apply(Some(&before)).unwrap(), row(serde_json::json!({"title": "x", "done": true})));
     /// assert_eq!(op.apply(None), None);
     /// ```
-    pub fn apply(&self, before: Option<&Row>) -> Option<Row> {
+    pub fn apply(&self, before: Option<&Row>) -> Option<SharedRow> {
         match self {
             Op::Insert { value, .. } | Op::Update { value, .. } => Some(value.clone()),
-            Op::Patch { fields, unset, .. } => before.map(|row| merge(row.clone(), fields, unset)),
+            Op::Patch { fields, unset, .. } => {
+                before.map(|row| HeldRow::shared(merge(row.clone(), fields, unset)))
+            }
             Op::Delete { .. } => None,
         }
     }
@@ -209,7 +212,7 @@ pub struct Change {
     /// Key of the row.
     pub key: Key,
     /// Full row after the transaction, or `None` for a deleted row.
-    pub value: Option<Row>,
+    pub value: Option<SharedRow>,
 }
 
 /// A change as a subscriber sees it: the row before and after, in the tab's

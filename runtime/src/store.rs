@@ -6,6 +6,7 @@
 //! Implementations: [`MemoryStore`](crate::MemoryStore) here, `SqliteStore` in
 //! `lockstep-sqlite`.
 
+use crate::held::HeldRow;
 use crate::ids::{CollectionId, DatabaseEpoch, EnvelopeId, Seq, StreamPosition, Term};
 use crate::key::Key;
 use crate::protocol::{PageRow, Storage, TxCommitted};
@@ -199,7 +200,7 @@ pub trait StoreTx {
         &mut self,
         collection: &CollectionId,
         key: &Key,
-        value: &Row,
+        value: &HeldRow,
     ) -> Result<bool, StoreError>;
     /// Creates `rows` of one collection in order, as [`StoreTx::insert_row`]
     /// on each would; stops at the first row whose key exists (in the store
@@ -210,7 +211,7 @@ pub trait StoreTx {
     fn insert_rows(
         &mut self,
         collection: &CollectionId,
-        rows: &[(&Key, &Row)],
+        rows: &[(&Key, &HeldRow)],
     ) -> Result<Option<usize>, StoreError> {
         for (index, (key, value)) in rows.iter().enumerate() {
             if !self.insert_row(collection, key, value)? {
@@ -224,7 +225,7 @@ pub trait StoreTx {
         &mut self,
         collection: &CollectionId,
         key: &Key,
-        value: &Row,
+        value: &HeldRow,
     ) -> Result<bool, StoreError>;
     /// Deletes a row; returns `false` if the key was missing.
     fn delete_row(&mut self, collection: &CollectionId, key: &Key) -> Result<bool, StoreError>;

@@ -32,7 +32,7 @@ pub fn insert(collection: &CollectionId, key: impl Into<Key>, value: serde_json:
     Op::Insert {
         collection: collection.clone(),
         key: key.into(),
-        value: crate::row(value),
+        value: lockstep::HeldRow::shared(crate::row(value)),
     }
 }
 
@@ -41,7 +41,7 @@ pub fn update(collection: &CollectionId, key: impl Into<Key>, value: serde_json:
     Op::Update {
         collection: collection.clone(),
         key: key.into(),
-        value: crate::row(value),
+        value: lockstep::HeldRow::shared(crate::row(value)),
     }
 }
 

@@ -264,7 +264,7 @@ impl StreamSink {
                     SyncBatch::Commit { changes, .. } => {
                         for (key, value) in changes {
                             match value {
-                                Some(v) => rows.insert(key.clone(), v.clone()),
+                                Some(v) => rows.insert(key.clone(), v.to_row()),
                                 None => rows.remove(key),
                             };
                         }

@@ -132,7 +132,7 @@ fn envelope_over_the_limits_is_refused_with_a_typed_error() {
     let large = vec![Op::Insert {
         collection: todos.clone(),
         key: Key::Int(1),
-        value: big,
+        value: lockstep::HeldRow::shared(big),
     }];
     assert!(matches!(
         decode(&envelope(large).encode(), &db, &limits),

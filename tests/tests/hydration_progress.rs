@@ -39,7 +39,9 @@ fn net_with_rows(n: i64) -> Net<MemoryStore> {
             .map(|&i| Op::Insert {
                 collection: todos.clone(),
                 key: Key::Int(i),
-                value: row(json!({"title": format!("todo {i}"), "done": false})),
+                value: lockstep::HeldRow::shared(row(
+                    json!({"title": format!("todo {i}"), "done": false}),
+                )),
             })
             .collect();
         net.tabs[0].mutate(net.now, ops).unwrap();

@@ -182,8 +182,12 @@ fn limits_stop_runaway_queries_and_cut_large_results() {
     {
         let mut tx = store.begin().unwrap();
         for i in 0..50 {
-            tx.insert_row(&collection("todos"), &Key::Int(i), &row(json!({"i": i})))
-                .unwrap();
+            tx.insert_row(
+                &collection("todos"),
+                &Key::Int(i),
+                &lockstep::HeldRow::from(row(json!({"i": i}))),
+            )
+            .unwrap();
         }
         tx.commit().unwrap();
     }

@@ -52,12 +52,12 @@ impl OpSpec {
             OpSpec::Insert(c, key, n) => Op::Insert {
                 collection: collection(*c),
                 key: key.clone(),
-                value: value(n),
+                value: lockstep::HeldRow::shared(value(n)),
             },
             OpSpec::Update(c, key, n) => Op::Update {
                 collection: collection(*c),
                 key: key.clone(),
-                value: value(n),
+                value: lockstep::HeldRow::shared(value(n)),
             },
             OpSpec::Delete(c, key) => Op::Delete {
                 collection: collection(*c),

@@ -76,7 +76,7 @@ fn a_submitted_write_is_committed_only_after_its_rows_reached_the_store() {
             vec![Op::Insert {
                 collection: todos.clone(),
                 key: Key::from("a"),
-                value: row(json!({"title": "x"})),
+                value: lockstep::HeldRow::shared(row(json!({"title": "x"}))),
             }],
         )
         .unwrap();

@@ -359,7 +359,7 @@ impl Database {
         self.mutate(vec![Op::Insert {
             collection: collection.clone(),
             key,
-            value,
+            value: lockstep::HeldRow::shared(value),
         }])
     }
 
@@ -374,7 +374,7 @@ impl Database {
             .map(|(key, value)| Op::Insert {
                 collection: collection.clone(),
                 key,
-                value,
+                value: lockstep::HeldRow::shared(value),
             })
             .collect();
         self.mutate(ops)
@@ -385,7 +385,7 @@ impl Database {
         self.mutate(vec![Op::Update {
             collection: collection.clone(),
             key,
-            value,
+            value: lockstep::HeldRow::shared(value),
         }])
     }
 

@@ -166,7 +166,7 @@ fn warm_up(db: &DatabaseId, me: TabId) {
         ops: vec![Op::Insert {
             collection: collection.clone(),
             key: Key::from("warm-up"),
-            value: row.as_object().cloned().unwrap_or_default(),
+            value: lockstep::HeldRow::shared(row.as_object().cloned().unwrap_or_default()),
         }],
     };
     let hydrate = Body::Hydrate {

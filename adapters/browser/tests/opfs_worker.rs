@@ -51,7 +51,7 @@ fn insert(db: &DatabaseId, n: u8, key: &str) -> Vec<u8> {
     let op = Op::Insert {
         collection: CollectionId::new("todos").unwrap(),
         key: Key::from(key),
-        value: serde_json::json!({"n": n}).as_object().unwrap().clone(),
+        value: lockstep::HeldRow::shared(serde_json::json!({"n": n}).as_object().unwrap().clone()),
     };
     envelope(db, u64::from(n), vec![op])
 }
@@ -151,10 +151,12 @@ async fn storage_full_rejects_the_whole_envelope_and_commits_nothing() {
         .map(|i| Op::Insert {
             collection: todos.clone(),
             key: Key::Int(i),
-            value: serde_json::json!({"blob": big})
-                .as_object()
-                .unwrap()
-                .clone(),
+            value: lockstep::HeldRow::shared(
+                serde_json::json!({"blob": big})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            ),
         })
         .collect();
     let envelope = Envelope {
@@ -278,10 +280,12 @@ async fn batched_wal_writes_survive_spills_checkpoints_and_a_reopen() {
         .map(|i| Op::Insert {
             collection: todos.clone(),
             key: Key::Int(i),
-            value: serde_json::json!({"title": format!("row {i} {}", "x".repeat(120)), "n": i})
-                .as_object()
-                .unwrap()
-                .clone(),
+            value: lockstep::HeldRow::shared(
+                serde_json::json!({"title": format!("row {i} {}", "x".repeat(120)), "n": i})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            ),
         })
         .collect();
     {
@@ -304,7 +308,9 @@ async fn batched_wal_writes_survive_spills_checkpoints_and_a_reopen() {
             let op = Op::Insert {
                 collection: todos.clone(),
                 key: Key::from(format!("one-{n}").as_str()),
-                value: serde_json::json!({"n": n}).as_object().unwrap().clone(),
+                value: lockstep::HeldRow::shared(
+                    serde_json::json!({"n": n}).as_object().unwrap().clone(),
+                ),
             };
             leader.handle_bytes(Timestamp(0), &envelope(&db, n + 2, vec![op]));
         }

@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 
 use lockstep::protocol::LeaderInfo;
 use lockstep::{
-    ChangeEvent, CollectionId, DatabaseReport, EnvelopeId, Key, MutationError, Op, QueryError,
-    QueryRows, Rejection, Row, RuntimeStats, Seq, SharedRow, Snapshot, Store, StreamPosition,
-    SubscriptionId, TabId, Term,
+    ChangeEvent, CollectionId, DatabaseReport, EnvelopeId, HeldRow, Key, MutationError, Op,
+    QueryError, QueryRows, Rejection, Row, RuntimeStats, Seq, SharedRow, Snapshot, Store,
+    StreamPosition, SubscriptionId, TabId, Term,
 };
 
 use crate::hub::{HubConfig, Shared, StoreFactory};
@@ -169,7 +169,7 @@ impl TabHandle {
         self.mutate(vec![Op::Insert {
             collection: collection.clone(),
             key,
-            value,
+            value: HeldRow::shared(value),
         }])
     }
 
@@ -183,7 +183,7 @@ impl TabHandle {
         self.mutate(vec![Op::Update {
             collection: collection.clone(),
             key,
-            value,
+            value: HeldRow::shared(value),
         }])
     }
 

@@ -57,7 +57,7 @@ fn bench_ops(c: &mut Criterion, group_name: &str, ops: u64) {
                         Op::Insert {
                             collection: todos.clone(),
                             key: Key::Int(next as i64),
-                            value: value(next),
+                            value: lockstep::HeldRow::shared(value(next)),
                         }
                     })
                     .collect();

@@ -43,7 +43,7 @@ fn hydrate_100k(c: &mut Criterion) {
                 .map(|i| Op::Insert {
                     collection: todos.clone(),
                     key: Key::Int(i as i64),
-                    value: value(i),
+                    value: lockstep::HeldRow::shared(value(i)),
                 })
                 .collect();
             let id = EnvelopeId::new_v7(chunk, [chunk as u8; 10]);

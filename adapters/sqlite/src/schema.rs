@@ -21,7 +21,7 @@
 
 use std::collections::HashMap;
 
-use lockstep::{CollectionId, DatabaseId, StoreError};
+use lockstep::{CollectionId, DatabaseId, JsonKind, StoreError};
 use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -165,15 +165,25 @@ pub const KIND_OBJECT: u8 = 64;
 /// assert_eq!(kind_of(&serde_json::json!("x")), KIND_TEXT);
 /// ```
 pub fn kind_of(value: &serde_json::Value) -> u8 {
-    use serde_json::Value;
-    match value {
-        Value::Null => KIND_NULL,
-        Value::Bool(_) => KIND_BOOLEAN,
-        Value::Number(n) if n.is_i64() || n.is_u64() => KIND_INTEGER,
-        Value::Number(_) => KIND_REAL,
-        Value::String(_) => KIND_TEXT,
-        Value::Array(_) => KIND_ARRAY,
-        Value::Object(_) => KIND_OBJECT,
+    kind_bit(JsonKind::of(value))
+}
+
+/// The kind bit of `kind` (see [`kind_of`]).
+///
+/// ```
+/// use lockstep::JsonKind;
+/// use lockstep_sqlite::schema::{kind_bit, KIND_TEXT};
+/// assert_eq!(kind_bit(JsonKind::Text), KIND_TEXT);
+/// ```
+pub fn kind_bit(kind: JsonKind) -> u8 {
+    match kind {
+        JsonKind::Null => KIND_NULL,
+        JsonKind::Boolean => KIND_BOOLEAN,
+        JsonKind::Integer => KIND_INTEGER,
+        JsonKind::Real => KIND_REAL,
+        JsonKind::Text => KIND_TEXT,
+        JsonKind::Array => KIND_ARRAY,
+        JsonKind::Object => KIND_OBJECT,
     }
 }
 

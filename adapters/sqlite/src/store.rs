@@ -9,6 +9,7 @@
 //! ([`crate::capture`]): what is tracked is exactly what other code wrote
 //! (invariant 9), and nothing other code commits can turn capture off.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
@@ -16,9 +17,9 @@ use std::time::Duration;
 
 use lockstep::protocol::{PageRow, Storage, TxCommitted};
 use lockstep::{
-    CollectionId, CollectionReport, DatabaseEpoch, DatabaseId, Drained, EnvelopeId, Key, LogPage,
-    Op, OutboxEntry, QueryError, QueryLimits, QueryRows, Row, RowPage, Seq, Store, StoreError,
-    StoreMeta, StoreTx, StreamPosition, Term,
+    CollectionId, CollectionReport, DatabaseEpoch, DatabaseId, Drained, EnvelopeId, HeldRow, Key,
+    LogPage, Op, OutboxEntry, QueryError, QueryLimits, QueryRows, Row, RowPage, Seq, Store,
+    StoreError, StoreMeta, StoreTx, StreamPosition, Term,
 };
 use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
@@ -736,14 +737,15 @@ impl Store for SqliteStore {
 /// it without [`StoreTx::commit`] rolls everything back.
 ///
 /// ```
-/// use lockstep::{CollectionId, DatabaseId, Key, Row, Store, StoreTx};
+/// use lockstep::{CollectionId, DatabaseId, HeldRow, Key, Store, StoreTx};
 /// use lockstep_sqlite::{SqliteOptions, SqliteStore};
 /// let db = DatabaseId::new("app", "u").unwrap();
 /// let mut store = SqliteStore::open_in_memory(&db, SqliteOptions::default()).unwrap();
 /// let todos = CollectionId::new("todos").unwrap();
+/// let row = HeldRow::from_json(r#"{"title":"one"}"#.into()).unwrap();
 /// let mut tx = store.begin().unwrap();
-/// assert!(tx.insert_row(&todos, &Key::from("a"), &Row::new()).unwrap());
-/// assert!(!tx.insert_row(&todos, &Key::from("a"), &Row::new()).unwrap(), "already there");
+/// assert!(tx.insert_row(&todos, &Key::from("a"), &row).unwrap());
+/// assert!(!tx.insert_row(&todos, &Key::from("a"), &row).unwrap(), "already there");
 /// drop(tx); // rolled back
 /// assert!(store.rows(&todos).unwrap().is_empty());
 /// ```
@@ -810,7 +812,7 @@ impl SqliteTx<'_> {
 
     /// Records the fields of `row` and kinds of their values that
     /// `__lockstep_fields` lacks. A known kind costs one hash look-up.
-    fn note_fields(&mut self, collection: &CollectionId, row: &Row) -> Result<(), StoreError> {
+    fn note_fields(&mut self, collection: &CollectionId, row: &HeldRow) -> Result<(), StoreError> {
         if !self.state.fields.contains_key(collection) {
             let known = schema::recorded_kinds(&self.tx, collection)?;
             touch(&mut self.fields_touched, collection);
@@ -819,18 +821,18 @@ impl SqliteTx<'_> {
         let Some(known) = self.state.fields.get_mut(collection) else {
             return Ok(());
         };
-        for (field, value) in row {
-            let kind = schema::kind_of(value);
-            let had = known.get(field.as_str()).copied();
+        for (field, kind) in row.field_kinds() {
+            let kind = schema::kind_bit(kind);
+            let had = known.get(field.as_ref()).copied();
             if had.is_some_and(|kinds| kinds & kind != 0) {
                 continue;
             }
             touch(&mut self.fields_touched, collection);
-            schema::record_kinds(&self.tx, collection, field, kind)?;
-            match known.get_mut(field.as_str()) {
+            schema::record_kinds(&self.tx, collection, &field, kind)?;
+            match known.get_mut(field.as_ref()) {
                 Some(kinds) => *kinds |= kind,
                 None => {
-                    known.insert(field.clone(), kind);
+                    known.insert(field.into_owned(), kind);
                 }
             }
             self.new_fields |= had.is_none();
@@ -852,7 +854,7 @@ impl SqliteTx<'_> {
     fn insert_chunk(
         &mut self,
         sql: &CollectionSql,
-        chunk: &[(&Key, &Row)],
+        chunk: &[(&Key, &HeldRow)],
     ) -> Result<bool, StoreError> {
         let statement = chunk_sizes()
             .position(|size| size == chunk.len())
@@ -865,8 +867,8 @@ impl SqliteTx<'_> {
         };
         let mut values = Vec::with_capacity(chunk.len() * 2);
         for (key, value) in chunk {
-            values.push(key.to_json());
-            values.push(row_json(value)?);
+            values.push(Cow::Owned(key.to_json()));
+            values.push(value.json());
         }
         let written = self
             .tx
@@ -954,10 +956,10 @@ impl StoreTx for SqliteTx<'_> {
         &mut self,
         collection: &CollectionId,
         key: &Key,
-        value: &Row,
+        value: &HeldRow,
     ) -> Result<bool, StoreError> {
         let sql = self.ensure(collection)?;
-        let (key_json, value_json) = (key.to_json(), row_json(value)?);
+        let (key_json, value_json) = (key.to_json(), value.json());
         let changed = self
             .tx
             .prepare_cached(&sql.insert)
@@ -990,7 +992,7 @@ impl StoreTx for SqliteTx<'_> {
     fn insert_rows(
         &mut self,
         collection: &CollectionId,
-        rows: &[(&Key, &Row)],
+        rows: &[(&Key, &HeldRow)],
     ) -> Result<Option<usize>, StoreError> {
         let sql = self.ensure(collection)?;
         let mut done = 0;
@@ -1018,7 +1020,7 @@ impl StoreTx for SqliteTx<'_> {
         &mut self,
         collection: &CollectionId,
         key: &Key,
-        value: &Row,
+        value: &HeldRow,
     ) -> Result<bool, StoreError> {
         let Some(sql) = self.find(collection)? else {
             return Ok(false);
@@ -1027,7 +1029,7 @@ impl StoreTx for SqliteTx<'_> {
             .tx
             .prepare_cached(&sql.update)
             .store()?
-            .execute(params![key.to_json(), row_json(value)?])
+            .execute(params![key.to_json(), value.json()])
             .store()?;
         if changed == 1 {
             self.note_fields(collection, value)?;
@@ -1159,10 +1161,4 @@ fn touch(touched: &mut Vec<CollectionId>, collection: &CollectionId) {
     if !touched.contains(collection) {
         touched.push(collection.clone());
     }
-}
-
-/// The JSON text of a row as stored.
-fn row_json(value: &Row) -> Result<String, StoreError> {
-    serde_json::to_string(value)
-        .map_err(|e| StoreError::Other(format!("row does not serialise: {e}")))
 }

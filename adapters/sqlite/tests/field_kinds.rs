@@ -30,7 +30,11 @@ fn insert(store: &mut SqliteStore, rows: &[(&str, Value)]) {
     let mut tx = store.begin().unwrap();
     for (key, value) in rows {
         assert!(tx
-            .insert_row(&todos(), &Key::from(*key), &row(value.clone()))
+            .insert_row(
+                &todos(),
+                &Key::from(*key),
+                &lockstep::HeldRow::from(row(value.clone()))
+            )
             .unwrap());
     }
     tx.commit().unwrap();
@@ -79,7 +83,11 @@ fn own_writes_record_every_kind_of_a_field() {
     let mut tx = store.begin().unwrap();
     let every = json!({"z": null, "b": false, "a": [1], "o": {"p": 1}, "n": 2});
     assert!(tx
-        .update_row(&todos(), &Key::from("a"), &row(every))
+        .update_row(
+            &todos(),
+            &Key::from("a"),
+            &lockstep::HeldRow::from(row(every))
+        )
         .unwrap());
     tx.commit().unwrap();
     assert_eq!(kinds(&store, "z"), Some(i64::from(KIND_NULL)));
@@ -151,7 +159,11 @@ fn a_rolled_back_transaction_leaves_no_kind_behind() {
         let mut tx = store.begin().unwrap();
         for (key, value) in [("b", json!({"n": "x"})), ("c", json!({"k": []}))] {
             assert!(tx
-                .insert_row(&todos(), &Key::from(key), &row(value))
+                .insert_row(
+                    &todos(),
+                    &Key::from(key),
+                    &lockstep::HeldRow::from(row(value))
+                )
                 .unwrap());
         }
     }
@@ -186,7 +198,11 @@ fn a_rolled_back_drain_leaves_no_kind_in_the_cache() {
         let mut tx = store.begin().unwrap();
         tx.drain_external_writes().unwrap();
         assert!(tx
-            .insert_row(&todos(), &Key::from("c"), &row(json!({"n": 2})))
+            .insert_row(
+                &todos(),
+                &Key::from("c"),
+                &lockstep::HeldRow::from(row(json!({"n": 2})))
+            )
             .unwrap());
     }
     foreign(&store, "DELETE FROM {table} WHERE key = '\"b\"'");
@@ -302,7 +318,11 @@ fn views_page_by_stored_key_on_the_primary_key() {
         (Key::from("c"), json!(3)),
     ] {
         assert!(tx
-            .insert_row(&todos(), &key, &row(json!({"n": n})))
+            .insert_row(
+                &todos(),
+                &key,
+                &lockstep::HeldRow::from(row(json!({"n": n})))
+            )
             .unwrap());
     }
     tx.commit().unwrap();

@@ -2,7 +2,7 @@
 //! answers as `insert_row` on each row (a taken key stops it, a row other
 //! code made invalid is replaced, Lockstep's own writes are not captured).
 
-use lockstep::{CollectionId, DatabaseId, Key, Row, Store, StoreTx};
+use lockstep::{CollectionId, DatabaseId, HeldRow, Key, Row, Store, StoreTx};
 use lockstep_sqlite::names::{quote_ident, row_table, tracking_table};
 use lockstep_sqlite::{SqliteOptions, SqliteStore};
 use lockstep_tests::row;
@@ -27,7 +27,17 @@ fn numbered(count: usize) -> Vec<(Key, Row)> {
         .collect()
 }
 
-fn refs(rows: &[(Key, Row)]) -> Vec<(&Key, &Row)> {
+/// The rows as the leader gets them from a tab: held as their JSON text.
+fn held(rows: &[(Key, Row)]) -> Vec<(Key, HeldRow)> {
+    rows.iter()
+        .map(|(key, value)| {
+            let text = serde_json::to_string(value).unwrap();
+            (key.clone(), HeldRow::from_json(text.into()).unwrap())
+        })
+        .collect()
+}
+
+fn refs(rows: &[(Key, HeldRow)]) -> Vec<(&Key, &HeldRow)> {
     rows.iter().map(|(key, value)| (key, value)).collect()
 }
 
@@ -41,7 +51,7 @@ fn insert_rows_writes_every_row_across_chunks_and_their_fields() {
     // 300 rows: statements of 128, 128, 32, 8 and 4 rows.
     let rows = numbered(300);
     let mut tx = store.begin().unwrap();
-    assert_eq!(tx.insert_rows(&todos(), &refs(&rows)).unwrap(), None);
+    assert_eq!(tx.insert_rows(&todos(), &refs(&held(&rows))).unwrap(), None);
     tx.commit().unwrap();
     let mut expected = rows.clone();
     expected.sort_by_key(|(key, _)| key.to_json());
@@ -60,11 +70,16 @@ fn insert_rows_stops_at_a_taken_key_with_the_rows_before_it_written() {
     let (_dir, mut store) = fresh();
     let rows = numbered(300);
     let mut tx = store.begin().unwrap();
-    assert!(tx.insert_row(&todos(), &rows[150].0, &Row::new()).unwrap());
+    assert!(tx
+        .insert_row(&todos(), &rows[150].0, &HeldRow::from(Row::new()))
+        .unwrap());
     tx.commit().unwrap();
 
     let mut tx = store.begin().unwrap();
-    assert_eq!(tx.insert_rows(&todos(), &refs(&rows)).unwrap(), Some(150));
+    assert_eq!(
+        tx.insert_rows(&todos(), &refs(&held(&rows))).unwrap(),
+        Some(150)
+    );
     assert_eq!(
         tx.get_row(&todos(), &rows[0].0).unwrap(),
         Some(rows[0].1.clone())
@@ -87,7 +102,10 @@ fn insert_rows_refuses_a_key_repeated_within_the_rows() {
     let mut rows = numbered(10);
     rows.push((rows[3].0.clone(), row(json!({ "n": "again" }))));
     let mut tx = store.begin().unwrap();
-    assert_eq!(tx.insert_rows(&todos(), &refs(&rows)).unwrap(), Some(10));
+    assert_eq!(
+        tx.insert_rows(&todos(), &refs(&held(&rows))).unwrap(),
+        Some(10)
+    );
     assert_eq!(
         tx.get_row(&todos(), &rows[3].0).unwrap(),
         Some(rows[3].1.clone())
@@ -99,7 +117,9 @@ fn insert_rows_replaces_a_row_other_code_made_invalid() {
     let (_dir, mut store) = fresh();
     let rows = numbered(10);
     let mut tx = store.begin().unwrap();
-    assert!(tx.insert_row(&todos(), &rows[0].0, &rows[0].1).unwrap());
+    assert!(tx
+        .insert_row(&todos(), &rows[0].0, &HeldRow::from(rows[0].1.clone()))
+        .unwrap());
     tx.commit().unwrap();
     let table = quote_ident(&row_table(&todos()));
     store
@@ -111,7 +131,10 @@ fn insert_rows_replaces_a_row_other_code_made_invalid() {
         .unwrap();
 
     let mut tx = store.begin().unwrap();
-    assert_eq!(tx.insert_rows(&todos(), &refs(&rows[1..])).unwrap(), None);
+    assert_eq!(
+        tx.insert_rows(&todos(), &refs(&held(&rows[1..]))).unwrap(),
+        None
+    );
     tx.commit().unwrap();
     assert_eq!(store.rows(&todos()).unwrap(), rows);
 }

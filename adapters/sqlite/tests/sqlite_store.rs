@@ -72,7 +72,9 @@ fn commit_duplicate_and_rejection() {
         vec![Change {
             collection: todos(),
             key: Key::from("a"),
-            value: Some(row(serde_json::json!({"title": "one"})))
+            value: Some(lockstep::HeldRow::shared(row(
+                serde_json::json!({"title": "one"})
+            )))
         }]
     );
 
@@ -233,7 +235,7 @@ fn writes_by_other_code_are_captured_and_broadcast() {
         vec![Change {
             collection: todos(),
             key: Key::from("ext"),
-            value: Some(row(serde_json::json!({"a": 1})))
+            value: Some(lockstep::HeldRow::shared(row(serde_json::json!({"a": 1}))))
         }]
     );
     assert!(!leader.store_mut().external_writes_pending().unwrap());
@@ -263,7 +265,7 @@ fn writes_by_other_code_are_captured_and_broadcast() {
             Change {
                 collection: todos(),
                 key: Key::from("ext"),
-                value: Some(row(serde_json::json!({"a": 2})))
+                value: Some(lockstep::HeldRow::shared(row(serde_json::json!({"a": 2}))))
             },
             Change {
                 collection: todos(),
@@ -381,7 +383,9 @@ fn invalid_rows_written_by_other_code_are_tombstoned_skipped_and_counted() {
             Change {
                 collection: todos(),
                 key: Key::from("ok"),
-                value: Some(row(serde_json::json!({"fine": 1})))
+                value: Some(lockstep::HeldRow::shared(row(
+                    serde_json::json!({"fine": 1})
+                )))
             }
         ]
     );
@@ -572,12 +576,24 @@ fn rolled_back_transactions_leave_nothing() {
     let fresh = CollectionId::new("fresh").unwrap();
     {
         let mut tx = store.begin().unwrap();
-        assert!(tx.insert_row(&fresh, &Key::from("a"), &Row::new()).unwrap());
+        assert!(tx
+            .insert_row(
+                &fresh,
+                &Key::from("a"),
+                &lockstep::HeldRow::from(Row::new())
+            )
+            .unwrap());
         assert!(tx.get_row(&fresh, &Key::from("a")).unwrap().is_some());
     }
     let mut tx = store.begin().unwrap();
     assert!(tx.get_row(&fresh, &Key::from("a")).unwrap().is_none());
-    assert!(tx.insert_row(&fresh, &Key::from("b"), &Row::new()).unwrap());
+    assert!(tx
+        .insert_row(
+            &fresh,
+            &Key::from("b"),
+            &lockstep::HeldRow::from(Row::new())
+        )
+        .unwrap());
     tx.commit().unwrap();
     assert_eq!(
         store.rows(&fresh).unwrap(),
@@ -711,7 +727,11 @@ fn pending_stays_true_across_our_own_commits_until_drained() {
     let commit_one = |store: &mut SqliteStore, key: &str| {
         let mut tx = store.begin().unwrap();
         assert!(tx
-            .insert_row(&todos(), &Key::from(key), &Row::new())
+            .insert_row(
+                &todos(),
+                &Key::from(key),
+                &lockstep::HeldRow::from(Row::new())
+            )
             .unwrap());
         tx.commit().unwrap();
     };
@@ -845,7 +865,7 @@ fn lockstep_writes_never_touch_the_tracking_table() {
         Op::Update {
             collection: todos(),
             key: Key::from("a"),
-            value: row(serde_json::json!({"n": 3})),
+            value: lockstep::HeldRow::shared(row(serde_json::json!({"n": 3}))),
         },
         Op::Delete {
             collection: todos(),

@@ -84,7 +84,7 @@ fn random_op(rng: &mut Rng, tab: &TabHandle, todos: &CollectionId, writer: usize
         (false, _) => Op::Insert {
             collection: todos.clone(),
             key,
-            value,
+            value: lockstep::HeldRow::shared(value),
         },
         (true, 0) => Op::Delete {
             collection: todos.clone(),
@@ -93,7 +93,7 @@ fn random_op(rng: &mut Rng, tab: &TabHandle, todos: &CollectionId, writer: usize
         (true, _) => Op::Update {
             collection: todos.clone(),
             key,
-            value,
+            value: lockstep::HeldRow::shared(value),
         },
     }
 }

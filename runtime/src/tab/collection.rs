@@ -52,7 +52,7 @@ impl LayerOp {
     pub fn of(op: &Op) -> LayerOp {
         match op {
             Op::Patch { fields, unset, .. } => LayerOp::Patch(fields.clone(), unset.clone()),
-            other => LayerOp::Set(other.value().cloned().map(HeldRow::shared)),
+            other => LayerOp::Set(other.row().cloned()),
         }
     }
 

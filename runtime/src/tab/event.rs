@@ -9,7 +9,7 @@ use crate::intake::DropCounts;
 use crate::key::Key;
 use crate::protocol::{KeyedRow, LeaderInfo, PageRow, Rejection};
 use crate::query::{DatabaseReport, QueryError, QueryRows};
-use crate::row::{ChangeEvent, Row};
+use crate::row::{ChangeEvent, SharedRow};
 
 /// Handle of one subscription made with [`PersistedCollectionRuntime::subscribe`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -144,7 +144,7 @@ pub enum SyncBatch {
         /// The transaction's position.
         position: StreamPosition,
         /// Keys and their rows after the transaction.
-        changes: Vec<(Key, Option<Row>)>,
+        changes: Vec<(Key, Option<SharedRow>)>,
     },
     /// A reload is complete (this tab fell behind the change log, or the
     /// database is a new incarnation): forget every row whose key is not in

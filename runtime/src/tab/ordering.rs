@@ -119,7 +119,7 @@ impl PersistedCollectionRuntime {
     pub(super) fn apply_tx(&mut self, tx: TxCommitted) {
         let position = tx.position();
         let mut touched = Touched::default();
-        let mut streamed: BTreeMap<CollectionId, Vec<(Key, Option<Row>)>> = BTreeMap::new();
+        let mut streamed: BTreeMap<CollectionId, Vec<(Key, Option<SharedRow>)>> = BTreeMap::new();
         for change in tx.changes {
             let Some(collection) = self.collections.get_mut(&change.collection) else {
                 continue;
@@ -127,9 +127,7 @@ impl PersistedCollectionRuntime {
             match collection.mode {
                 CollectionMode::Rows => {
                     touched.before(&change.collection, &change.key, &collection.rows);
-                    collection
-                        .rows
-                        .set_synced(change.key, change.value.map(crate::HeldRow::shared));
+                    collection.rows.set_synced(change.key, change.value);
                 }
                 CollectionMode::Stream | CollectionMode::OnDemand => streamed
                     .entry(change.collection)

@@ -2,6 +2,7 @@
 //! envelopes, and dropped when the leader commits or refuses them.
 
 use super::*;
+use crate::HeldRow;
 
 impl PersistedCollectionRuntime {
     /// Applies `ops` optimistically and queues them as one envelope for the
@@ -26,18 +27,17 @@ impl PersistedCollectionRuntime {
             let exists = *scratch
                 .entry((op.collection(), op.key()))
                 .or_insert_with(|| collection.rows.visible(op.key()).is_some());
-            let (collection_id, key) = (op.collection().clone(), op.key().clone());
             match op {
                 Op::Insert { .. } if exists => {
                     return Err(MutationError::KeyExists {
-                        collection: collection_id,
-                        key,
+                        collection: op.collection().clone(),
+                        key: op.key().clone(),
                     })
                 }
                 Op::Update { .. } | Op::Patch { .. } | Op::Delete { .. } if !exists => {
                     return Err(MutationError::KeyMissing {
-                        collection: collection_id,
-                        key,
+                        collection: op.collection().clone(),
+                        key: op.key().clone(),
                     })
                 }
                 _ => {}
@@ -144,7 +144,7 @@ impl PersistedCollectionRuntime {
             vec![Op::Insert {
                 collection,
                 key,
-                value,
+                value: HeldRow::shared(value),
             }],
         )
     }
@@ -162,7 +162,7 @@ impl PersistedCollectionRuntime {
             vec![Op::Update {
                 collection,
                 key,
-                value,
+                value: HeldRow::shared(value),
             }],
         )
     }

@@ -78,7 +78,7 @@ struct Page {
 impl Subsets {
     /// Keeps the keys of a transaction while a load is in progress, and
     /// those a reload delivers.
-    pub(super) fn note_commit(&mut self, seq: Seq, changes: &[(Key, Option<Row>)]) {
+    pub(super) fn note_commit(&mut self, seq: Seq, changes: &[(Key, Option<SharedRow>)]) {
         if let Some(seen) = self.reload_seen.as_mut() {
             seen.extend(changes.iter().map(|(key, _)| key.clone()));
         }

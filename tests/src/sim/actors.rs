@@ -131,7 +131,7 @@ impl<S: SimStore> Sim<S> {
                     None => Op::Insert {
                         collection: collection.clone(),
                         key,
-                        value,
+                        value: lockstep::HeldRow::shared(value),
                     },
                     Some(_) if stamp.is_multiple_of(3) => Op::Delete {
                         collection: collection.clone(),
@@ -140,7 +140,7 @@ impl<S: SimStore> Sim<S> {
                     Some(_) => Op::Update {
                         collection: collection.clone(),
                         key,
-                        value,
+                        value: lockstep::HeldRow::shared(value),
                     },
                 }
             })

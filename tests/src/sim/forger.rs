@@ -248,7 +248,7 @@ impl<S: SimStore> Sim<S> {
             changes: vec![Change {
                 collection,
                 key,
-                value,
+                value: value.map(lockstep::HeldRow::shared),
             }],
             requires_pull: self.rng.chance(0.2),
         }

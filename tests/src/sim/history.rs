@@ -86,7 +86,7 @@ impl History {
                     let rows = state.entry(change.collection).or_default();
                     match change.value {
                         Some(row) => {
-                            rows.insert(change.key, lockstep::HeldRow::shared(row));
+                            rows.insert(change.key, row);
                         }
                         None => {
                             rows.remove(&change.key);
