@@ -179,7 +179,7 @@ fn info(
         code,
         message,
         collection: collection.map(|c| c.as_str().to_owned()),
-        key: key.map(key_json),
+        key: key.cloned(),
     }
 }
 

@@ -404,5 +404,5 @@ pub struct ErrorInfo {
     /// The key concerned, if one is.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[tsify(optional, type = "Key")]
-    pub key: Option<serde_json::Value>,
+    pub key: Option<lockstep::Key>,
 }

@@ -603,7 +603,7 @@ mod tests {
         assert_ne!(a, c);
         assert_eq!(a.clone(), a);
         assert_eq!(serde_json::to_string(&b).unwrap(), r#"{ "b": 2, "a": 1 }"#);
-        assert_eq!(serde_json::to_string(&*b).unwrap(), r#"{"a":1,"b":2}"#);
+        assert_eq!(serde_json::to_string(&*b).unwrap(), r#"{"b":2,"a":1}"#);
         assert_eq!(HeldRow::from(a.to_row()).json(), r#"{"a":1,"b":2}"#);
     }
 }

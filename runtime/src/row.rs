@@ -185,10 +185,11 @@ impl Op {
 }
 
 /// `row` with every field of `fields` set and every field named in `unset`
-/// removed (a shallow merge of top-level fields).
+/// removed (a shallow merge of top-level fields, as `Object.assign` does:
+/// the row's fields keep their order, new ones come last).
 pub(crate) fn merge(mut row: Row, fields: &Row, unset: &[String]) -> Row {
     for name in unset {
-        row.remove(name);
+        row.shift_remove(name);
     }
     for (name, value) in fields {
         row.insert(name.clone(), value.clone());
