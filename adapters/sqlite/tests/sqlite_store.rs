@@ -2,8 +2,8 @@
 
 use lockstep::protocol::{Body, Message, Rejection};
 use lockstep::{
-    Change, CollectionId, Coordinator, CoordinatorConfig, DatabaseId, EnvelopeId, Key, Op, Row,
-    Seq, Store, StoreError, StoreTx, StreamPosition, TabId, Term, Timestamp,
+    Change, CollectionId, Coordinator, CoordinatorConfig, DatabaseId, EnvelopeId, HeldRow, Key, Op,
+    Row, Seq, Store, StoreError, StoreTx, StreamPosition, TabId, Term, Timestamp,
 };
 use lockstep_sqlite::names::{quote_ident, row_table, tracking_table};
 use lockstep_sqlite::schema::SCHEMA_VERSION;
@@ -72,9 +72,7 @@ fn commit_duplicate_and_rejection() {
         vec![Change {
             collection: todos(),
             key: Key::from("a"),
-            value: Some(lockstep::HeldRow::shared(row(
-                serde_json::json!({"title": "one"})
-            )))
+            value: Some(HeldRow::shared(row(serde_json::json!({"title": "one"}))))
         }]
     );
 
@@ -235,7 +233,7 @@ fn writes_by_other_code_are_captured_and_broadcast() {
         vec![Change {
             collection: todos(),
             key: Key::from("ext"),
-            value: Some(lockstep::HeldRow::shared(row(serde_json::json!({"a": 1}))))
+            value: Some(HeldRow::shared(row(serde_json::json!({"a": 1}))))
         }]
     );
     assert!(!leader.store_mut().external_writes_pending().unwrap());
@@ -265,7 +263,7 @@ fn writes_by_other_code_are_captured_and_broadcast() {
             Change {
                 collection: todos(),
                 key: Key::from("ext"),
-                value: Some(lockstep::HeldRow::shared(row(serde_json::json!({"a": 2}))))
+                value: Some(HeldRow::shared(row(serde_json::json!({"a": 2}))))
             },
             Change {
                 collection: todos(),
@@ -383,9 +381,7 @@ fn invalid_rows_written_by_other_code_are_tombstoned_skipped_and_counted() {
             Change {
                 collection: todos(),
                 key: Key::from("ok"),
-                value: Some(lockstep::HeldRow::shared(row(
-                    serde_json::json!({"fine": 1})
-                )))
+                value: Some(HeldRow::shared(row(serde_json::json!({"fine": 1}))))
             }
         ]
     );
@@ -574,26 +570,15 @@ fn rolled_back_transactions_leave_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = open(&dir.path().join("db"));
     let fresh = CollectionId::new("fresh").unwrap();
+    let empty = HeldRow::from(Row::new());
     {
         let mut tx = store.begin().unwrap();
-        assert!(tx
-            .insert_row(
-                &fresh,
-                &Key::from("a"),
-                &lockstep::HeldRow::from(Row::new())
-            )
-            .unwrap());
+        assert!(tx.insert_row(&fresh, &Key::from("a"), &empty).unwrap());
         assert!(tx.get_row(&fresh, &Key::from("a")).unwrap().is_some());
     }
     let mut tx = store.begin().unwrap();
     assert!(tx.get_row(&fresh, &Key::from("a")).unwrap().is_none());
-    assert!(tx
-        .insert_row(
-            &fresh,
-            &Key::from("b"),
-            &lockstep::HeldRow::from(Row::new())
-        )
-        .unwrap());
+    assert!(tx.insert_row(&fresh, &Key::from("b"), &empty).unwrap());
     tx.commit().unwrap();
     assert_eq!(
         store.rows(&fresh).unwrap(),
@@ -727,11 +712,7 @@ fn pending_stays_true_across_our_own_commits_until_drained() {
     let commit_one = |store: &mut SqliteStore, key: &str| {
         let mut tx = store.begin().unwrap();
         assert!(tx
-            .insert_row(
-                &todos(),
-                &Key::from(key),
-                &lockstep::HeldRow::from(Row::new())
-            )
+            .insert_row(&todos(), &Key::from(key), &HeldRow::from(Row::new()))
             .unwrap());
         tx.commit().unwrap();
     };
@@ -865,7 +846,7 @@ fn lockstep_writes_never_touch_the_tracking_table() {
         Op::Update {
             collection: todos(),
             key: Key::from("a"),
-            value: lockstep::HeldRow::shared(row(serde_json::json!({"n": 3}))),
+            value: HeldRow::shared(row(serde_json::json!({"n": 3}))),
         },
         Op::Delete {
             collection: todos(),
