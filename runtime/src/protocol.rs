@@ -749,15 +749,13 @@ pub fn check_ops(ops: &[Op], limits: &Limits) -> Result<(), InvalidInput> {
             Op::Patch { fields, .. } => row_bytes(fields),
             Op::Delete { .. } => continue,
         };
-        {
-            if bytes > limits.max_row_bytes {
-                return Err(InvalidInput::RowTooLarge {
-                    collection: op.collection().clone(),
-                    key: op.key().clone(),
-                    bytes,
-                    max: limits.max_row_bytes,
-                });
-            }
+        if bytes > limits.max_row_bytes {
+            return Err(InvalidInput::RowTooLarge {
+                collection: op.collection().clone(),
+                key: op.key().clone(),
+                bytes,
+                max: limits.max_row_bytes,
+            });
         }
     }
     Ok(())

@@ -23,6 +23,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::context::use_database;
+use crate::row_text::held_row;
 use crate::Error;
 
 /// How far a collection's load in this tab has come.
@@ -319,9 +320,15 @@ impl<T: Send + Sync + 'static> UseCollection<T> {
     where
         T: Serialize,
     {
-        let outcome = self
-            .to_row(value)
-            .map(|row| self.shared.database.insert(&self.shared.id, key, row));
+        let outcome = held_row(value)
+            .map_err(|detail| self.not_an_object(detail))
+            .map(|value| {
+                self.shared.database.mutate(vec![Op::Insert {
+                    collection: self.shared.id.clone(),
+                    key,
+                    value,
+                }])
+            });
         self.settle(outcome)
     }
 
@@ -382,14 +389,17 @@ impl<T: Send + Sync + 'static> UseCollection<T> {
     where
         T: Serialize,
     {
-        let not_an_object = |detail: String| Error::NotAnObject {
-            collection: self.shared.id.clone(),
-            detail,
-        };
         match serde_json::to_value(value) {
             Ok(serde_json::Value::Object(row)) => Ok(row),
-            Ok(other) => Err(not_an_object(format!("it serialized to {other}"))),
-            Err(error) => Err(not_an_object(error.to_string())),
+            Ok(other) => Err(self.not_an_object(format!("it serialized to {other}"))),
+            Err(error) => Err(self.not_an_object(error.to_string())),
+        }
+    }
+
+    fn not_an_object(&self, detail: String) -> Error {
+        Error::NotAnObject {
+            collection: self.shared.id.clone(),
+            detail,
         }
     }
 

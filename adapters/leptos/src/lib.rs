@@ -77,6 +77,7 @@ mod collection;
 mod context;
 #[cfg(target_arch = "wasm32")]
 mod error;
+mod row_text;
 #[cfg(target_arch = "wasm32")]
 mod status;
 #[cfg(target_arch = "wasm32")]
