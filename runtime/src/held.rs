@@ -315,66 +315,9 @@ impl<'de> Visitor<'de> for FieldKinds {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut kinds = Vec::new();
         while let Some(name) = map.next_key_seed(Name)? {
-            kinds.push((name, map.next_value_seed(Kind)?));
+            kinds.push((name, map.next_value_seed(Checked)?));
         }
         Ok(kinds)
-    }
-}
-
-/// The kind of a value, read past without keeping it.
-#[derive(Clone, Copy)]
-struct Kind;
-
-impl<'de> DeserializeSeed<'de> for Kind {
-    type Value = JsonKind;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<JsonKind, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Kind {
-    type Value = JsonKind;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<JsonKind, E> {
-        Ok(JsonKind::Boolean)
-    }
-
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<JsonKind, E> {
-        Ok(JsonKind::Integer)
-    }
-
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<JsonKind, E> {
-        Ok(JsonKind::Integer)
-    }
-
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<JsonKind, E> {
-        Ok(JsonKind::Real)
-    }
-
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<JsonKind, E> {
-        Ok(JsonKind::Text)
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<JsonKind, E> {
-        Ok(JsonKind::Null)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<JsonKind, A::Error> {
-        while seq.next_element::<de::IgnoredAny>()?.is_some() {}
-        Ok(JsonKind::Array)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<JsonKind, A::Error> {
-        while map
-            .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
-            .is_some()
-        {}
-        Ok(JsonKind::Object)
     }
 }
 
@@ -407,59 +350,59 @@ impl<'de> Visitor<'de> for Name {
 
 /// Walks a JSON value through `deserialize_any` (so numbers are range
 /// checked and strings unescaped exactly as a parse into a `Row` would),
-/// keeping nothing.
+/// keeping nothing but its kind.
 #[derive(Clone, Copy)]
 struct Checked;
 
 impl<'de> DeserializeSeed<'de> for Checked {
-    type Value = ();
+    type Value = JsonKind;
 
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<JsonKind, D::Error> {
         deserializer.deserialize_any(self)
     }
 }
 
 impl<'de> Visitor<'de> for Checked {
-    type Value = ();
+    type Value = JsonKind;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON value")
     }
 
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
-        Ok(())
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<JsonKind, E> {
+        Ok(JsonKind::Boolean)
     }
 
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
-        Ok(())
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<JsonKind, E> {
+        Ok(JsonKind::Integer)
     }
 
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
-        Ok(())
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<JsonKind, E> {
+        Ok(JsonKind::Integer)
     }
 
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
-        Ok(())
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<JsonKind, E> {
+        Ok(JsonKind::Real)
     }
 
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
-        Ok(())
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<JsonKind, E> {
+        Ok(JsonKind::Text)
     }
 
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        Ok(())
+    fn visit_unit<E: de::Error>(self) -> Result<JsonKind, E> {
+        Ok(JsonKind::Null)
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<JsonKind, A::Error> {
         while seq.next_element_seed(Checked)?.is_some() {}
-        Ok(())
+        Ok(JsonKind::Array)
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<JsonKind, A::Error> {
         while map.next_key_seed(Checked)?.is_some() {
             map.next_value_seed(Checked)?;
         }
-        Ok(())
+        Ok(JsonKind::Object)
     }
 }
 
