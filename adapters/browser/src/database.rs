@@ -344,14 +344,26 @@ impl Database {
     /// one SQLite transaction or not at all. Resolves with the commit's
     /// position once this tab applied it; a refusal rolls the change back.
     pub fn mutate(&self, ops: Vec<Op>) -> WriteOutcome {
-        self.write(ops, |runtime, now, ops| runtime.mutate(now, ops))
+        // The envelope is posted before this tab applies the ops, so the
+        // leader worker writes it while this tab applies it.
+        self.write(ops, |state, now, ops| {
+            let State {
+                runtime,
+                channel,
+                worker,
+                ..
+            } = state;
+            runtime.mutate_sending_first(now, ops, |runtime| {
+                transmit(runtime, channel, worker.as_ref())
+            })
+        })
     }
 
     /// Sends `ops` as one envelope without showing them here (stream-mode
     /// collections, whose app-side store shows them optimistically). Resolves
     /// once the commit's rows reached the collection's sink.
     pub fn submit(&self, ops: Vec<Op>) -> WriteOutcome {
-        self.write(ops, |runtime, now, ops| runtime.submit(now, ops))
+        self.write(ops, |state, now, ops| state.runtime.submit(now, ops))
     }
 
     /// Inserts a row (refused if the key exists). See [`mutate`](Self::mutate).
@@ -563,7 +575,7 @@ impl Database {
         &self,
         ops: Vec<Op>,
         send: impl FnOnce(
-            &mut PersistedCollectionRuntime,
+            &mut State,
             lockstep::Timestamp,
             Vec<Op>,
         ) -> Result<EnvelopeId, lockstep::MutationError>,
@@ -573,7 +585,7 @@ impl Database {
             if state.closed {
                 return oneshot::ready(Err(WriteError::Closed));
             }
-            match send(&mut state.runtime, js::now(), ops) {
+            match send(&mut state, js::now(), ops) {
                 Err(e) => return oneshot::ready(Err(e.into())),
                 Ok(id) => {
                     let (sender, receiver) = oneshot::channel();
@@ -713,18 +725,13 @@ fn pump(inner: &Rc<Inner>) {
         if state.closed {
             return;
         }
-        let me = state.runtime.tab_id();
-        let leader = state.runtime.leader();
-        while let Some(message) = state.runtime.poll_transmit() {
-            let bytes = message.encode();
-            let route = route::from_tab(me, leader, message.to);
-            if route.channel {
-                js::post_bytes(&state.channel, &bytes);
-            }
-            if let (true, Some(worker)) = (route.port, &state.worker) {
-                js::post_bytes_to_worker(worker, &bytes);
-            }
-        }
+        let State {
+            runtime,
+            channel,
+            worker,
+            ..
+        } = &mut *state;
+        transmit(runtime, channel, worker.as_ref());
         let mut calls = inner.calls.borrow_mut();
         while let Some(event) = state.runtime.poll_event() {
             deliver(&mut state, event, &mut calls);
@@ -739,6 +746,27 @@ fn pump(inner: &Rc<Inner>) {
         arm_timer(inner, &mut state);
     }
     dispatch(inner);
+}
+
+/// Posts every message the runtime has queued: on the channel, to this
+/// tab's leader worker through its port, or both, as the route says.
+fn transmit(
+    runtime: &mut PersistedCollectionRuntime,
+    channel: &BroadcastChannel,
+    worker: Option<&web_sys::Worker>,
+) {
+    let me = runtime.tab_id();
+    let leader = runtime.leader();
+    while let Some(message) = runtime.poll_transmit() {
+        let bytes = message.encode();
+        let route = route::from_tab(me, leader, message.to);
+        if route.channel {
+            js::post_bytes(channel, &bytes);
+        }
+        if let (true, Some(worker)) = (route.port, worker) {
+            js::post_bytes_to_worker(worker, &bytes);
+        }
+    }
 }
 
 /// Routes one runtime event to a future or a queued listener call.

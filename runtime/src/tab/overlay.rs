@@ -8,6 +8,58 @@ impl PersistedCollectionRuntime {
     /// Applies `ops` optimistically and queues them as one envelope for the
     /// leader. Checked against the visible view first; nothing changes on error.
     pub fn mutate(&mut self, now: Timestamp, ops: Vec<Op>) -> Result<EnvelopeId, MutationError> {
+        self.mutate_sending_first(now, ops, |_| {})
+    }
+
+    /// [`mutate`](Self::mutate), handing the runtime to `send` once the
+    /// envelope is queued and before this tab applies the ops, so a driver
+    /// can post the envelope (drain [`poll_transmit`](Self::poll_transmit))
+    /// and the leader writes it while this tab applies it. `send` is not
+    /// called when the ops are refused.
+    ///
+    /// ```
+    /// use lockstep::*;
+    /// let db = DatabaseId::new("todo", "user-1").unwrap();
+    /// let todos = CollectionId::new("todos").unwrap();
+    /// let now = Timestamp(0);
+    /// let mut leader = Coordinator::start(MemoryStore::new(), db.clone(), TabId::from_u128(1), CoordinatorConfig::default(), now).unwrap();
+    /// let mut tab = PersistedCollectionRuntime::new(db, TabId::from_u128(1), RuntimeConfig::default(), now);
+    /// tab.open_collection(now, todos.clone());
+    /// # fn pump(leader: &mut Coordinator<MemoryStore>, tab: &mut PersistedCollectionRuntime, now: Timestamp) {
+    /// #     loop {
+    /// #         let mut quiet = true;
+    /// #         while let Some(m) = tab.poll_transmit() { leader.handle_bytes(now, &m.encode()); quiet = false; }
+    /// #         while let Some(m) = leader.poll_transmit() { tab.handle_bytes(now, &m.encode()); quiet = false; }
+    /// #         if quiet { break }
+    /// #     }
+    /// # }
+    /// pump(&mut leader, &mut tab, now);
+    ///
+    /// let row = HeldRow::shared(serde_json::json!({"title": "write docs"}).as_object().unwrap().clone());
+    /// let ops = vec![Op::Insert { collection: todos.clone(), key: Key::from("a"), value: row }];
+    /// tab.mutate_sending_first(now, ops, |tab| {
+    ///     // The envelope is queued; this tab does not show the row yet.
+    ///     assert!(tab.get(&todos, &Key::from("a")).is_none());
+    ///     while let Some(m) = tab.poll_transmit() { leader.handle_bytes(now, &m.encode()); }
+    /// })
+    /// .unwrap();
+    /// assert_eq!(tab.get(&todos, &Key::from("a")).unwrap()["title"], "write docs");
+    /// pump(&mut leader, &mut tab, now);
+    /// assert_eq!(tab.status().applied, Some(Seq(1)));
+    ///
+    /// // A refused write (the key exists) calls nothing.
+    /// let row = HeldRow::shared(Row::new());
+    /// let again = vec![Op::Insert { collection: todos.clone(), key: Key::from("a"), value: row }];
+    /// let mut called = false;
+    /// assert!(tab.mutate_sending_first(now, again, |_| called = true).is_err());
+    /// assert!(!called);
+    /// ```
+    pub fn mutate_sending_first(
+        &mut self,
+        now: Timestamp,
+        ops: Vec<Op>,
+        send: impl FnOnce(&mut Self),
+    ) -> Result<EnvelopeId, MutationError> {
         if ops.is_empty() {
             return Err(MutationError::Empty);
         }
@@ -48,8 +100,11 @@ impl PersistedCollectionRuntime {
             );
         }
         let envelope_id = self.new_envelope_id(now)?;
+        self.queue_envelope(now, envelope_id, ops);
+        send(self);
         let mut touched = Touched::default();
-        for op in &ops {
+        let ops = &self.pending[&envelope_id].envelope.ops;
+        for op in ops {
             let collection = self
                 .collections
                 .get_mut(op.collection())
@@ -59,7 +114,6 @@ impl PersistedCollectionRuntime {
                 .rows
                 .push_optimistic(op.key().clone(), envelope_id, LayerOp::of(op));
         }
-        self.queue_envelope(now, envelope_id, ops);
         self.emit_changes(touched);
         Ok(envelope_id)
     }
