@@ -1,7 +1,13 @@
 //! Hydration progress carries a total: the leader counts the collection's
 //! rows on the first page of a load, so a view can draw a progress bar (the
-//! Leptos bindings' `progress` signal) instead of a bare counter.
+//! Leptos bindings' `progress` signal) instead of a bare counter. And a tab
+//! asks for the next page before it applies the one it got, so the leader
+//! reads it meanwhile.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use lockstep::protocol::{Body, Message};
 use lockstep::{CoordinatorConfig, Event, Key, MemoryStore, Op};
 use lockstep_tests::*;
 use serde_json::json;
@@ -78,4 +84,60 @@ fn an_empty_collection_reports_a_total_of_zero() {
     let tab = net.open_tab(77, &[collection("todos")]);
     net.run();
     assert_eq!(progress(&mut net, tab), vec![(0, Some(0))]);
+}
+
+#[test]
+fn the_next_page_is_asked_for_before_this_page_is_applied() {
+    let todos = collection("todos");
+    let mut net = net_with_rows(1_500);
+    let tab = net.open_tab(77, std::slice::from_ref(&todos));
+    let me = net.tabs[tab].tab_id();
+    // Hold back the pages sent to the new tab, to hand them over by hand.
+    let held: Rc<RefCell<Vec<Vec<u8>>>> = Rc::default();
+    let keep = held.clone();
+    net.drop_if = Box::new(move |m, _| {
+        let page = matches!(m.body, Body::HydratePage { .. }) && m.to == Some(me);
+        if page {
+            keep.borrow_mut().push(m.encode());
+        }
+        page
+    });
+    net.run();
+    let pages = held.take();
+    assert_eq!(pages.len(), 1, "one page at a time is asked for");
+
+    let mut sent: Vec<Message> = Vec::new();
+    net.tabs[tab].handle_bytes_sending_first(net.now, &pages[0], |runtime| {
+        assert_eq!(
+            runtime.synced(&todos).len(),
+            0,
+            "the request goes out before the page's rows are applied"
+        );
+        while let Some(m) = runtime.poll_transmit() {
+            sent.push(m);
+        }
+    });
+    assert!(
+        matches!(
+            sent.as_slice(),
+            [Message {
+                body: Body::Hydrate {
+                    after: Some(Key::Int(499)),
+                    ..
+                },
+                ..
+            }]
+        ),
+        "{sent:?}"
+    );
+    assert_eq!(net.tabs[tab].synced(&todos).len(), 500);
+
+    net.drop_if = Box::new(|_, _| false);
+    let leader = net.leader.as_mut().expect("elected");
+    for m in sent {
+        leader.handle_bytes(net.now, &m.encode());
+    }
+    net.run();
+    assert!(net.tabs[tab].is_ready(&todos));
+    assert_eq!(net.tabs[tab].synced(&todos).len(), 1_500);
 }

@@ -702,12 +702,21 @@ fn install_handlers(inner: &Rc<Inner>) {
 }
 
 /// Hands a protocol message (from the channel or the worker's port) to the runtime.
+/// What the runtime asks for before it applies the message (the next
+/// hydration page) is posted at once, so the leader reads it meanwhile.
 fn receive(inner: &Rc<Inner>, bytes: &[u8]) {
-    inner
-        .state
-        .borrow_mut()
-        .runtime
-        .handle_bytes(js::now(), bytes);
+    {
+        let mut state = inner.state.borrow_mut();
+        let State {
+            runtime,
+            channel,
+            worker,
+            ..
+        } = &mut *state;
+        runtime.handle_bytes_sending_first(js::now(), bytes, |runtime| {
+            transmit(runtime, channel, worker.as_ref())
+        });
+    }
     pump(inner);
 }
 

@@ -57,7 +57,14 @@ impl PersistedCollectionRuntime {
         });
     }
 
-    pub(super) fn receive_hydrate_page(&mut self, now: Timestamp, page: HydratePage) {
+    /// Applies one page of a hydration. The request for the next page is
+    /// queued and handed to `send` before this page's rows are applied.
+    pub(super) fn receive_hydrate_page(
+        &mut self,
+        now: Timestamp,
+        page: HydratePage,
+        send: SendFirst<'_>,
+    ) {
         let HydratePage {
             request,
             collection: collection_id,
@@ -86,6 +93,17 @@ impl PersistedCollectionRuntime {
         if let Some(last) = rows.last() {
             h.cursor = Some(last.key().clone());
         }
+        h.sent_at = None;
+        if more {
+            self.send_hydrate(now, &collection_id);
+            send(self);
+        }
+        let Some(collection) = self.collections.get_mut(&collection_id) else {
+            return;
+        };
+        let Some(h) = collection.hydration.as_mut() else {
+            return;
+        };
         match collection.mode {
             CollectionMode::Rows => {
                 for row in rows {
@@ -114,14 +132,12 @@ impl PersistedCollectionRuntime {
         let rows_total = h
             .total
             .map(|total| usize::try_from(total).unwrap_or(usize::MAX).max(loaded));
-        h.sent_at = None;
         if more {
             self.events.push_back(Event::Progress {
                 collection: collection_id.clone(),
                 rows_loaded: loaded,
                 rows_total,
             });
-            self.send_hydrate(now, &collection_id);
         } else {
             h.pages_done = true;
             self.events.push_back(Event::Progress {

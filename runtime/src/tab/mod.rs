@@ -192,6 +192,11 @@ struct PullRequest {
     sent_at: Timestamp,
 }
 
+/// What a driver is handed to post what the runtime queued so far, in the
+/// middle of a call (see
+/// [`handle_bytes_sending_first`](PersistedCollectionRuntime::handle_bytes_sending_first)).
+type SendFirst<'a> = &'a mut dyn FnMut(&mut PersistedCollectionRuntime);
+
 /// The per-tab collection runtime. See the module docs.
 ///
 /// ```
@@ -404,6 +409,33 @@ impl PersistedCollectionRuntime {
     /// Feeds bytes received from another context. Malformed, foreign or
     /// oversized input is dropped and counted (see [`stats`](Self::stats)).
     pub fn handle_bytes(&mut self, now: Timestamp, bytes: &[u8]) {
+        self.handle_bytes_sending_first(now, bytes, |_| {});
+    }
+
+    /// [`handle_bytes`](Self::handle_bytes), handing the runtime to `send`
+    /// as soon as it has queued a request that need not wait for the rest
+    /// of the work, so a driver can post it (drain
+    /// [`poll_transmit`](Self::poll_transmit)) at once: for a hydration
+    /// page, the request for the next page, before this page's rows are
+    /// checked and applied, so the leader reads the next page while this
+    /// tab applies this one. Called at most once, and not for most
+    /// messages: the driver drains the rest after the call as usual.
+    ///
+    /// ```
+    /// use lockstep::*;
+    /// let db = DatabaseId::new("todo", "user-1").unwrap();
+    /// let mut tab = PersistedCollectionRuntime::new(db, TabId::from_u128(1), RuntimeConfig::default(), Timestamp(0));
+    /// let mut called = false;
+    /// // Not a protocol message: dropped, nothing to send.
+    /// tab.handle_bytes_sending_first(Timestamp(1), b"{}", |_| called = true);
+    /// assert!(!called);
+    /// ```
+    pub fn handle_bytes_sending_first(
+        &mut self,
+        now: Timestamp,
+        bytes: &[u8],
+        send: impl FnOnce(&mut Self),
+    ) {
         if let Ok(Some(message)) = intake(
             bytes,
             &self.db,
@@ -411,12 +443,23 @@ impl PersistedCollectionRuntime {
             &mut self.stats.dropped,
             self.me,
         ) {
-            self.handle(now, message);
+            let mut send = Some(send);
+            self.handle_sending_first(now, message, &mut |runtime| {
+                if let Some(send) = send.take() {
+                    send(runtime);
+                }
+            });
         }
     }
 
     /// Feeds one decoded message.
     pub fn handle(&mut self, now: Timestamp, message: Message) {
+        self.handle_sending_first(now, message, &mut |_| {});
+    }
+
+    /// [`handle`](Self::handle), calling `send` where
+    /// [`handle_bytes_sending_first`](Self::handle_bytes_sending_first) says.
+    fn handle_sending_first(&mut self, now: Timestamp, message: Message, send: SendFirst<'_>) {
         if message.db != self.db || message.v != PROTOCOL_VERSION {
             self.stats.dropped.foreign += 1;
             return;
@@ -486,7 +529,7 @@ impl PersistedCollectionRuntime {
                         more,
                         total,
                     };
-                    self.receive_hydrate_page(now, page)
+                    self.receive_hydrate_page(now, page, send)
                 }
             }
             Body::TxPart {
