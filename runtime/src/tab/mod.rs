@@ -75,7 +75,7 @@ impl Default for RuntimeConfig {
     fn default() -> Self {
         RuntimeConfig {
             resend_after_ms: 1_000,
-            hydrate_page_rows: 20_000,
+            hydrate_page_rows: 5_000,
             pull_page_txs: 1_000,
             leader_silence_ms: 3_000,
             limits: Limits::default(),
