@@ -34,6 +34,7 @@ pub mod names;
 mod query;
 pub mod schema;
 mod store;
+mod stored_key;
 pub mod views;
 
 pub use error::to_store_error;

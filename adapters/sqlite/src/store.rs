@@ -28,6 +28,7 @@ use crate::capture::OwnWrites;
 use crate::error::{corrupt, SqlResultExt};
 use crate::names::{quote_ident, TableNames};
 use crate::schema;
+use crate::stored_key::parse_key;
 use crate::views::Views;
 
 /// How hard SQLite works to make each commit survive a power loss.
@@ -434,21 +435,6 @@ fn parse_row(text: &str, collection: &CollectionId) -> Result<Row, StoreError> {
 /// writes and looks up ([`Key::to_json`]). Other forms of the same key that
 /// other code may write (`"\u00e9"` for `"é"`, `1.0` for `1`, spaces around)
 /// would be found by no look-up and break page cursors, so they are invalid.
-fn parse_key(text: &str, collection: &CollectionId) -> Result<Key, StoreError> {
-    let key = Key::from_json(text).map_err(|e| {
-        corrupt(format!(
-            "key {text} in {collection} is not a valid key ({e}); Lockstep ignores the row: use a string of at most 1024 bytes or a safe integer"
-        ))
-    })?;
-    let canonical = key.to_json();
-    if canonical != text {
-        return Err(corrupt(format!(
-            "key {text} in {collection} is not in canonical form; Lockstep ignores the row: write the key as {canonical}"
-        )));
-    }
-    Ok(key)
-}
-
 fn envelope_blob(id: &EnvelopeId) -> &[u8] {
     id.0.as_bytes()
 }
