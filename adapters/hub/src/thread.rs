@@ -147,6 +147,15 @@ impl<S: Store + Send + 'static> TabThread<S> {
         &self.membership.shared
     }
 
+    /// Hands `bytes` to this tab's runtime; what it asks for before it
+    /// applies them (the next hydration page) is posted at once, so a
+    /// leader on another thread reads it meanwhile.
+    fn handle_in_tab(&mut self, now: Timestamp, bytes: &[u8]) {
+        let (shared, id) = (&self.membership.shared, self.id);
+        self.runtime
+            .handle_bytes_sending_first(now, bytes, |runtime| post_from_tab(runtime, shared, id));
+    }
+
     pub fn run(mut self) {
         self.shared().request_leadership(self.id);
         if let Flow::Stop = self.flush() {
@@ -175,7 +184,7 @@ impl<S: Store + Send + 'static> TabThread<S> {
             match input {
                 Some(Input::Post { from, role, bytes }) => {
                     if !(from == self.id && role == Role::Tab) {
-                        self.runtime.handle_bytes(now, &bytes);
+                        self.handle_in_tab(now, &bytes);
                     }
                     if !(from == self.id && role == Role::Leader) {
                         if let Some(leader) = self.leader.as_mut() {
@@ -184,7 +193,7 @@ impl<S: Store + Send + 'static> TabThread<S> {
                     }
                 }
                 Some(Input::Raw(bytes)) => {
-                    self.runtime.handle_bytes(now, &bytes);
+                    self.handle_in_tab(now, &bytes);
                     if let Some(leader) = self.leader.as_mut() {
                         leader.handle_bytes(now, &bytes);
                     }
@@ -254,7 +263,12 @@ impl<S: Store + Send + 'static> TabThread<S> {
                 outcome,
                 reply,
             } => {
-                let result = self.runtime.mutate(now, ops);
+                // Posted before the tab applies the ops, so a leader on
+                // another thread writes them meanwhile.
+                let (shared, id) = (&self.membership.shared, self.id);
+                let result = self
+                    .runtime
+                    .mutate_sending_first(now, ops, |runtime| post_from_tab(runtime, shared, id));
                 if let Ok(id) = result {
                     self.outcomes.insert(id, outcome);
                 }
@@ -348,11 +362,7 @@ impl<S: Store + Send + 'static> TabThread<S> {
                 self.shared().request_leadership(self.id);
             }
         }
-        while let Some(message) = self.runtime.poll_transmit() {
-            self.membership
-                .shared
-                .post(self.id, Role::Tab, message.encode().into());
-        }
+        post_from_tab(&mut self.runtime, &self.membership.shared, self.id);
         while let Some(event) = self.runtime.poll_event() {
             self.deliver(event);
         }
@@ -414,5 +424,12 @@ impl<S: Store + Send + 'static> TabThread<S> {
             | Event::Synced { .. }
             | Event::SubsetLoaded { .. } => {}
         }
+    }
+}
+
+/// Posts what the tab's runtime has queued to every thread of the hub.
+fn post_from_tab(runtime: &mut PersistedCollectionRuntime, shared: &Shared, id: TabId) {
+    while let Some(message) = runtime.poll_transmit() {
+        shared.post(id, Role::Tab, message.encode().into());
     }
 }
