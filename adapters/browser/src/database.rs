@@ -148,6 +148,36 @@ struct State {
     closed: bool,
 }
 
+impl State {
+    /// The runtime, and what posts every message it has queued (on the
+    /// channel, to this tab's leader worker through its port, or both, as
+    /// the route says): handed to the runtime's `…_sending_first` calls, or
+    /// called after them.
+    fn runtime_and_post(
+        &mut self,
+    ) -> (
+        &mut PersistedCollectionRuntime,
+        impl FnMut(&mut PersistedCollectionRuntime) + '_,
+    ) {
+        let (channel, worker) = (&self.channel, self.worker.as_ref());
+        let post = move |runtime: &mut PersistedCollectionRuntime| {
+            let me = runtime.tab_id();
+            let leader = runtime.leader();
+            while let Some(message) = runtime.poll_transmit() {
+                let bytes = message.encode();
+                let route = route::from_tab(me, leader, message.to);
+                if route.channel {
+                    js::post_bytes(channel, &bytes);
+                }
+                if let (true, Some(worker)) = (route.port, worker) {
+                    js::post_bytes_to_worker(worker, &bytes);
+                }
+            }
+        };
+        (&mut self.runtime, post)
+    }
+}
+
 /// The browser callbacks of a tab; they hold only a weak reference to it.
 /// The ones the browser holds are kept here only so they live as long as the tab.
 #[derive(Default)]
@@ -347,15 +377,8 @@ impl Database {
         // The envelope is posted before this tab applies the ops, so the
         // leader worker writes it while this tab applies it.
         self.write(ops, |state, now, ops| {
-            let State {
-                runtime,
-                channel,
-                worker,
-                ..
-            } = state;
-            runtime.mutate_sending_first(now, ops, |runtime| {
-                transmit(runtime, channel, worker.as_ref())
-            })
+            let (runtime, post) = state.runtime_and_post();
+            runtime.mutate_sending_first(now, ops, post)
         })
     }
 
@@ -707,15 +730,8 @@ fn install_handlers(inner: &Rc<Inner>) {
 fn receive(inner: &Rc<Inner>, bytes: &[u8]) {
     {
         let mut state = inner.state.borrow_mut();
-        let State {
-            runtime,
-            channel,
-            worker,
-            ..
-        } = &mut *state;
-        runtime.handle_bytes_sending_first(js::now(), bytes, |runtime| {
-            transmit(runtime, channel, worker.as_ref())
-        });
+        let (runtime, post) = state.runtime_and_post();
+        runtime.handle_bytes_sending_first(js::now(), bytes, post);
     }
     pump(inner);
 }
@@ -734,13 +750,10 @@ fn pump(inner: &Rc<Inner>) {
         if state.closed {
             return;
         }
-        let State {
-            runtime,
-            channel,
-            worker,
-            ..
-        } = &mut *state;
-        transmit(runtime, channel, worker.as_ref());
+        {
+            let (runtime, mut post) = state.runtime_and_post();
+            post(runtime);
+        }
         let mut calls = inner.calls.borrow_mut();
         while let Some(event) = state.runtime.poll_event() {
             deliver(&mut state, event, &mut calls);
@@ -755,27 +768,6 @@ fn pump(inner: &Rc<Inner>) {
         arm_timer(inner, &mut state);
     }
     dispatch(inner);
-}
-
-/// Posts every message the runtime has queued: on the channel, to this
-/// tab's leader worker through its port, or both, as the route says.
-fn transmit(
-    runtime: &mut PersistedCollectionRuntime,
-    channel: &BroadcastChannel,
-    worker: Option<&web_sys::Worker>,
-) {
-    let me = runtime.tab_id();
-    let leader = runtime.leader();
-    while let Some(message) = runtime.poll_transmit() {
-        let bytes = message.encode();
-        let route = route::from_tab(me, leader, message.to);
-        if route.channel {
-            js::post_bytes(channel, &bytes);
-        }
-        if let (true, Some(worker)) = (route.port, worker) {
-            js::post_bytes_to_worker(worker, &bytes);
-        }
-    }
 }
 
 /// Routes one runtime event to a future or a queued listener call.

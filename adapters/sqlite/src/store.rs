@@ -431,10 +431,6 @@ fn parse_row(text: &str, collection: &CollectionId) -> Result<Row, StoreError> {
         .map_err(|e| corrupt(format!("row in {collection} is not a row: {e}")))
 }
 
-/// A stored key: valid only in its canonical JSON text, the one Lockstep
-/// writes and looks up ([`Key::to_json`]). Other forms of the same key that
-/// other code may write (`"\u00e9"` for `"é"`, `1.0` for `1`, spaces around)
-/// would be found by no look-up and break page cursors, so they are invalid.
 fn envelope_blob(id: &EnvelopeId) -> &[u8] {
     id.0.as_bytes()
 }

@@ -9,8 +9,11 @@ use lockstep::{CollectionId, Key, StoreError, MAX_KEY_BYTES, MAX_SAFE_INTEGER};
 
 use crate::error::corrupt;
 
-/// The key stored as `text` in `collection`: refused (the row is ignored)
-/// unless it is a valid key in canonical form, as Lockstep writes it.
+/// The key stored as `text` in `collection`: valid only in its canonical
+/// JSON text, the one Lockstep writes and looks up ([`Key::to_json`]).
+/// Other forms of the same key that other code may write (`"\u00e9"` for
+/// `"é"`, `1.0` for `1`, spaces around) would be found by no look-up and
+/// break page cursors, so they are refused (the row is ignored).
 pub(crate) fn parse_key(text: &str, collection: &CollectionId) -> Result<Key, StoreError> {
     if let Some(key) = plain_key(text) {
         return Ok(key);
