@@ -60,6 +60,7 @@ pub mod protocol;
 mod query;
 mod rng;
 mod row;
+mod row_check;
 mod store;
 mod subset;
 mod tab;

@@ -153,8 +153,8 @@ impl PageRow {
     /// sent, whether it parses rows in Rust or hands the text to
     /// JavaScript, and all of them show the same rows.
     pub fn stored(key: Key, json: String) -> Result<PageRow, String> {
-        crate::held::check_row(&json).map_err(|e| e.to_string())?;
         let value = serde_json::value::RawValue::from_string(json).map_err(|e| e.to_string())?;
+        crate::held::check(value.get(), true).map_err(|e| e.to_string())?;
         Ok(PageRow::Stored { key, value })
     }
 
@@ -182,10 +182,9 @@ impl PageRow {
     pub fn into_held(self) -> Result<(Key, crate::SharedRow), serde_json::Error> {
         match self {
             PageRow::Parsed(row) => Ok((row.key, crate::HeldRow::shared(row.value))),
-            PageRow::Stored { key, value } => Ok((
-                key,
-                std::sync::Arc::new(crate::HeldRow::from_json(value.into())?),
-            )),
+            PageRow::Stored { key, value } => {
+                Ok((key, std::sync::Arc::new(crate::HeldRow::from_raw(value)?)))
+            }
         }
     }
 

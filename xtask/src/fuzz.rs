@@ -24,6 +24,7 @@ pub const TARGETS: &[&str] = &[
     "envelope_validation",
     "tab_receives",
     "leader_receives",
+    "held_row",
 ];
 
 /// Seconds per target of the smoke run.
