@@ -171,9 +171,17 @@ impl HeldRow {
     /// ```
     pub fn field_kinds(&self) -> Vec<(Cow<'_, str>, JsonKind)> {
         if let (None, Some(text)) = (self.parsed.get(), &self.text) {
-            let mut de = serde_json::Deserializer::from_str(text);
-            // Checked when the row was made: reading it again cannot fail.
-            if let Ok(kinds) = de.deserialize_map(FieldKinds) {
+            // Checked when the row was made, so well-formed: one pass over
+            // its bytes where the text is plain, else serde_json.
+            let mut kinds = Vec::new();
+            let walked = crate::row_check::walk(text, |name, kind| {
+                kinds.push((Cow::Borrowed(name), kind));
+                Some(())
+            });
+            if let Some(kinds) = walked
+                .map(|()| kinds)
+                .or_else(|| field_kinds_by_serde(text))
+            {
                 return kinds;
             }
         }
@@ -324,6 +332,14 @@ impl<'de> Visitor<'de> for Root {
 
 fn not_an_object<E: de::Error>(what: &str) -> E {
     E::custom(format!("a row is a JSON object, not {what}"))
+}
+
+/// Each top-level field of `text` (a checked row) and the kind of its
+/// value, read by serde_json.
+pub(crate) fn field_kinds_by_serde(text: &str) -> Option<Vec<(Cow<'_, str>, JsonKind)>> {
+    serde_json::Deserializer::from_str(text)
+        .deserialize_map(FieldKinds)
+        .ok()
 }
 
 /// A row's top-level fields and the kinds of their values.

@@ -1,6 +1,6 @@
 //! One pass over the bytes of a well-formed JSON text that tells, for the
-//! texts rows usually are, that it parses as a [`Row`](crate::Row), building
-//! nothing.
+//! texts rows usually are, that it parses as a [`Row`](crate::Row), and
+//! what top-level fields it has and of what kinds, building nothing.
 //!
 //! serde_json already checks a row's syntax where it finds where the row
 //! ends (a `RawValue`, as every message's rows are decoded). What a parse
@@ -11,9 +11,11 @@
 //! surrogate escape, deep nesting, an escaped or one-too-many top-level
 //! name. The caller then asks serde_json itself, so a text is never taken
 //! that a parse would refuse; a hydrating tab no longer walks each row
-//! through serde's visitors a second time.
+//! through serde's visitors a second time, nor a leader each row it writes
+//! to learn its fields' kinds ([`walk`]).
 
 use crate::held::Fields;
+use crate::JsonKind;
 
 /// Deepest nesting vouched for (serde_json refuses a row nested 128 deep).
 const MAX_DEPTH: usize = 100;
@@ -27,19 +29,40 @@ const MAX_NAMES: usize = 32;
 /// cheaply (the caller asks serde_json). `Some` only when a parse into a
 /// `Row` succeeds.
 pub(crate) fn vouch(text: &str) -> Option<Fields> {
+    let mut names = [""; MAX_NAMES];
+    let mut count = 0;
+    let mut fields = Fields::Unique;
+    walk(text, |name, _| {
+        if names[..count].contains(&name) {
+            fields = Fields::Repeated;
+        }
+        *names.get_mut(count)? = name;
+        count += 1;
+        Some(())
+    })?;
+    Some(fields)
+}
+
+/// Walks `text` (well-formed JSON, found so by serde_json), handing each
+/// top-level field's name and the kind of its value (as serde_json reads
+/// it) to `field`, in the text's order; `None` if `text` is not a row this
+/// walk vouches for (see the module's doc), or `field` says `None`.
+pub(crate) fn walk<'t>(
+    text: &'t str,
+    mut field: impl FnMut(&'t str, JsonKind) -> Option<()>,
+) -> Option<()> {
     let b = text.as_bytes();
     let mut i = skip_whitespace(b, 0);
     if b.get(i) != Some(&b'{') {
         return None;
     }
-    let mut names: [&[u8]; MAX_NAMES] = [&[]; MAX_NAMES];
-    let mut count = 0;
-    let mut fields = Fields::Unique;
     let mut depth = 0;
     // At depth 1, whether the next string is a name (else it is a value).
     let mut name_next = false;
+    // The top-level name whose value comes next.
+    let mut name = None;
     while let Some(&byte) = b.get(i) {
-        match byte {
+        let kind = match byte {
             b'{' | b'[' => {
                 depth += 1;
                 if depth > MAX_DEPTH {
@@ -47,6 +70,11 @@ pub(crate) fn vouch(text: &str) -> Option<Fields> {
                 }
                 name_next = depth == 1;
                 i += 1;
+                if byte == b'{' {
+                    JsonKind::Object
+                } else {
+                    JsonKind::Array
+                }
             }
             b'}' | b']' => {
                 depth -= 1;
@@ -54,38 +82,55 @@ pub(crate) fn vouch(text: &str) -> Option<Fields> {
                 if depth == 0 {
                     break;
                 }
+                continue;
             }
             b',' => {
                 name_next = depth == 1;
                 i += 1;
+                continue;
             }
-            b':' => {
-                name_next = false;
+            b':' | b' ' | b'\t' | b'\n' | b'\r' => {
                 i += 1;
+                continue;
             }
             b'"' => {
-                let end = string_end(b, i + 1)?;
+                let start = i + 1;
+                let end = string_end(b, start)?;
+                i = end.at + 1;
                 if name_next {
-                    let name = &b[i + 1..end.at];
-                    if end.escaped || count == MAX_NAMES {
+                    if end.escaped {
                         return None;
                     }
-                    if names[..count].contains(&name) {
-                        fields = Fields::Repeated;
-                    }
-                    names[count] = name;
-                    count += 1;
+                    name = Some(&text[start..end.at]);
+                    name_next = false;
+                    continue;
                 }
-                i = end.at + 1;
+                JsonKind::Text
             }
-            b'-' | b'0'..=b'9' => i = number_end(b, i)?,
-            b't' | b'n' => i += 4,
-            b'f' => i += 5,
-            b' ' | b'\t' | b'\n' | b'\r' => i += 1,
+            b'-' | b'0'..=b'9' => {
+                let (end, kind) = number(text, i)?;
+                i = end;
+                kind
+            }
+            b't' => {
+                i += 4;
+                JsonKind::Boolean
+            }
+            b'f' => {
+                i += 5;
+                JsonKind::Boolean
+            }
+            b'n' => {
+                i += 4;
+                JsonKind::Null
+            }
             _ => return None,
+        };
+        if let Some(name) = name.take() {
+            field(name, kind)?;
         }
     }
-    (depth == 0 && skip_whitespace(b, i) == b.len()).then_some(fields)
+    (depth == 0 && skip_whitespace(b, i) == b.len()).then_some(())
 }
 
 fn skip_whitespace(b: &[u8], mut i: usize) -> usize {
@@ -127,26 +172,48 @@ fn string_end(b: &[u8], mut i: usize) -> Option<StringEnd> {
     }
 }
 
-/// The end of the number starting at `i`; `None` unless it surely fits an
-/// `f64` (no exponent, a short integer part).
-fn number_end(b: &[u8], i: usize) -> Option<usize> {
-    let start = i + usize::from(b[i] == b'-');
+/// The end and the kind of the number starting at `i`; `None` unless it
+/// surely fits an `f64` (no exponent, a short integer part).
+fn number(text: &str, i: usize) -> Option<(usize, JsonKind)> {
+    let b = text.as_bytes();
+    let negative = b[i] == b'-';
+    let start = i + usize::from(negative);
     let mut j = start;
     while matches!(b.get(j), Some(b'0'..=b'9')) {
         j += 1;
     }
-    if j - start > MAX_INTEGER_DIGITS {
+    let digits = j - start;
+    if digits > MAX_INTEGER_DIGITS {
         return None;
     }
-    if b.get(j) == Some(&b'.') {
+    let kind = if b.get(j) == Some(&b'.') {
         j += 1;
         while matches!(b.get(j), Some(b'0'..=b'9')) {
             j += 1;
         }
-    }
+        JsonKind::Real
+    } else {
+        integer_kind(&text[i..j], negative, digits)
+    };
     match b.get(j) {
         Some(b'e' | b'E') => None,
-        _ => Some(j),
+        _ => Some((j, kind)),
+    }
+}
+
+/// The kind serde_json gives an integer token: an integer if it fits a
+/// `u64`, or below zero an `i64`; `-0` and anything wider is a real.
+fn integer_kind(token: &str, negative: bool, digits: usize) -> JsonKind {
+    let fits = match (negative, digits) {
+        (true, _) if token == "-0" => false,
+        (_, 0..=18) => true,
+        (true, _) => token.parse::<i64>().is_ok(),
+        (false, _) => token.parse::<u64>().is_ok(),
+    };
+    if fits {
+        JsonKind::Integer
+    } else {
+        JsonKind::Real
     }
 }
 
@@ -208,12 +275,41 @@ mod tests {
         assert_eq!(vouch(&long), serde(&long));
     }
 
+    fn kinds(text: &str) -> Option<Vec<(std::borrow::Cow<'_, str>, JsonKind)>> {
+        let mut kinds = Vec::new();
+        walk(text, |name, kind| {
+            kinds.push((name.into(), kind));
+            Some(())
+        })?;
+        Some(kinds)
+    }
+
+    #[test]
+    fn reads_each_kind_as_serde_json_does() {
+        let text = r#"{"a":0,"b":-0,"c":-1,"d":1.0,"e":-0.0,"f":18446744073709551615,
+            "g":18446744073709551616,"h":-9223372036854775808,"i":-9223372036854775809,
+            "j":123456789012345678,"k":"s","l":[],"m":{"n":1},"o":null,"p":true,"q":false}"#;
+        let kinds = kinds(text).unwrap();
+        assert_eq!(Some(kinds.clone()), crate::held::field_kinds_by_serde(text));
+        let reals: Vec<_> = kinds
+            .iter()
+            .filter(|(_, k)| *k == JsonKind::Real)
+            .map(|(n, _)| n.as_ref())
+            .collect();
+        assert_eq!(reals, ["b", "d", "e", "g", "i"]);
+    }
+
     /// Random texts near the edges of what a row may be (mutations of a
     /// few seeds: truncated, digits and escapes spliced in): wherever the
     /// text is well-formed and `vouch` answers, serde_json agrees.
     #[test]
     fn never_vouches_for_a_text_serde_json_refuses() {
         let pieces: &[&str] = &[
+            "18446744073709551616",
+            "-9223372036854775808",
+            "-0.0",
+            "0",
+            "\"c\":{\"a\":",
             "{",
             "}",
             "[",
@@ -261,6 +357,11 @@ mod tests {
             if let Some(fields) = vouch(&text) {
                 vouched += 1;
                 assert_eq!(Some(fields), serde(&text), "{text}");
+                assert_eq!(
+                    kinds(&text),
+                    crate::held::field_kinds_by_serde(&text),
+                    "{text}"
+                );
             }
         }
         assert!(
