@@ -23,14 +23,11 @@ pub mod types;
 // talc, same hour, 3 runs each: 100,000 rows ready 7 % sooner on the raw
 // path and 10 % through TanStack, 5 % less wasm memory per row; one 10,000-row
 // insert unchanged.
-// It grows the wasm memory 1 MiB at a time at least (see
-// `lockstep_browser::alloc`).
-// SAFETY: the module is single-threaded (a page or a worker) and nothing
-// else grows its memory.
+// SAFETY: `TalckWasm` is talc's allocator for single-threaded wasm32, made
+// for this one use (a `#[global_allocator]` of a module without threads).
 #[cfg(target_arch = "wasm32")]
 #[global_allocator]
-static ALLOCATOR: lockstep_browser::alloc::Allocator =
-    unsafe { lockstep_browser::alloc::allocator() };
+static ALLOCATOR: talc::TalckWasm = unsafe { talc::TalckWasm::new_global() };
 
 #[cfg(all(target_arch = "wasm32", feature = "bench"))]
 mod bench;

@@ -49,8 +49,6 @@
 pub mod names;
 
 #[cfg(target_arch = "wasm32")]
-pub mod alloc;
-#[cfg(target_arch = "wasm32")]
 mod bench;
 #[cfg(target_arch = "wasm32")]
 mod database;

@@ -8,12 +8,11 @@ pub mod todo;
 
 // Like `@lockstep/db`: Rust's default wasm32 allocator (dlmalloc) was a
 // quarter of a 100,000-row hydration's time in the page (README, Performance).
-// SAFETY: the module is single-threaded (a page or a worker) and nothing
-// else grows its memory.
+// SAFETY: `TalckWasm` is talc's allocator for single-threaded wasm32, made
+// for this one use (a `#[global_allocator]` of a module without threads).
 #[cfg(target_arch = "wasm32")]
 #[global_allocator]
-static ALLOCATOR: lockstep_browser::alloc::Allocator =
-    unsafe { lockstep_browser::alloc::allocator() };
+static ALLOCATOR: talc::TalckWasm = unsafe { talc::TalckWasm::new_global() };
 
 #[cfg(target_arch = "wasm32")]
 mod app;
