@@ -53,18 +53,19 @@ impl HeldRow {
     /// text Lockstep keeps or stores has each top-level field once and
     /// SQLite's JSON functions read the same values as a parse does.
     pub fn from_json(text: Box<str>) -> Result<HeldRow, serde_json::Error> {
-        let well_formed = serde_json::from_str::<&RawValue>(&text).is_ok();
-        HeldRow::checked(text, well_formed)
+        serde_json::from_str::<&RawValue>(&text)?;
+        HeldRow::checked(text)
     }
 
     /// A row held as the text of `raw` (well-formed JSON, found so by
     /// serde_json), refused like [`HeldRow::from_json`].
     pub(crate) fn from_raw(raw: Box<RawValue>) -> Result<HeldRow, serde_json::Error> {
-        HeldRow::checked(raw.into(), true)
+        HeldRow::checked(raw.into())
     }
 
-    fn checked(text: Box<str>, well_formed: bool) -> Result<HeldRow, serde_json::Error> {
-        if check(&text, well_formed)? == Fields::Repeated {
+    /// `text`, well-formed JSON, held if it is a row.
+    fn checked(text: Box<str>) -> Result<HeldRow, serde_json::Error> {
+        if check(&text)? == Fields::Repeated {
             return Ok(HeldRow::from(serde_json::from_str::<Row>(&text)?));
         }
         Ok(HeldRow {
@@ -257,11 +258,11 @@ pub(crate) enum Fields {
     Repeated,
 }
 
-/// Checks that `text` parses as a [`Row`]: in one pass over its bytes
-/// where `text` is known to be well-formed JSON and plain enough
+/// Checks that `text`, found well-formed by serde_json, parses as a
+/// [`Row`]: in one pass over its bytes where it is plain enough
 /// ([`vouch`](crate::row_check::vouch)), else by [`check_row`].
-pub(crate) fn check(text: &str, well_formed: bool) -> Result<Fields, serde_json::Error> {
-    match well_formed.then(|| crate::row_check::vouch(text)).flatten() {
+pub(crate) fn check(text: &str) -> Result<Fields, serde_json::Error> {
+    match crate::row_check::vouch(text) {
         Some(fields) => Ok(fields),
         None => check_row(text),
     }
