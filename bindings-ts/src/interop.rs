@@ -101,7 +101,7 @@ pub fn keyed_rows(rows: Vec<protocol::KeyedRow>) -> Vec<KeyedRow> {
 /// A stream-mode batch as its sink sees it (rows moved, not copied).
 pub fn sync_batch(batch: SyncBatch) -> StreamUpdate {
     match batch {
-        SyncBatch::Rows { rows } => StreamUpdate::Rows { rows },
+        SyncBatch::Rows { rows } => StreamUpdate::Rows { values: rows },
         SyncBatch::Commit { position, changes } => StreamUpdate::Commit {
             term: position.term.0,
             seq: position.seq.0,
@@ -422,6 +422,22 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&batch).unwrap(),
             r#"{"type":"commit","term":2,"seq":9,"changes":[{"key":1,"value":null}]}"#
+        );
+        let page = sync_batch(SyncBatch::Rows {
+            rows: vec![
+                lockstep::protocol::PageRow::stored(Key::from("a"), r#"{"id":"a", "n":1}"#.into())
+                    .unwrap(),
+                lockstep::protocol::KeyedRow {
+                    key: Key::Int(2),
+                    value: serde_json::from_str(r#"{"id":2}"#).unwrap(),
+                }
+                .into(),
+            ],
+        });
+        assert_eq!(
+            serde_json::to_string(&page).unwrap(),
+            r#"{"type":"rows","values":[{"id":"a", "n":1},{"id":2}]}"#,
+            "values only, a stored one as its text"
         );
         let info = rejection(&Rejection::KeyMissing {
             collection: CollectionId::new("todos").unwrap(),

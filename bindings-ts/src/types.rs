@@ -147,16 +147,21 @@ pub struct CommittedRow {
     pub value: Option<lockstep::SharedRow>,
 }
 
-/// What a stream-mode collection hands its sink, in order.
-#[derive(Tsify, Serialize, Deserialize, Clone, Debug, PartialEq)]
+/// What a stream-mode collection hands its sink, in order (serialised
+/// only: it goes to JavaScript, never comes back).
+#[derive(Tsify, Serialize, Clone, Debug, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum StreamUpdate {
     /// A page of rows as the database holds them: insert, or replace the row under its key.
     Rows {
-        /// The rows, in key order: each value as the leader sent it (its
-        /// stored JSON text goes into the page's JSON unparsed).
-        #[tsify(type = "KeyedRow[]")]
-        rows: Vec<lockstep::protocol::PageRow>,
+        /// The rows' values, in key order, without their keys (a row's key
+        /// is what the collection's `getKey` reads from it; leaving them out
+        /// makes the page's JSON, and its `JSON.parse`, a quarter smaller).
+        /// Each is written as the leader sent it: its stored JSON text goes
+        /// into the page's JSON unparsed.
+        #[tsify(type = "Row[]")]
+        #[serde(serialize_with = "values_only")]
+        values: Vec<lockstep::protocol::PageRow>,
     },
     /// What one committed transaction did to the collection.
     Commit {
@@ -175,6 +180,14 @@ pub enum StreamUpdate {
     },
     /// The collection is current.
     Ready,
+}
+
+/// `rows` as a JSON array of their values.
+fn values_only<S: serde::Serializer>(
+    rows: &[lockstep::protocol::PageRow],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(rows.iter().map(lockstep::protocol::PageRow::value))
 }
 
 /// How the connection to the leader is.

@@ -192,6 +192,22 @@ impl PageRow {
         }
     }
 
+    /// The row's value alone, serialisable: a stored value as its JSON text
+    /// (unparsed), a parsed one as the row.
+    ///
+    /// ```
+    /// use lockstep::protocol::PageRow;
+    /// use lockstep::Key;
+    /// let stored = PageRow::stored(Key::from("a"), r#"{"title":"hi"}"#.to_string()).unwrap();
+    /// assert_eq!(serde_json::to_string(&stored.value()).unwrap(), r#"{"title":"hi"}"#);
+    /// ```
+    pub fn value(&self) -> PageValue<'_> {
+        match self {
+            PageRow::Parsed(row) => PageValue::Parsed(&row.value),
+            PageRow::Stored { value, .. } => PageValue::Stored(value),
+        }
+    }
+
     /// The parsed row; a stored value that does not parse as a row (a number
     /// beyond the range of `f64`, say) is an error.
     pub fn into_keyed(self) -> Result<KeyedRow, serde_json::Error> {
@@ -203,6 +219,17 @@ impl PageRow {
             }),
         }
     }
+}
+
+/// The value of a [`PageRow`] without its key ([`PageRow::value`]); it
+/// serialises as the row's JSON.
+#[derive(Clone, Copy, Debug, Serialize)]
+#[serde(untagged)]
+pub enum PageValue<'a> {
+    /// A parsed row.
+    Parsed(&'a Row),
+    /// A stored row's JSON text, written as it is.
+    Stored(&'a serde_json::value::RawValue),
 }
 
 impl From<KeyedRow> for PageRow {

@@ -32,7 +32,7 @@ export function onDemandSync(db: LockstepDatabase, id: string, compile: CompileO
   const receipts = new Set<Promise<void>>();
   const sync: SyncConfig<Row, Key> = {
     rowUpdateMode: 'full',
-    sync: ({ begin, write, commit, markReady, markError }) => {
+    sync: ({ collection, begin, write, commit, markReady, markError }) => {
       const finish = (): void => {
         const receipt = commit();
         if (receipt !== true) {
@@ -53,9 +53,10 @@ export function onDemandSync(db: LockstepDatabase, id: string, compile: CompileO
         switch (update.type) {
           case 'rows':
             begin();
-            for (const row of update.rows) {
-              held.add(row.key);
-              write({ type: 'update', value: row.value });
+            for (const value of update.values) {
+              // Pages carry values only: a row's key is what `getKey` reads from it.
+              held.add(collection.getKeyFromItem(value));
+              write({ type: 'update', value });
             }
             finish();
             break;

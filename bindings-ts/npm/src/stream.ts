@@ -50,7 +50,7 @@ export function eagerSync(db: LockstepDatabase, id: string): SyncConfig<Row, Key
         switch (update.type) {
           case 'rows':
             begin();
-            for (const row of update.rows) write({ type: 'update', value: row.value });
+            for (const value of update.values) write({ type: 'update', value });
             commit();
             break;
           case 'commit':
