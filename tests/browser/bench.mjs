@@ -193,10 +193,27 @@ async function failover(context, lib, run) {
   return outcome;
 }
 
-/** 100,000 rows written in chunks; then page start → ready in a new tab (writer open) and alone (cold). */
+/**
+ * Page start → ready in a new tab of a collection with no rows (writer open):
+ * loading the page, the wasm and the database and joining the leader, the
+ * part of every page start → ready that no row adds to.
+ */
+async function startup(context, lib, scope, run) {
+  const page = await openBench(context, lib, scope, `${lib}-empty${run}`, 120_000);
+  const r = await page.evaluate(() => ({ marks: window.bench.marks, count: window.bench.count() }));
+  await closePage(page);
+  if (r.count !== 0) throw new Error(`${lib}: the empty collection has ${r.count} rows`);
+  return { readyMs: round(r.marks.readyMs), openMs: round(r.marks.openMs) };
+}
+
+/**
+ * 100,000 rows written in chunks; then page start → ready in a new tab
+ * (writer open) and alone (cold). First, the same with no rows written yet.
+ */
 async function hydration(context, lib, run, cdp) {
   const scope = h.uniqueScope(`hydrate-${lib}-${run}`);
   const w = await openBench(context, lib, scope, `${lib}-hydrate${run}-writer`);
+  const empty = await startup(context, lib, scope, run);
   let writeMs = 0;
   for (let from = 0; from < HYDRATE; from += CHUNK) {
     writeMs += await h.within(w.evaluate(([f, n]) => window.bench.insertMany('h', f, n), [from, CHUNK]), 300_000, `${lib}: write rows ${from}..`);
@@ -214,8 +231,8 @@ async function hydration(context, lib, run, cdp) {
   const cold = await open(`${lib}-hydrate${run}-alone`);
   await closePage(cold.page);
   const shape = (x) => ({ readyMs: round(x.marks.readyMs), openToReadyMs: round(x.marks.readyMs - x.marks.openMs), rows: x.count });
-  const result = { writeMs: round(writeMs), withWriterOpen: shape(warm), alone: shape(cold), memory, onDemand };
-  say(`${lib} run ${run} hydration of ${HYDRATE}: with the writer open ready at ${result.withWriterOpen.readyMs} ms (${warm.count} rows), alone ${result.alone.readyMs} ms (${cold.count} rows); written in ${round(writeMs)} ms${memory ? `; ${memory.wasmBytesPerRow} wasm bytes and ${memory.heapBytesPerRow} JS heap bytes per row (row JSON ${memory.rowJsonBytes} bytes)` : ''}`);
+  const result = { writeMs: round(writeMs), empty, withWriterOpen: shape(warm), alone: shape(cold), memory, onDemand };
+  say(`${lib} run ${run} hydration of ${HYDRATE}: with the writer open ready at ${result.withWriterOpen.readyMs} ms (${warm.count} rows; with none, ${empty.readyMs} ms), alone ${result.alone.readyMs} ms (${cold.count} rows); written in ${round(writeMs)} ms${memory ? `; ${memory.wasmBytesPerRow} wasm bytes and ${memory.heapBytesPerRow} JS heap bytes per row (row JSON ${memory.rowJsonBytes} bytes)` : ''}`);
   return result;
 }
 
@@ -340,6 +357,7 @@ for (const lib of LIBS) {
     concurrentAllRows: runs.every((r) => r.concurrent.counts.every((c) => c === 3 * BURST)),
     failoverMs: med(runs, (r) => r.failover.fromCloseMs),
     failoverLost: runs.filter((r) => r.failover.lost).length,
+    emptyWithWriterMs: med(hydrations, (r) => r.empty.readyMs),
     hydrate100kWithWriterMs: med(hydrations, (r) => r.withWriterOpen.readyMs),
     hydrate100kAloneMs: med(hydrations, (r) => r.alone.readyMs),
     onDemandTop100PageStartMs: med(hydrations, (r) => r.onDemand?.pageStartToRowsMs),
@@ -379,6 +397,7 @@ const rows = [
   ['one insert of 10,000 rows', 'insert10kMs'],
   ['3 tabs x 50 at once: last row seen after last commit', 'concurrentMaxLagMs'],
   ['leader closed -> write durable', 'failoverMs'],
+  ['no rows: page start -> ready (writer open)', 'emptyWithWriterMs'],
   ['100,000 rows: page start -> ready (writer open)', 'hydrate100kWithWriterMs'],
   ['100,000 rows: page start -> ready (alone, cold)', 'hydrate100kAloneMs'],
   ['on demand, 100 of 100,000: page start -> rows shown', 'onDemandTop100PageStartMs'],
