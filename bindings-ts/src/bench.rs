@@ -20,3 +20,26 @@ pub async fn raw_sqlite_bench(
         "perTxMs": bench.per_tx_ms,
     })))
 }
+
+/// A raw rusqlite database on the same OPFS VFS as Lockstep's store, for the
+/// benchmark's floor of a durable write seen in another tab (the worker
+/// inserts a row, then posts on a BroadcastChannel). Dedicated workers only.
+#[wasm_bindgen(js_name = RawSqlite)]
+pub struct RawSqlite(lockstep_browser::RawSqlite);
+
+#[wasm_bindgen(js_class = RawSqlite)]
+impl RawSqlite {
+    /// Opens a fresh database in OPFS directory `directory`.
+    pub async fn open(directory: String) -> Result<RawSqlite, JsValue> {
+        lockstep_browser::RawSqlite::open(&directory)
+            .await
+            .map(RawSqlite)
+            .map_err(|e| JsValue::from_str(&e))
+    }
+
+    /// Inserts one row (`key` and `value` as JSON text) in its own durable
+    /// transaction.
+    pub fn insert(&self, key: &str, value: &str) -> Result<(), JsValue> {
+        self.0.insert(key, value).map_err(|e| JsValue::from_str(&e))
+    }
+}

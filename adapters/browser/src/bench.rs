@@ -16,38 +16,51 @@ pub struct RawBench {
     pub per_tx_ms: Vec<f64>,
 }
 
-/// Inserts `rows` rows shaped like the benchmark's (`{id, title, done, n}`)
-/// into a fresh table in OPFS directory `directory`, `batch` rows per
-/// transaction, configured like Lockstep's store (exclusive locking, WAL,
-/// `synchronous = FULL`), so the comparison is like for like. Dedicated
-/// workers only.
-pub async fn raw_sqlite_bench(directory: &str, rows: u32, batch: u32) -> Result<RawBench, String> {
-    let vfs = format!("bench-{directory}");
-    let config = OpfsSAHPoolCfgBuilder::new()
-        .vfs_name(&vfs)
-        .directory(directory)
-        .build();
-    install::<sqlite_wasm_rs::WasmOsCallback>(&config, false)
-        .await
-        .map_err(|e| format!("OPFS: {e}"))?;
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE;
-    let conn = Connection::open_with_flags_and_vfs("/bench.db", flags, vfs.as_str())
-        .map_err(|e| e.to_string())?;
-    let sql = |e: rusqlite::Error| e.to_string();
-    conn.execute_batch("PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; DROP TABLE IF EXISTS rows; CREATE TABLE rows(key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID;")
-        .map_err(sql)?;
-    let mut per_tx = Vec::new();
-    let started = js::perf_now();
-    let batch = batch.max(1);
-    let mut n = 0;
-    while n < rows {
-        let t0 = js::perf_now();
-        let tx = conn.unchecked_transaction().map_err(sql)?;
+/// A plain rusqlite connection on the same OPFS `sahpool` VFS as Lockstep's
+/// store, configured like it (exclusive locking, WAL, `synchronous =
+/// FULL`), with one table of rows keyed like Lockstep's. Dedicated workers
+/// only.
+///
+/// ```no_run
+/// # async fn floor() -> Result<(), String> {
+/// let db = lockstep_browser::RawSqlite::open("raw-floor").await?;
+/// db.insert(r#""k1""#, r#"{"id":"k1"}"#)?; // durable when it returns
+/// db.insert_generated(0, 10_000)?; // 10,000 rows in one transaction
+/// # Ok(()) }
+/// ```
+pub struct RawSqlite {
+    conn: Connection,
+}
+
+impl RawSqlite {
+    /// Opens a fresh database (its table emptied) in OPFS directory `directory`.
+    pub async fn open(directory: &str) -> Result<RawSqlite, String> {
+        let vfs = format!("bench-{directory}");
+        let config = OpfsSAHPoolCfgBuilder::new()
+            .vfs_name(&vfs)
+            .directory(directory)
+            .build();
+        install::<sqlite_wasm_rs::WasmOsCallback>(&config, false)
+            .await
+            .map_err(|e| format!("OPFS: {e}"))?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE;
+        let conn = Connection::open_with_flags_and_vfs("/bench.db", flags, vfs.as_str())
+            .map_err(|e| e.to_string())?;
+        conn.execute_batch("PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; DROP TABLE IF EXISTS rows; CREATE TABLE rows(key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID;")
+            .map_err(|e| e.to_string())?;
+        Ok(RawSqlite { conn })
+    }
+
+    /// Inserts rows `from..to` shaped like the benchmark's (`{id, title,
+    /// done, n}`) in one durable transaction.
+    pub fn insert_generated(&self, from: u32, to: u32) -> Result<(), String> {
+        let sql = |e: rusqlite::Error| e.to_string();
+        let tx = self.conn.unchecked_transaction().map_err(sql)?;
         {
             let mut insert = tx
                 .prepare_cached("INSERT INTO rows(key, value) VALUES (?1, ?2)")
                 .map_err(sql)?;
-            for i in n..(n + batch).min(rows) {
+            for i in from..to {
                 let id = format!("k{i:06}");
                 let value = serde_json::json!({"id": id, "title": format!("todo number {i}"), "done": i % 2 == 0, "n": i});
                 insert
@@ -55,7 +68,32 @@ pub async fn raw_sqlite_bench(directory: &str, rows: u32, batch: u32) -> Result<
                     .map_err(sql)?;
             }
         }
-        tx.commit().map_err(sql)?;
+        tx.commit().map_err(sql)
+    }
+
+    /// Inserts one row (`key` and `value` as JSON text) in its own durable
+    /// transaction.
+    pub fn insert(&self, key: &str, value: &str) -> Result<(), String> {
+        self.conn
+            .execute("INSERT INTO rows(key, value) VALUES (?1, ?2)", (key, value))
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Inserts `rows` rows shaped like the benchmark's (`{id, title, done, n}`)
+/// into a fresh table in OPFS directory `directory` ([`RawSqlite`]), `batch`
+/// rows per transaction, so the comparison is like for like. Dedicated
+/// workers only.
+pub async fn raw_sqlite_bench(directory: &str, rows: u32, batch: u32) -> Result<RawBench, String> {
+    let db = RawSqlite::open(directory).await?;
+    let mut per_tx = Vec::new();
+    let started = js::perf_now();
+    let batch = batch.max(1);
+    let mut n = 0;
+    while n < rows {
+        let t0 = js::perf_now();
+        db.insert_generated(n, (n + batch).min(rows))?;
         per_tx.push(js::perf_now() - t0);
         n += batch;
     }

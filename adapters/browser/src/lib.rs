@@ -69,7 +69,7 @@ mod status;
 mod wal_batch;
 
 #[cfg(target_arch = "wasm32")]
-pub use bench::{raw_sqlite_bench, RawBench};
+pub use bench::{raw_sqlite_bench, RawBench, RawSqlite};
 #[cfg(target_arch = "wasm32")]
 pub use database::{
     Database, LeaderWorker, ListenerId, OpenOptions, StreamUpdate, SubsetLoad, WriteOutcome,

@@ -26,9 +26,28 @@ function arrived(id: string, t: number) {
   waiters.delete(id);
 }
 
-// The floor of cross-tab latency: a plain BroadcastChannel between the tabs.
-const floorChannel = new BroadcastChannel(`lockstep-bench-floor:${libName}:${app}:${scope}`);
-floorChannel.onmessage = (event: MessageEvent<{ id: string }>) => arrived(`bc:${event.data.id}`, now());
+// The floors of cross-tab latency: a plain BroadcastChannel between the
+// tabs, and a raw-SQLite worker in one tab that inserts a row durably and
+// then posts on that channel.
+const floorChannelName = `lockstep-bench-floor:${libName}:${app}:${scope}`;
+const floorChannel = new BroadcastChannel(floorChannelName);
+floorChannel.onmessage = (event: MessageEvent<{ id: string; kind?: 'sql' }>) =>
+  arrived(`${event.data.kind ?? 'bc'}:${event.data.id}`, now());
+let durableWorker: Worker | undefined;
+
+/** A fresh raw-SQLite worker answering one message. */
+function rawWorker(): Worker {
+  return new Worker(new URL('./raw-worker.ts', import.meta.url), { type: 'module' });
+}
+
+/** Posts `message` to `worker`; resolves with its answer (rejects on an error). */
+function ask<T>(worker: Worker, message: unknown): Promise<T> {
+  return new Promise((resolve, reject) => {
+    worker.onerror = (event) => reject(new Error(`raw worker: ${event.message}`));
+    worker.onmessage = (event) => (event.data.ok ? resolve(event.data) : reject(new Error(event.data.error)));
+    worker.postMessage(message);
+  });
+}
 
 let lib: Lib | undefined;
 let pending: Promise<number> | undefined;
@@ -95,20 +114,27 @@ const bench = {
   syncApplyFloor: async (n: number) => (await import('./floor')).syncApply(n),
   optimisticApplyFloor: async (n: number) => (await import('./floor')).optimisticApply(n),
   /** The raw-SQLite floor in a fresh dedicated worker. */
-  raw(directory: string, rows: number, batch: number): Promise<{ totalMs: number; perTxMs: number[] }> {
-    return new Promise((resolve, reject) => {
-      const worker = new Worker(new URL('./raw-worker.ts', import.meta.url), { type: 'module' });
-      worker.onerror = (event) => {
-        worker.terminate();
-        reject(new Error(`raw worker: ${event.message}`));
-      };
-      worker.onmessage = (event) => {
-        worker.terminate();
-        if (event.data.ok) resolve(event.data);
-        else reject(new Error(event.data.error));
-      };
-      worker.postMessage({ directory, rows, batch });
-    });
+  async raw(directory: string, rows: number, batch: number): Promise<{ totalMs: number; perTxMs: number[] }> {
+    const worker = rawWorker();
+    try {
+      return await ask(worker, { kind: 'batch', directory, rows, batch });
+    } finally {
+      worker.terminate();
+    }
+  },
+  /** Starts this tab's raw-SQLite worker for `durableSend`, on a fresh database in `directory`. */
+  async durableOpen(directory: string): Promise<void> {
+    durableWorker?.terminate();
+    durableWorker = rawWorker();
+    await ask(durableWorker, { kind: 'open', directory, channel: floorChannelName });
+    durableWorker.onmessage = (event) => console.error(`raw worker: ${event.data.error}`);
+  },
+  /** Has the raw-SQLite worker insert row `id` durably, then post it to the other tabs (`sql:` ids). */
+  durableSend(id: string): number {
+    if (!durableWorker) throw new Error('durableOpen first');
+    const t0 = now();
+    durableWorker.postMessage({ kind: 'insert', id });
+    return t0;
   },
 };
 

@@ -1,23 +1,52 @@
-// The raw-SQLite floor: the same rows inserted with plain rusqlite on the
-// same OPFS sahpool VFS, configured like Lockstep's store, with no Lockstep in
-// between (a build of the bindings with the `bench` feature). Dedicated
-// workers only. Post { directory, rows, batch }; answers { ok, totalMs, perTxMs } or { ok: false, error }.
-import init, { rawSqliteBench } from '../raw-wasm/lockstep.js';
+// The raw-SQLite floors: plain rusqlite on the same OPFS sahpool VFS,
+// configured like Lockstep's store, with no Lockstep in between (a build of
+// the bindings with the `bench` feature). Dedicated workers only.
+// - { kind: 'batch', directory, rows, batch }: inserts the rows, `batch` per
+//   transaction; answers { ok, totalMs, perTxMs } or { ok: false, error }.
+// - { kind: 'open', directory, channel }, then { kind: 'insert', id } each:
+//   inserts one row durably, then posts { id, kind: 'sql' } on the
+//   BroadcastChannel `channel` (what a durable write seen by another tab
+//   costs at the least); answers the open with { ok } or { ok: false, error }.
+import init, { RawSqlite, rawSqliteBench } from '../raw-wasm/lockstep.js';
+
+type Message =
+  | { kind: 'batch'; directory: string; rows: number; batch: number }
+  | { kind: 'open'; directory: string; channel: string }
+  | { kind: 'insert'; id: string };
 
 interface Scope {
-  onmessage: ((event: MessageEvent<{ directory: string; rows: number; batch: number }>) => void) | null;
+  onmessage: ((event: MessageEvent<Message>) => void) | null;
   postMessage(message: unknown): void;
 }
 const scope = globalThis as unknown as Scope;
 const ready = init();
+let open: { db: RawSqlite; channel: BroadcastChannel } | undefined;
+
+const fail = (error: unknown) => scope.postMessage({ ok: false, error: String((error as Error)?.message ?? error) });
 
 scope.onmessage = async (event) => {
-  const { directory, rows, batch } = event.data;
+  const message = event.data;
   try {
     await ready;
-    const result = (await rawSqliteBench(directory, rows, batch)) as { totalMs: number; perTxMs: number[] };
-    scope.postMessage({ ok: true, totalMs: result.totalMs, perTxMs: result.perTxMs });
+    switch (message.kind) {
+      case 'batch': {
+        const result = (await rawSqliteBench(message.directory, message.rows, message.batch)) as { totalMs: number; perTxMs: number[] };
+        scope.postMessage({ ok: true, totalMs: result.totalMs, perTxMs: result.perTxMs });
+        break;
+      }
+      case 'open':
+        open = { db: await RawSqlite.open(message.directory), channel: new BroadcastChannel(message.channel) };
+        scope.postMessage({ ok: true });
+        break;
+      case 'insert': {
+        if (!open) throw new Error('insert before open');
+        const { id } = message;
+        open.db.insert(JSON.stringify(id), JSON.stringify({ id, title: `todo ${id}`, done: false, n: 0 }));
+        open.channel.postMessage({ id, kind: 'sql' });
+        break;
+      }
+    }
   } catch (error) {
-    scope.postMessage({ ok: false, error: String((error as Error)?.message ?? error) });
+    fail(error);
   }
 };
