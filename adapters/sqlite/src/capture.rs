@@ -4,7 +4,7 @@
 //! `WHEN NOT sqlite_compileoption_used('LOCKSTEP_OWN_WRITE')`. On any
 //! connection but the store's, that is SQLite's built-in function, and no
 //! SQLite build has an option of that name: every write is captured. The
-//! store's connection overrides the function ([`OwnWrites::install`]): it
+//! store's connection overrides the function (`OwnWrites::install`): it
 //! answers yes for that name only while a Lockstep transaction is open, and
 //! like the built-in for every other name. So Lockstep's own writes never
 //! touch the tracking table, and whether capture is on is decided by the

@@ -698,7 +698,8 @@ impl Store for SqliteStore {
     }
 
     /// Runs a read-only statement; see [`crate::views`] for the collection
-    /// views it can use and [`crate::query`] for how writes are refused.
+    /// views it can use; writes are refused twice, by an authorizer and by
+    /// SQLite's own read-only verdict (`sqlite3_stmt_readonly`).
     fn query(
         &mut self,
         sql: &str,
@@ -967,7 +968,7 @@ impl StoreTx for SqliteTx<'_> {
         }
     }
 
-    /// Writes the rows in statements of [`INSERT_CHUNK`] rows, then of the
+    /// Writes the rows in statements of 128 rows, then of the
     /// largest power of two left (100 rows: 64, 32, 4); a statement with a
     /// taken key (or a row other code made invalid, which `insert_row`
     /// replaces) is undone by SQLite and its rows written one by one.
