@@ -45,6 +45,7 @@ pub fn sqlite_hub(path: &Path, db: &DatabaseId, config: HubConfig) -> Hub<Sqlite
     Hub::new(db.clone(), config, move || {
         SqliteStore::open(&path, &id, SqliteOptions::default())
     })
+    .expect("the tests' hub settings are valid")
 }
 
 /// Opens `n` tabs with `collection` open and waits until each is ready.

@@ -191,7 +191,8 @@ fn seed_002_failed_leadership_setup_leaves_no_leader_and_another_tab_takes_over(
             ));
         }
         SqliteStore::open(&p, &id, SqliteOptions::default())
-    });
+    })
+    .unwrap();
 
     let a = hub.open_tab();
     a.wait_until(WAIT, |t| t.status().unwrap().leadership_error.is_some())

@@ -159,7 +159,8 @@ fn the_hub_reports_the_store_error_in_status_and_inspect() {
         database("todo", "u1"),
         lockstep_hub::HubConfig::default(),
         move || Ok(store.clone()),
-    );
+    )
+    .unwrap();
     let todos = collection("todos");
     let tab = hub.open_tab();
     tab.open_collection(&todos);

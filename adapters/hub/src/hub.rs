@@ -6,7 +6,8 @@ use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use lockstep::{
-    CoordinatorConfig, DatabaseId, RuntimeConfig, Store, StoreError, TabId, UploadBatch,
+    ConfigError, CoordinatorConfig, DatabaseId, RuntimeConfig, Store, StoreError, TabId,
+    UploadBatch,
 };
 
 use crate::clock::Clock;
@@ -23,10 +24,9 @@ pub type Uploader = Arc<dyn Fn(&UploadBatch) -> bool + Send + Sync>;
 /// Settings of a hub.
 #[derive(Clone, Default)]
 pub struct HubConfig {
-    /// Settings of each tab's runtime. The hub does not check them: call
-    /// [`RuntimeConfig::validate`] on settings an app takes from elsewhere.
+    /// Settings of each tab's runtime ([`Hub::new`] checks them).
     pub runtime: RuntimeConfig,
-    /// Settings of the leader's coordinator.
+    /// Settings of the leader's coordinator ([`Hub::new`] checks them).
     pub coordinator: CoordinatorConfig,
     /// Uploads the durable outbox when set (enables the outbox).
     pub uploader: Option<Uploader>,
@@ -123,15 +123,32 @@ pub struct Hub<S: Store + Send + 'static> {
 }
 
 impl<S: Store + Send + 'static> Hub<S> {
-    /// A hub for database `db` whose leaders open their store with `factory`.
+    /// A hub for database `db` whose leaders open their store with
+    /// `factory`. Settings that cannot work (a page size, period or limit
+    /// of 0, a dedup window too short to cover a resend) are refused here,
+    /// with the field named, rather than by each tab's runtime or each
+    /// leader's coordinator later on its own thread.
+    ///
+    /// ```
+    /// use lockstep::{ConfigError, DatabaseId, MemoryStore, RuntimeConfig};
+    /// use lockstep_hub::{Hub, HubConfig};
+    /// let db = DatabaseId::new("todo", "user-1").unwrap();
+    /// let store = MemoryStore::new();
+    /// let runtime = RuntimeConfig { hydrate_page_rows: 0, ..RuntimeConfig::default() };
+    /// let config = HubConfig { runtime, ..HubConfig::default() };
+    /// let refused = Hub::new(db, config, move || Ok(store.clone()));
+    /// assert_eq!(refused.err(), Some(ConfigError::RuntimeZero { field: "hydrate_page_rows" }));
+    /// ```
     pub fn new(
         db: DatabaseId,
         config: HubConfig,
         factory: impl Fn() -> Result<S, StoreError> + Send + Sync + 'static,
-    ) -> Self {
+    ) -> Result<Self, ConfigError> {
+        config.runtime.validate()?;
+        config.coordinator.validate()?;
         let clock = Clock::new();
         let seed = u128::from(clock.now().0) << 64 ^ u128::from(std::process::id()) << 32;
-        Hub {
+        Ok(Hub {
             shared: Arc::new(Shared {
                 db,
                 clock,
@@ -141,7 +158,7 @@ impl<S: Store + Send + 'static> Hub<S> {
             config,
             factory: Arc::new(factory),
             next_tab: Mutex::new(seed),
-        }
+        })
     }
 
     /// Opens a new tab on its own thread. It joins the broadcast channel and

@@ -26,7 +26,7 @@
 //!
 //! let db = DatabaseId::new("todo", "user-1").unwrap();
 //! let store = MemoryStore::new();
-//! let hub = Hub::new(db, HubConfig::default(), move || Ok(store.clone()));
+//! let hub = Hub::new(db, HubConfig::default(), move || Ok(store.clone())).unwrap();
 //! let todos = CollectionId::new("todos").unwrap();
 //! let (a, b) = (hub.open_tab(), hub.open_tab());
 //! a.open_collection(&todos);

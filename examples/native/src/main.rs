@@ -200,7 +200,8 @@ fn main() -> ExitCode {
     let (p, id) = (path.clone(), db.clone());
     let hub = Hub::new(db.clone(), HubConfig::default(), move || {
         SqliteStore::open(&p, &id, SqliteOptions::default())
-    });
+    })
+    .expect("the default settings are valid");
     println!(
         "Lockstep native demo: {} tabs, {} random writes each, SQLite file {}",
         args.tabs,
