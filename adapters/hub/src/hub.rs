@@ -130,14 +130,19 @@ impl<S: Store + Send + 'static> Hub<S> {
     /// leader's coordinator later on its own thread.
     ///
     /// ```
-    /// use lockstep::{ConfigError, DatabaseId, MemoryStore, RuntimeConfig};
+    /// use lockstep::{ConfigError, CoordinatorConfig, DatabaseId, MemoryStore, RuntimeConfig};
     /// use lockstep_hub::{Hub, HubConfig};
     /// let db = DatabaseId::new("todo", "user-1").unwrap();
     /// let store = MemoryStore::new();
     /// let runtime = RuntimeConfig { hydrate_page_rows: 0, ..RuntimeConfig::default() };
     /// let config = HubConfig { runtime, ..HubConfig::default() };
-    /// let refused = Hub::new(db, config, move || Ok(store.clone()));
+    /// let refused = Hub::new(db.clone(), config, move || Ok(store.clone()));
     /// assert_eq!(refused.err(), Some(ConfigError::RuntimeZero { field: "hydrate_page_rows" }));
+    ///
+    /// let coordinator = CoordinatorConfig { max_pull_page: 0, ..CoordinatorConfig::default() };
+    /// let config = HubConfig { coordinator, ..HubConfig::default() };
+    /// let refused = Hub::new(db, config, || Ok(MemoryStore::new()));
+    /// assert_eq!(refused.err(), Some(ConfigError::Zero { field: "max_pull_page" }));
     /// ```
     pub fn new(
         db: DatabaseId,
