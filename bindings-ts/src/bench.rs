@@ -4,15 +4,17 @@
 use wasm_bindgen::prelude::*;
 
 /// Inserts `rows` rows into a fresh table on the same OPFS VFS as Lockstep,
-/// `batch` rows per transaction; resolves `{ totalMs, perTxMs }`. Dedicated
-/// workers only.
+/// `batch` rows per transaction (`logged`: each with the change log, dedup
+/// record and position Lockstep's invariants ask for); resolves `{ totalMs,
+/// perTxMs }`. Dedicated workers only.
 #[wasm_bindgen(js_name = rawSqliteBench)]
 pub async fn raw_sqlite_bench(
     directory: String,
     rows: u32,
     batch: u32,
+    logged: bool,
 ) -> Result<JsValue, JsValue> {
-    let bench = lockstep_browser::raw_sqlite_bench(&directory, rows, batch)
+    let bench = lockstep_browser::raw_sqlite_bench(&directory, rows, batch, logged)
         .await
         .map_err(|e| JsValue::from_str(&e))?;
     Ok(crate::interop::to_js(&serde_json::json!({

@@ -25,7 +25,8 @@ pub struct RawBench {
 /// # async fn floor() -> Result<(), String> {
 /// let db = lockstep_browser::RawSqlite::open("raw-floor").await?;
 /// db.insert(r#""k1""#, r#"{"id":"k1"}"#)?; // durable when it returns
-/// db.insert_generated(0, 10_000)?; // 10,000 rows in one transaction
+/// db.insert_generated(0, 10_000, false)?; // 10,000 rows in one transaction
+/// db.insert_generated(10_000, 20_000, true)?; // and with a change log
 /// # Ok(()) }
 /// ```
 pub struct RawSqlite {
@@ -46,27 +47,49 @@ impl RawSqlite {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE;
         let conn = Connection::open_with_flags_and_vfs("/bench.db", flags, vfs.as_str())
             .map_err(|e| e.to_string())?;
-        conn.execute_batch("PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; DROP TABLE IF EXISTS rows; CREATE TABLE rows(key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID;")
+        conn.execute_batch("PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; DROP TABLE IF EXISTS rows; DROP TABLE IF EXISTS log; DROP TABLE IF EXISTS envelopes; DROP TABLE IF EXISTS position; CREATE TABLE rows(key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID; CREATE TABLE log(seq INTEGER PRIMARY KEY, tx TEXT NOT NULL); CREATE TABLE envelopes(id BLOB PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID; CREATE TABLE position(id INTEGER PRIMARY KEY, seq INTEGER NOT NULL); INSERT INTO position VALUES (1, 0);")
             .map_err(|e| e.to_string())?;
         Ok(RawSqlite { conn })
     }
 
     /// Inserts rows `from..to` shaped like the benchmark's (`{id, title,
-    /// done, n}`) in one durable transaction.
-    pub fn insert_generated(&self, from: u32, to: u32) -> Result<(), String> {
+    /// done, n}`) in one durable transaction; `logged`: with what Lockstep's
+    /// invariants ask of every commit beside the rows (all of it in the same
+    /// transaction): a change-log record holding the rows as one JSON text,
+    /// the envelope's dedup record and the stream position.
+    pub fn insert_generated(&self, from: u32, to: u32, logged: bool) -> Result<(), String> {
         let sql = |e: rusqlite::Error| e.to_string();
         let tx = self.conn.unchecked_transaction().map_err(sql)?;
+        let mut log = String::from("[");
         {
             let mut insert = tx
                 .prepare_cached("INSERT INTO rows(key, value) VALUES (?1, ?2)")
                 .map_err(sql)?;
             for i in from..to {
                 let id = format!("k{i:06}");
-                let value = serde_json::json!({"id": id, "title": format!("todo number {i}"), "done": i % 2 == 0, "n": i});
-                insert
-                    .execute((format!("\"{id}\""), value.to_string()))
-                    .map_err(sql)?;
+                let key = format!("\"{id}\"");
+                let value = serde_json::json!({"id": id, "title": format!("todo number {i}"), "done": i % 2 == 0, "n": i}).to_string();
+                insert.execute((&key, &value)).map_err(sql)?;
+                if logged {
+                    if log.len() > 1 {
+                        log.push(',');
+                    }
+                    log.push_str(&format!(r#"{{"key":{key},"value":{value}}}"#));
+                }
             }
+        }
+        if logged {
+            log.push(']');
+            let seq = i64::from(from);
+            tx.execute("INSERT INTO log(seq, tx) VALUES (?1, ?2)", (seq, &log))
+                .map_err(sql)?;
+            tx.execute(
+                "INSERT INTO envelopes(id, seq) VALUES (?1, ?2)",
+                (seq.to_be_bytes().repeat(2), seq),
+            )
+            .map_err(sql)?;
+            tx.execute("UPDATE position SET seq = ?1 WHERE id = 1", [seq])
+                .map_err(sql)?;
         }
         tx.commit().map_err(sql)
     }
@@ -83,9 +106,15 @@ impl RawSqlite {
 
 /// Inserts `rows` rows shaped like the benchmark's (`{id, title, done, n}`)
 /// into a fresh table in OPFS directory `directory` ([`RawSqlite`]), `batch`
-/// rows per transaction, so the comparison is like for like. Dedicated
-/// workers only.
-pub async fn raw_sqlite_bench(directory: &str, rows: u32, batch: u32) -> Result<RawBench, String> {
+/// rows per transaction (`logged`: each with a change log, see
+/// [`RawSqlite::insert_generated`]), so the comparison is like for like.
+/// Dedicated workers only.
+pub async fn raw_sqlite_bench(
+    directory: &str,
+    rows: u32,
+    batch: u32,
+    logged: bool,
+) -> Result<RawBench, String> {
     let db = RawSqlite::open(directory).await?;
     let mut per_tx = Vec::new();
     let started = js::perf_now();
@@ -93,7 +122,7 @@ pub async fn raw_sqlite_bench(directory: &str, rows: u32, batch: u32) -> Result<
     let mut n = 0;
     while n < rows {
         let t0 = js::perf_now();
-        db.insert_generated(n, (n + batch).min(rows))?;
+        db.insert_generated(n, (n + batch).min(rows), logged)?;
         per_tx.push(js::perf_now() - t0);
         n += batch;
     }

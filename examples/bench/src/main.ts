@@ -113,11 +113,11 @@ const bench = {
   wasmBytes: () => need().wasmBytes(),
   syncApplyFloor: async (n: number) => (await import('./floor')).syncApply(n),
   optimisticApplyFloor: async (n: number) => (await import('./floor')).optimisticApply(n),
-  /** The raw-SQLite floor in a fresh dedicated worker. */
-  async raw(directory: string, rows: number, batch: number): Promise<{ totalMs: number; perTxMs: number[] }> {
+  /** The raw-SQLite floor in a fresh dedicated worker (`logged`: with the change log Lockstep's invariants ask for). */
+  async raw(directory: string, rows: number, batch: number, logged = false): Promise<{ totalMs: number; perTxMs: number[] }> {
     const worker = rawWorker();
     try {
-      return await ask(worker, { kind: 'batch', directory, rows, batch });
+      return await ask(worker, { kind: 'batch', directory, rows, batch, logged });
     } finally {
       worker.terminate();
     }

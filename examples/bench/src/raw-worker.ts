@@ -1,8 +1,10 @@
 // The raw-SQLite floors: plain rusqlite on the same OPFS sahpool VFS,
 // configured like Lockstep's store, with no Lockstep in between (a build of
 // the bindings with the `bench` feature). Dedicated workers only.
-// - { kind: 'batch', directory, rows, batch }: inserts the rows, `batch` per
-//   transaction; answers { ok, totalMs, perTxMs } or { ok: false, error }.
+// - { kind: 'batch', directory, rows, batch, logged }: inserts the rows,
+//   `batch` per transaction (`logged`: each with the change log, dedup record
+//   and stream position Lockstep's invariants ask of a commit); answers
+//   { ok, totalMs, perTxMs } or { ok: false, error }.
 // - { kind: 'open', directory, channel }, then { kind: 'insert', id } each:
 //   inserts one row durably, then posts { id, kind: 'sql' } on the
 //   BroadcastChannel `channel` (what a durable write seen by another tab
@@ -10,7 +12,7 @@
 import init, { RawSqlite, rawSqliteBench } from '../raw-wasm/lockstep.js';
 
 type Message =
-  | { kind: 'batch'; directory: string; rows: number; batch: number }
+  | { kind: 'batch'; directory: string; rows: number; batch: number; logged: boolean }
   | { kind: 'open'; directory: string; channel: string }
   | { kind: 'insert'; id: string };
 
@@ -30,7 +32,7 @@ scope.onmessage = async (event) => {
     await ready;
     switch (message.kind) {
       case 'batch': {
-        const result = (await rawSqliteBench(message.directory, message.rows, message.batch)) as { totalMs: number; perTxMs: number[] };
+        const result = (await rawSqliteBench(message.directory, message.rows, message.batch, message.logged)) as { totalMs: number; perTxMs: number[] };
         scope.postMessage({ ok: true, totalMs: result.totalMs, perTxMs: result.perTxMs });
         break;
       }
