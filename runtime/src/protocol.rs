@@ -248,17 +248,19 @@ impl PartialEq for PageRow {
     }
 }
 
+/// As a [`KeyedRow`] (`{"key": …, "value": …}`), a stored value as its text.
 impl Serialize for PageRow {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         #[derive(Serialize)]
-        struct Stored<'a> {
+        struct Keyed<'a> {
             key: &'a Key,
-            value: &'a serde_json::value::RawValue,
+            value: PageValue<'a>,
         }
-        match self {
-            PageRow::Parsed(row) => row.serialize(serializer),
-            PageRow::Stored { key, value } => Stored { key, value }.serialize(serializer),
+        Keyed {
+            key: self.key(),
+            value: self.value(),
         }
+        .serialize(serializer)
     }
 }
 

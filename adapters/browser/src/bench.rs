@@ -2,6 +2,8 @@
 //! with plain rusqlite on the same OPFS `sahpool` VFS, in a dedicated worker,
 //! with no Lockstep in between. Only the benchmark page uses it.
 
+use std::fmt::Write;
+
 use rusqlite::{Connection, OpenFlags};
 use sqlite_wasm_vfs::sahpool::{install, OpfsSAHPoolCfgBuilder};
 
@@ -60,7 +62,8 @@ impl RawSqlite {
     pub fn insert_generated(&self, from: u32, to: u32, logged: bool) -> Result<(), String> {
         let sql = |e: rusqlite::Error| e.to_string();
         let tx = self.conn.unchecked_transaction().map_err(sql)?;
-        let mut log = String::from("[");
+        // The change-log record: the rows as `[{"key": …, "value": …}, …]`.
+        let mut log = logged.then(|| String::from("["));
         {
             let mut insert = tx
                 .prepare_cached("INSERT INTO rows(key, value) VALUES (?1, ?2)")
@@ -70,15 +73,14 @@ impl RawSqlite {
                 let key = format!("\"{id}\"");
                 let value = serde_json::json!({"id": id, "title": format!("todo number {i}"), "done": i % 2 == 0, "n": i}).to_string();
                 insert.execute((&key, &value)).map_err(sql)?;
-                if logged {
-                    if log.len() > 1 {
-                        log.push(',');
-                    }
-                    log.push_str(&format!(r#"{{"key":{key},"value":{value}}}"#));
+                if let Some(log) = log.as_mut() {
+                    let comma = if log.len() > 1 { "," } else { "" };
+                    // Writing to a String cannot fail.
+                    let _ = write!(log, r#"{comma}{{"key":{key},"value":{value}}}"#);
                 }
             }
         }
-        if logged {
+        if let Some(mut log) = log {
             log.push(']');
             let seq = i64::from(from);
             tx.execute("INSERT INTO log(seq, tx) VALUES (?1, ?2)", (seq, &log))

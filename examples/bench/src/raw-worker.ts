@@ -24,8 +24,6 @@ const scope = globalThis as unknown as Scope;
 const ready = init();
 let open: { db: RawSqlite; channel: BroadcastChannel } | undefined;
 
-const fail = (error: unknown) => scope.postMessage({ ok: false, error: String((error as Error)?.message ?? error) });
-
 scope.onmessage = async (event) => {
   const message = event.data;
   try {
@@ -49,6 +47,6 @@ scope.onmessage = async (event) => {
       }
     }
   } catch (error) {
-    fail(error);
+    scope.postMessage({ ok: false, error: String((error as Error)?.message ?? error) });
   }
 };
