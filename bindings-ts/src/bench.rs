@@ -44,4 +44,14 @@ impl RawSqlite {
     pub fn insert(&self, key: &str, value: &str) -> Result<(), JsValue> {
         self.0.insert(key, value).map_err(|e| JsValue::from_str(&e))
     }
+
+    /// Inserts `rows`, a JSON array of objects keyed by their `id`, in one
+    /// durable transaction (`logged`: with the change log, dedup record and
+    /// position Lockstep's invariants ask for).
+    #[wasm_bindgen(js_name = insertJson)]
+    pub fn insert_json(&self, rows: &str, logged: bool) -> Result<(), JsValue> {
+        self.0
+            .insert_json(rows, logged)
+            .map_err(|e| JsValue::from_str(&e))
+    }
 }

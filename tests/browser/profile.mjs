@@ -8,7 +8,12 @@
 // Each sample goes to the phase of the innermost frame of its stack that a
 // phase matches (so `memcpy` under a SQLite insert counts as the insert).
 // Progress and the table go to stderr; JSON to stdout and
-// $LOCKSTEP_PROFILE_OUT. Not a `*.test.mjs`.
+// $LOCKSTEP_PROFILE_OUT. With LOCKSTEP_PROFILE_FOCUS=<regex>, each thread
+// also lists, under `focus`, where the time inside the outermost frame
+// matching it went (by the frame called from it, and by self frame); with
+// LOCKSTEP_PROFILE_CALLERS=<regex>, `callers` lists who called the self
+// frames matching it (the nearest two frames that do not match).
+// Not a `*.test.mjs`.
 import * as h from './harness.mjs';
 import { chromium } from 'playwright-core';
 import { spawn } from 'node:child_process';
@@ -27,6 +32,8 @@ console.log = (...args) => console.error(...args);
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const OUT = process.env.LOCKSTEP_PROFILE_OUT || join(ROOT, 'target', 'browser-profile.json');
 const LIB = process.env.LOCKSTEP_PROFILE_LIB || 'lockstep';
+const FOCUS = process.env.LOCKSTEP_PROFILE_FOCUS ? new RegExp(process.env.LOCKSTEP_PROFILE_FOCUS) : null;
+const CALLERS = process.env.LOCKSTEP_PROFILE_CALLERS ? new RegExp(process.env.LOCKSTEP_PROFILE_CALLERS) : null;
 const MANY = 10_000;
 const HYDRATE = 100_000;
 const CHUNK = 10_000;
@@ -103,6 +110,9 @@ function analyse(events, fromTs, toTs) {
     const buckets = new Map();
     const self = new Map();
     const inclusive = new Map();
+    const focusCallees = new Map();
+    const focusSelf = new Map();
+    const callers = new Map();
     let t = p.start;
     let busy = 0;
     for (let i = 0; i < p.samples.length; i++) {
@@ -117,11 +127,22 @@ function analyse(events, fromTs, toTs) {
       buckets.set(bucket, (buckets.get(bucket) ?? 0) + ms);
       self.set(stack[0], (self.get(stack[0]) ?? 0) + ms);
       for (const frame of new Set(stack)) inclusive.set(frame, (inclusive.get(frame) ?? 0) + ms);
+      // The stack is innermost first: the outermost focus frame is the last match.
+      const at = FOCUS ? stack.findLastIndex((frame) => FOCUS.test(frame)) : -1;
+      if (at >= 0) {
+        const callee = at > 0 ? stack[at - 1] : '(self)';
+        focusCallees.set(callee, (focusCallees.get(callee) ?? 0) + ms);
+        focusSelf.set(stack[0], (focusSelf.get(stack[0]) ?? 0) + ms);
+      }
+      if (CALLERS?.test(stack[0] ?? '')) {
+        const outside = stack.filter((frame) => !CALLERS.test(frame)).slice(0, 2).join(' <- ');
+        callers.set(outside, (callers.get(outside) ?? 0) + ms);
+      }
     }
     // Threads that never ran the page's code (the browser's own UI) are left out.
     if (busy < 1 || ![...self.keys()].some((frame) => frame.includes(base))) continue;
     const top = (map, n) => [...map].sort((a, b) => b[1] - a[1]).slice(0, n).map(([name, ms]) => ({ name, ms: Math.round(ms * 10) / 10 }));
-    threads.push({ thread: threadNames.get(p.thread) ?? p.thread, id: p.thread, busyMs: Math.round(busy), buckets: top(buckets, 30), topSelf: top(self, 15), topInclusive: top(inclusive, 40) });
+    threads.push({ thread: threadNames.get(p.thread) ?? p.thread, id: p.thread, busyMs: Math.round(busy), buckets: top(buckets, 30), topSelf: top(self, 15), topInclusive: top(inclusive, 40), ...(FOCUS && { focus: { callees: top(focusCallees, 25), self: top(focusSelf, 25) } }), ...(CALLERS && { callers: top(callers, 25) }) });
   }
   return threads.sort((a, b) => b.busyMs - a.busyMs);
 }
@@ -203,6 +224,8 @@ try {
   const a = await h.openTab(context, benchUrl(LIB, h.uniqueScope('profile-many')), { name: 'many', timeoutMs: 60_000 });
   await a.evaluate(() => window.bench.insertMany('warm', 0, 100));
   results.push(await traced(browser, `one insert of ${MANY} rows (${LIB})`, () => a.evaluate((n) => window.bench.insertMany('m', 0, n), MANY)));
+  // The same again: the page and the leader have written 10,000 rows before.
+  results.push(await traced(browser, `a second insert of ${MANY} rows (${LIB})`, () => a.evaluate((n) => window.bench.insertMany('m2', 0, n), MANY)));
   // 500 single-row inserts, each awaited until durable: the per-commit cost.
   results.push(await traced(browser, `500 awaited single-row inserts (${LIB})`, () => a.evaluate(async () => {
     const times = await window.bench.awaitedInserts('one', 500);

@@ -2,9 +2,11 @@
 //! with plain rusqlite on the same OPFS `sahpool` VFS, in a dedicated worker,
 //! with no Lockstep in between. Only the benchmark page uses it.
 
+use std::borrow::Cow;
 use std::fmt::Write;
 
 use rusqlite::{Connection, OpenFlags};
+use serde_json::value::RawValue;
 use sqlite_wasm_vfs::sahpool::{install, OpfsSAHPoolCfgBuilder};
 
 use crate::js;
@@ -29,6 +31,7 @@ pub struct RawBench {
 /// db.insert(r#""k1""#, r#"{"id":"k1"}"#)?; // durable when it returns
 /// db.insert_generated(0, 10_000, false)?; // 10,000 rows in one transaction
 /// db.insert_generated(10_000, 20_000, true)?; // and with a change log
+/// db.insert_json(r#"[{"id":"k2","n":2},{"id":"k3","n":3}]"#, true)?; // rows from a page
 /// # Ok(()) }
 /// ```
 pub struct RawSqlite {
@@ -60,6 +63,48 @@ impl RawSqlite {
     /// transaction): a change-log record holding the rows as one JSON text,
     /// the envelope's dedup record and the stream position.
     pub fn insert_generated(&self, from: u32, to: u32, logged: bool) -> Result<(), String> {
+        self.insert_all(
+            (from..to).map(|i| {
+                let id = format!("k{i:06}");
+                let key = format!("\"{id}\"");
+                let value = serde_json::json!({"id": id, "title": format!("todo number {i}"), "done": i % 2 == 0, "n": i}).to_string();
+                (key, Cow::Owned(value))
+            }),
+            logged,
+        )
+    }
+
+    /// Inserts the rows of `rows`, a JSON array of objects each keyed by its
+    /// `id` (a string), in one durable transaction, like
+    /// [`RawSqlite::insert_generated`]: what any library that takes rows from
+    /// a page's objects into SQLite in a worker does at the least.
+    pub fn insert_json(&self, rows: &str, logged: bool) -> Result<(), String> {
+        /// A row's key.
+        #[derive(serde::Deserialize)]
+        struct Id<'a> {
+            #[serde(borrow)]
+            id: Cow<'a, str>,
+        }
+        let json = |e: serde_json::Error| e.to_string();
+        let rows: Vec<&RawValue> = serde_json::from_str(rows).map_err(json)?;
+        let keyed = rows
+            .into_iter()
+            .map(|row| {
+                let Id { id } = serde_json::from_str(row.get()).map_err(json)?;
+                let key = serde_json::to_string(&id).map_err(json)?;
+                Ok((key, Cow::Borrowed(row.get())))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        self.insert_all(keyed, logged)
+    }
+
+    /// Inserts `rows` (key and value as JSON text) in one durable
+    /// transaction, `logged` as in [`RawSqlite::insert_generated`].
+    fn insert_all<'a>(
+        &self,
+        rows: impl IntoIterator<Item = (String, Cow<'a, str>)>,
+        logged: bool,
+    ) -> Result<(), String> {
         let sql = |e: rusqlite::Error| e.to_string();
         let tx = self.conn.unchecked_transaction().map_err(sql)?;
         // The change-log record: the rows as `[{"key": …, "value": …}, …]`.
@@ -68,10 +113,7 @@ impl RawSqlite {
             let mut insert = tx
                 .prepare_cached("INSERT INTO rows(key, value) VALUES (?1, ?2)")
                 .map_err(sql)?;
-            for i in from..to {
-                let id = format!("k{i:06}");
-                let key = format!("\"{id}\"");
-                let value = serde_json::json!({"id": id, "title": format!("todo number {i}"), "done": i % 2 == 0, "n": i}).to_string();
+            for (key, value) in rows {
                 insert.execute((&key, &value)).map_err(sql)?;
                 if let Some(log) = log.as_mut() {
                     let comma = if log.len() > 1 { "," } else { "" };
@@ -82,7 +124,13 @@ impl RawSqlite {
         }
         if let Some(mut log) = log {
             log.push(']');
-            let seq = i64::from(from);
+            let seq: i64 = tx
+                .query_row(
+                    "UPDATE position SET seq = seq + 1 WHERE id = 1 RETURNING seq",
+                    [],
+                    |row| row.get(0),
+                )
+                .map_err(sql)?;
             tx.execute("INSERT INTO log(seq, tx) VALUES (?1, ?2)", (seq, &log))
                 .map_err(sql)?;
             tx.execute(
@@ -90,8 +138,6 @@ impl RawSqlite {
                 (seq.to_be_bytes().repeat(2), seq),
             )
             .map_err(sql)?;
-            tx.execute("UPDATE position SET seq = ?1 WHERE id = 1", [seq])
-                .map_err(sql)?;
         }
         tx.commit().map_err(sql)
     }

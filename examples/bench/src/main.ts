@@ -122,6 +122,29 @@ const bench = {
       worker.terminate();
     }
   },
+  /**
+   * The floor of a bulk write from a page: rows as objects in this page,
+   * `JSON.stringify`'d and posted to a fresh raw-SQLite worker, which
+   * inserts them in one transaction with a change log; twice (`count` rows
+   * each, the second time with the worker's code warm). Ms from the objects
+   * to the worker's answer that they are durable, per write.
+   */
+  async rawFromPage(directory: string, count: number): Promise<number[]> {
+    const worker = rawWorker();
+    try {
+      await ask(worker, { kind: 'open', directory });
+      const times = [];
+      for (const prefix of ['p', 'q']) {
+        const rows = Array.from({ length: count }, (_, i) => row(prefix, i));
+        const t0 = performance.now();
+        await ask(worker, { kind: 'rows', rows: JSON.stringify(rows), logged: true });
+        times.push(performance.now() - t0);
+      }
+      return times;
+    } finally {
+      worker.terminate();
+    }
+  },
   /** Starts this tab's raw-SQLite worker for `durableSend`, on a fresh database in `directory`. */
   async durableOpen(directory: string): Promise<void> {
     durableWorker?.terminate();

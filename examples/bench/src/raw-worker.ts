@@ -5,16 +5,22 @@
 //   `batch` per transaction (`logged`: each with the change log, dedup record
 //   and stream position Lockstep's invariants ask of a commit); answers
 //   { ok, totalMs, perTxMs } or { ok: false, error }.
-// - { kind: 'open', directory, channel }, then { kind: 'insert', id } each:
-//   inserts one row durably, then posts { id, kind: 'sql' } on the
-//   BroadcastChannel `channel` (what a durable write seen by another tab
-//   costs at the least); answers the open with { ok } or { ok: false, error }.
+// - { kind: 'open', directory, channel? }: opens a fresh database; answers
+//   { ok } or { ok: false, error }. Then:
+//   - { kind: 'insert', id } each: inserts one row durably, then posts
+//     { id, kind: 'sql' } on the BroadcastChannel `channel` (what a durable
+//     write seen by another tab costs at the least);
+//   - { kind: 'rows', rows, logged }: inserts `rows` (a JSON array of rows
+//     keyed by `id`) in one transaction, with a change log if `logged`
+//     (what a bulk write from a page's objects costs at the least); answers
+//     { ok } once durable.
 import init, { RawSqlite, rawSqliteBench } from '../raw-wasm/lockstep.js';
 
 type Message =
   | { kind: 'batch'; directory: string; rows: number; batch: number; logged: boolean }
-  | { kind: 'open'; directory: string; channel: string }
-  | { kind: 'insert'; id: string };
+  | { kind: 'open'; directory: string; channel?: string }
+  | { kind: 'insert'; id: string }
+  | { kind: 'rows'; rows: string; logged: boolean };
 
 interface Scope {
   onmessage: ((event: MessageEvent<Message>) => void) | null;
@@ -22,7 +28,7 @@ interface Scope {
 }
 const scope = globalThis as unknown as Scope;
 const ready = init();
-let open: { db: RawSqlite; channel: BroadcastChannel } | undefined;
+let open: { db: RawSqlite; channel?: BroadcastChannel } | undefined;
 
 scope.onmessage = async (event) => {
   const message = event.data;
@@ -35,16 +41,21 @@ scope.onmessage = async (event) => {
         break;
       }
       case 'open':
-        open = { db: await RawSqlite.open(message.directory), channel: new BroadcastChannel(message.channel) };
+        open = { db: await RawSqlite.open(message.directory), channel: message.channel === undefined ? undefined : new BroadcastChannel(message.channel) };
         scope.postMessage({ ok: true });
         break;
       case 'insert': {
-        if (!open) throw new Error('insert before open');
+        if (!open?.channel) throw new Error('insert before open with a channel');
         const { id } = message;
         open.db.insert(JSON.stringify(id), JSON.stringify({ id, title: `todo ${id}`, done: false, n: 0 }));
         open.channel.postMessage({ id, kind: 'sql' });
         break;
       }
+      case 'rows':
+        if (!open) throw new Error('rows before open');
+        open.db.insertJson(message.rows, message.logged);
+        scope.postMessage({ ok: true });
+        break;
     }
   } catch (error) {
     scope.postMessage({ ok: false, error: String((error as Error)?.message ?? error) });
