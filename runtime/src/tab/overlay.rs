@@ -1,6 +1,9 @@
 //! The optimistic overlay: local mutations shown at once, queued as
 //! envelopes, and dropped when the leader commits or refuses them.
 
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, DefaultHasher};
+
 use super::*;
 use crate::HeldRow;
 
@@ -64,7 +67,12 @@ impl PersistedCollectionRuntime {
             return Err(MutationError::Empty);
         }
         check_ops(&ops, &self.config.limits)?;
-        let mut scratch: BTreeMap<(&CollectionId, &Key), bool> = BTreeMap::new();
+        // Whether each key touched so far has a row after the ops before
+        // this one. Hashed, not ordered: a 10,000-row write looks every key
+        // up here, before the envelope is posted (fixed hasher, as for the
+        // optimistic overlay).
+        let mut scratch: HashMap<(&CollectionId, &Key), bool, BuildHasherDefault<DefaultHasher>> =
+            HashMap::with_capacity_and_hasher(ops.len(), BuildHasherDefault::default());
         for op in &ops {
             let collection = self
                 .collections
@@ -76,28 +84,24 @@ impl PersistedCollectionRuntime {
             if collection.hydration.is_some() {
                 return Err(MutationError::NotReady(op.collection().clone()));
             }
-            let exists = *scratch
+            let exists = scratch
                 .entry((op.collection(), op.key()))
                 .or_insert_with(|| collection.rows.visible(op.key()).is_some());
             match op {
-                Op::Insert { .. } if exists => {
+                Op::Insert { .. } if *exists => {
                     return Err(MutationError::KeyExists {
                         collection: op.collection().clone(),
                         key: op.key().clone(),
                     })
                 }
-                Op::Update { .. } | Op::Patch { .. } | Op::Delete { .. } if !exists => {
+                Op::Update { .. } | Op::Patch { .. } | Op::Delete { .. } if !*exists => {
                     return Err(MutationError::KeyMissing {
                         collection: op.collection().clone(),
                         key: op.key().clone(),
                     })
                 }
-                _ => {}
+                _ => *exists = !matches!(op, Op::Delete { .. }),
             }
-            scratch.insert(
-                (op.collection(), op.key()),
-                !matches!(op, Op::Delete { .. }),
-            );
         }
         let envelope_id = self.new_envelope_id(now)?;
         self.queue_envelope(now, envelope_id, ops);
