@@ -119,11 +119,6 @@ impl<'de> Visitor<'de> for OpVisitor {
         f.write_str(r#"an op: an object with "op": "insert", "update", "patch" or "delete""#)
     }
 
-    // Not inlined into the loop that reads an envelope's ops: V8 moves a
-    // wasm function from baseline to optimised code only between calls, so
-    // a loop over 10,000 ops with this inlined would run in baseline code
-    // throughout the first large envelope a page or leader reads.
-    #[inline(never)]
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Op, A::Error> {
         let Some(first) = map.next_key::<String>()? else {
             return Err(de::Error::missing_field("op"));
