@@ -309,9 +309,17 @@ impl fmt::Display for DatabaseId {
 /// assert_eq!(todos.as_str(), "todos");
 /// assert!(CollectionId::new("a\0b").is_err());
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(try_from = "String")]
 pub struct CollectionId(String);
+
+/// Written as the bare name, without the copy `#[serde(into = "String")]`
+/// would make of it for every op of every message.
+impl Serialize for CollectionId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
 
 impl CollectionId {
     /// Validates and builds a collection name.

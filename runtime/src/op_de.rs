@@ -120,13 +120,14 @@ impl<'de> Visitor<'de> for OpVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Op, A::Error> {
-        let Some(first) = map.next_key::<String>()? else {
-            return Err(de::Error::missing_field("op"));
+        let first = match map.next_key::<FirstField>()? {
+            None => return Err(de::Error::missing_field("op")),
+            Some(FirstField::Op) => {
+                let kind: Kind = map.next_value()?;
+                return kind.read(MapAccessDeserializer::new(map));
+            }
+            Some(FirstField::Other(name)) => name,
         };
-        if first == "op" {
-            let kind: Kind = map.next_value()?;
-            return kind.read(MapAccessDeserializer::new(map));
-        }
         // The tag comes later: buffer the object, then read it.
         let mut rest = serde_json::Map::new();
         rest.insert(first, map.next_value()?);
@@ -141,6 +142,36 @@ impl<'de> Visitor<'de> for OpVisitor {
         let kind = Kind::deserialize(kind).map_err(de::Error::custom)?;
         kind.read(serde_json::Value::Object(rest))
             .map_err(de::Error::custom)
+    }
+}
+
+/// An op's first field name: the tag (read without copying the name), or
+/// another field.
+enum FirstField {
+    Op,
+    Other(String),
+}
+
+impl<'de> Deserialize<'de> for FirstField {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<FirstField, D::Error> {
+        deserializer.deserialize_identifier(FirstFieldVisitor)
+    }
+}
+
+struct FirstFieldVisitor;
+
+impl Visitor<'_> for FirstFieldVisitor {
+    type Value = FirstField;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a field name")
+    }
+
+    fn visit_str<E: de::Error>(self, name: &str) -> Result<FirstField, E> {
+        Ok(match name {
+            "op" => FirstField::Op,
+            other => FirstField::Other(other.to_owned()),
+        })
     }
 }
 
@@ -200,6 +231,13 @@ mod tests {
             op(json!({"op": "insert", "collection": "todos", "key": "a", "value": {"t": 1}}))
                 .unwrap();
         assert_eq!(late, early);
+        // From text too, the tag's name written with an escape or not.
+        for text in [
+            r#"{"\u006fp": "insert", "collection": "todos", "key": "a", "value": {"t": 1}}"#,
+            r#"{"collection": "todos", "key": "a", "value": {"t": 1}, "op": "insert"}"#,
+        ] {
+            assert_eq!(serde_json::from_str::<Op>(text).unwrap(), early, "{text}");
+        }
     }
 
     #[test]
