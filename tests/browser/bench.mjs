@@ -388,14 +388,11 @@ const floorSummary = {
   durableCrossTabP50: med(results[LIBS[0]].runs, (r) => r.crossTab.floor?.durable.p50),
   durableCrossTabP99: med(results[LIBS[0]].runs, (r) => r.crossTab.floor?.durable.p99),
   rawSingleTxP50: med(floorRuns, (r) => r.rawSingleTx.p50),
-  rawBatch10kMs: med(floorRuns, (r) => r.rawBatch10kMs),
-  rawBatch10kLoggedMs: med(floorRuns, (r) => r.rawBatch10kLoggedMs),
-  rawFromPage10kMs: med(floorRuns, (r) => r.rawFromPage10kMs),
-  rawBatch10kAgainMs: med(floorRuns, (r) => r.rawBatch10kAgainMs),
-  rawBatch10kLoggedAgainMs: med(floorRuns, (r) => r.rawBatch10kLoggedAgainMs),
-  rawFromPage10kAgainMs: med(floorRuns, (r) => r.rawFromPage10kAgainMs),
-  tanstackSyncApply100kMs: med(floorRuns, (r) => r.tanstackSyncApply100kMs),
-  tanstackOptimisticApply10kMs: med(floorRuns, (r) => r.tanstackOptimisticApply10kMs),
+  // The floors runs' other figures, each by the median over runs.
+  ...Object.fromEntries(
+    ['rawBatch10kMs', 'rawBatch10kLoggedMs', 'rawFromPage10kMs', 'rawBatch10kAgainMs', 'rawBatch10kLoggedAgainMs', 'rawFromPage10kAgainMs', 'tanstackSyncApply100kMs', 'tanstackOptimisticApply10kMs']
+      .map((k) => [k, med(floorRuns, (r) => r[k])]),
+  ),
 };
 const result = {
   meta: { startedAt, url: base, userAgent, runs: RUNS, libs: LIBS, wallMs: Math.round(performance.now() - wallStart), note: 'per metric: the median over runs of each run\'s figure' },
