@@ -101,7 +101,10 @@ pub fn keyed_rows(rows: Vec<protocol::KeyedRow>) -> Vec<KeyedRow> {
 /// A stream-mode batch as its sink sees it (rows moved, not copied).
 pub fn sync_batch(batch: SyncBatch) -> StreamUpdate {
     match batch {
-        SyncBatch::Rows { rows } => StreamUpdate::Rows { values: rows },
+        SyncBatch::Rows { rows, subset } => StreamUpdate::Rows {
+            values: rows,
+            subset: subset.map(|id| id.0.to_string()),
+        },
         SyncBatch::Commit { position, changes } => StreamUpdate::Commit {
             term: position.term.0,
             seq: position.seq.0,
@@ -433,6 +436,7 @@ mod tests {
                 }
                 .into(),
             ],
+            subset: None,
         });
         assert_eq!(
             serde_json::to_string(&page).unwrap(),

@@ -162,6 +162,11 @@ pub enum StreamUpdate {
         #[tsify(type = "Row[]")]
         #[serde(serialize_with = "values_only")]
         values: Vec<lockstep::protocol::PageRow>,
+        /// The id of the on-demand subset whose answer these rows are (the
+        /// `id` its `loadSubset` resolves with); absent for a hydration page.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        #[tsify(optional)]
+        subset: Option<String>,
     },
     /// What one committed transaction did to the collection.
     Commit {

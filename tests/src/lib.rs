@@ -256,7 +256,7 @@ impl StreamSink {
             Event::Synced { collection, batch } => {
                 let rows = self.rows.entry(collection.clone()).or_default();
                 match batch {
-                    SyncBatch::Rows { rows: page } => {
+                    SyncBatch::Rows { rows: page, .. } => {
                         // The app parses each row; one that does not parse is skipped.
                         for r in page.iter().cloned().filter_map(|r| r.into_keyed().ok()) {
                             rows.insert(r.key, r.value);

@@ -6,8 +6,8 @@
 
 use lockstep::protocol::Body;
 use lockstep::{
-    CollectionMode, CoordinatorConfig, Event, Key, QueryError, RuntimeConfig, Subset, SubsetTop,
-    SyncBatch,
+    CollectionMode, CoordinatorConfig, Event, Key, QueryError, RuntimeConfig, Subset, SubsetId,
+    SubsetTop, SyncBatch,
 };
 use lockstep_sqlite::{SqliteOptions, SqliteStore};
 use lockstep_tests::*;
@@ -189,21 +189,29 @@ fn a_subset_larger_than_a_page_is_read_page_by_page_in_key_order() {
     let mut sink = StreamSink::default();
     drain(&mut net, &mut sink);
     let events = load(&mut net, &mut sink, Subset::filter(OPEN, vec![]));
-    let pages = events
+    let loaded_id = events.iter().find_map(|e| match e {
+        Event::SubsetLoaded { id, .. } => Some(*id),
+        _ => None,
+    });
+    let pages: Vec<Option<SubsetId>> = events
         .iter()
-        .filter(|e| {
-            matches!(
-                e,
-                Event::Synced {
-                    batch: SyncBatch::Rows { .. },
-                    ..
-                }
-            )
+        .filter_map(|e| match e {
+            Event::Synced {
+                batch: SyncBatch::Rows { subset, .. },
+                ..
+            } => Some(*subset),
+            _ => None,
         })
-        .count();
+        .collect();
     assert_eq!(
-        pages, 3,
+        pages.len(),
+        3,
         "12 rows in pages of 4 (a fourth, empty page ends the load)"
+    );
+    assert!(loaded_id.is_some());
+    assert!(
+        pages.iter().all(|page| *page == loaded_id),
+        "every page names the load it answers: {pages:?}"
     );
     assert_eq!(loaded(&events), vec![Ok(12)]);
     assert_eq!(sink.pairs(&collection("todos")), open_in_db(&net));

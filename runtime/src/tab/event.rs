@@ -137,6 +137,9 @@ pub enum SyncBatch {
         /// ([`PageRow::into_keyed`](crate::protocol::PageRow::into_keyed)
         /// for Rust, or serialized as they are to JavaScript).
         rows: Vec<PageRow>,
+        /// The on-demand subset whose answer the rows are (`None` for a
+        /// hydration page), so an app can tell which rows a load brought.
+        subset: Option<crate::SubsetId>,
     },
     /// What one committed transaction did to the collection: the full row
     /// after it, or `None` for a deleted row.

@@ -123,7 +123,7 @@ impl PersistedCollectionRuntime {
                 collection.streamed = true;
                 self.events.push_back(Event::Synced {
                     collection: collection_id.clone(),
-                    batch: SyncBatch::Rows { rows },
+                    batch: SyncBatch::Rows { rows, subset: None },
                 });
             }
         }

@@ -435,7 +435,10 @@ impl PersistedCollectionRuntime {
             c.streamed = true;
             self.events.push_back(Event::Synced {
                 collection: collection.clone(),
-                batch: SyncBatch::Rows { rows },
+                batch: SyncBatch::Rows {
+                    rows,
+                    subset: Some(page.subset),
+                },
             });
         }
         if done {
