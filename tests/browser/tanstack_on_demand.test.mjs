@@ -156,3 +156,88 @@ test('a live query opened in a tab that reloads gets its rows again', { timeout:
   const got = await answers(reader);
   for (const name of Object.keys(QUERIES)) assert.deepEqual(got.out[name], want.out[name], `${name} after a reload`);
 });
+
+test('the rows tied with an ordered load\'s last value are answered in the tab, without a second trip to the leader', { timeout: 120_000 }, async (ctx) => {
+  const url = h.reactUrl(h.uniqueScope('ts-on-demand-ties'));
+  const browser = await h.launch();
+  ctx.after(() => browser.close());
+  const eager = await t.openApp(browser.context, url, { name: 'eager' });
+  await setup(eager, 'eager');
+  await eager.evaluate(async (rows) => {
+    await window.items.insert(rows).isPersisted.promise;
+  }, Array.from({ length: 300 }, (_, n) => item(n)));
+  const onDemand = await t.openApp(browser.context, url, { name: 'on-demand' });
+  // Counts what TanStack asks the collection for, and what goes to the leader.
+  await onDemand.evaluate(() => {
+    const ts = window.lockstep.tanstack;
+    const { db } = window.lockstep;
+    window.asked = [];
+    window.sent = 0;
+    const send = db.raw.loadSubset.bind(db.raw);
+    db.raw.loadSubset = (collection, subset) => {
+      window.sent += 1;
+      return send(collection, subset);
+    };
+    const options = ts.lockstepCollectionOptions({ db, id: 'items', getKey: (r) => r.id, syncMode: 'on-demand' });
+    const start = options.sync.sync;
+    options.sync = {
+      ...options.sync,
+      sync: (params) => {
+        const started = start(params);
+        window.started = started;
+        const { loadSubset } = started;
+        started.loadSubset = (o) => {
+          window.asked.push({ ordered: Boolean(o.orderBy?.length), tie: !o.orderBy?.length && o.limit === undefined && o.where !== undefined });
+          return loadSubset(o);
+        };
+        return started;
+      },
+    };
+    window.items = ts.createCollection(options);
+  });
+  const names = ['top5', 'notDone', 'ties'];
+  await setup(onDemand, 'on-demand', names);
+  const asked = await onDemand.evaluate(() => ({ asked: window.asked, sent: window.sent }));
+  h.log(`TanStack asked ${JSON.stringify(asked.asked)}; ${asked.sent} went to the leader`);
+  const ordered = asked.asked.filter((a) => a.ordered).length;
+  assert.equal(ordered, names.length, 'one ordered load per live query');
+  assert.ok(asked.asked.some((a) => a.tie), 'TanStack asked for the rows tied with a boundary');
+  assert.equal(asked.sent, ordered, 'only the ordered loads went to the leader');
+  const want = await answers(eager);
+  const got = await answers(onDemand);
+  for (const name of names) assert.deepEqual(got.out[name], want.out[name], `${name}: the on-demand answer equals the eager one`);
+
+  // The boundary's rows stay live: a row that ties with it and one that moves past it.
+  await eager.evaluate(async (rows) => {
+    await window.items.insert(rows).isPersisted.promise;
+    await window.items.update('i296', (d) => { d.n = 295; }).isPersisted.promise;
+  }, [{ ...item(403), n: 295, rank: 0 }]);
+  const target = await answers(eager);
+  await h.waitFor(
+    onDemand,
+    ([wantJson, names]) => {
+      const want = JSON.parse(wantJson);
+      return names.every((name) => JSON.stringify(window.queries[name].toArray.map((r) => r.id)) === JSON.stringify(want.out[name]));
+    },
+    15_000,
+    { arg: [JSON.stringify(target), names], what: 'the on-demand answers equal to the eager ones after the changes' },
+  );
+
+  // A subset unloaded while its rows are read is unloaded once they arrive
+  // (or the tab would read it again after every reload).
+  const unloaded = await onDemand.evaluate(async () => {
+    const { db } = window.lockstep;
+    const ids = [];
+    const release = db.raw.unloadSubset.bind(db.raw);
+    db.raw.unloadSubset = (id) => {
+      ids.push(id);
+      release(id);
+    };
+    const everything = {};
+    const loading = window.started.loadSubset(everything);
+    window.started.unloadSubset(everything);
+    await loading;
+    return ids;
+  });
+  assert.equal(unloaded.length, 1, 'the subset unloaded during its load reached the tab once it was answered');
+});

@@ -5,12 +5,15 @@
 // never older than a commit this collection already saw. Every commit of
 // the collection reaches this tab; it keeps the changes of rows it holds,
 // of its own writes, and of rows a loaded subset may match (`predicate.ts`),
-// so loaded queries stay live, including rows that stop matching.
+// so loaded queries stay live, including rows that stop matching. A request
+// for rows an ordered load already served (TanStack's load of the rows tied
+// with a boundary) is answered at once (`prefix.ts`), until a reload.
 import type { LoadSubsetOptions, SyncConfig } from '@tanstack/db';
 import type { StreamUpdate } from '../wasm/lockstep.js';
 import type { LockstepDatabase } from './database.js';
 import { toLockstepError } from './errors.js';
 import { mayMatch } from './predicate.js';
+import { coveredBy, servedPrefix, type ServedPrefix } from './prefix.js';
 import { follow } from './stream.js';
 import { compileSubset, hasView, type CompileOptions } from './subset.js';
 
@@ -30,6 +33,13 @@ export function onDemandSync(db: LockstepDatabase, id: string, compile: CompileO
   const loaded = new Map<LoadSubsetOptions, string>();
   /** Receipts of sync commits not yet visible. */
   const receipts = new Set<Promise<void>>();
+  /** The prefixes ordered loads served, while they stay loaded. */
+  const prefixes = new Map<LoadSubsetOptions, ServedPrefix>();
+  /** Ordered loads in flight, and the rows delivered meanwhile, by subset id. */
+  let ordered = 0;
+  const answers = new Map<string, Row[]>();
+  /** Reloads finished (a load that spans one serves no prefix here). */
+  let reloads = 0;
   const sync: SyncConfig<Row, Key> = {
     rowUpdateMode: 'full',
     sync: ({ collection, begin, write, commit, markReady, markError }) => {
@@ -52,6 +62,11 @@ export function onDemandSync(db: LockstepDatabase, id: string, compile: CompileO
       const apply = (update: StreamUpdate): void => {
         switch (update.type) {
           case 'rows':
+            if (ordered > 0 && update.subset !== undefined) {
+              const rows = answers.get(update.subset) ?? [];
+              for (const value of update.values) rows.push(value);
+              answers.set(update.subset, rows);
+            }
             begin();
             for (const value of update.values) {
               // Pages carry values only: a row's key is what `getKey` reads from it.
@@ -77,6 +92,9 @@ export function onDemandSync(db: LockstepDatabase, id: string, compile: CompileO
             break;
           }
           case 'retain': {
+            // Every subset was read again: what a prefix served before may be gone.
+            prefixes.clear();
+            reloads += 1;
             const keys = new Set<Key>(update.keys);
             const gone = [...held].filter((key) => !keys.has(key));
             if (gone.length === 0) break;
@@ -94,20 +112,40 @@ export function onDemandSync(db: LockstepDatabase, id: string, compile: CompileO
         }
       };
       const cleanup = follow(db, id, 'on-demand', apply, markError);
-      const loadSubset = async (options: LoadSubsetOptions): Promise<void> => {
-        // Registered first: commits after the read must reach the collection.
-        active.set(options, options.where);
+      const load = async (options: LoadSubsetOptions): Promise<void> => {
+        const counted = options.orderBy?.length ? 1 : 0;
+        const before = reloads;
+        ordered += counted;
         try {
           const result = await db.raw.loadSubset(id, compileSubset(id, options, compile));
+          if (!active.has(options)) {
+            // Unloaded while it was read.
+            if (!db.closed) db.raw.unloadSubset(result.id);
+            return;
+          }
           loaded.set(options, result.id);
+          const prefix = counted && reloads === before ? servedPrefix(options, answers.get(result.id) ?? []) : null;
+          if (prefix) prefixes.set(options, prefix);
         } catch (error) {
           active.delete(options);
           throw toLockstepError(error, id);
+        } finally {
+          ordered -= counted;
+          if (ordered === 0) answers.clear();
         }
         await Promise.all([...receipts]);
       };
+      const loadSubset = (options: LoadSubsetOptions): true | Promise<void> => {
+        // Registered first: commits after the read must reach the collection.
+        active.set(options, options.where);
+        for (const prefix of prefixes.values()) {
+          if (coveredBy(options, prefix)) return receipts.size === 0 ? true : Promise.all([...receipts]).then(() => undefined);
+        }
+        return load(options);
+      };
       const unloadSubset = (options: LoadSubsetOptions): void => {
         active.delete(options);
+        prefixes.delete(options);
         const subset = loaded.get(options);
         loaded.delete(options);
         if (subset !== undefined && !db.closed) db.raw.unloadSubset(subset);

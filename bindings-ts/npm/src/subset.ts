@@ -27,7 +27,7 @@ import type { LoadSubsetOptions } from '@tanstack/db';
 import type { SubsetInput } from '../wasm/lockstep.js';
 
 /** A TanStack expression (the IR `loadSubset` receives). */
-type Expr = { type: 'ref'; path: string[] } | { type: 'val'; value: unknown } | { type: 'func'; name: string; args: Expr[] };
+export type Expr = { type: 'ref'; path: string[] } | { type: 'val'; value: unknown } | { type: 'func'; name: string; args: Expr[] };
 
 /** JSON kinds as the store records them per field (bit flags). */
 export const KIND = { null: 1, boolean: 2, integer: 4, real: 8, text: 16, array: 32, object: 64 } as const;
@@ -53,7 +53,7 @@ const TRUE: Compiled = { sql: '1', params: [], exact: false, ordered: [], equal:
 const exact = (sql: string, params: unknown[], ordered: Array<[string, Kind]> = []): Compiled => ({ sql, params, exact: true, ordered, equal: [] });
 
 /** The top-level field a ref names, or `null` for anything else. */
-function field(expr: Expr | undefined): string | null {
+export function field(expr: Expr | undefined): string | null {
   if (!expr || expr.type !== 'ref' || expr.path.length !== 1) return null;
   const [name] = expr.path;
   if (name === undefined || name === '' || name.includes('"') || name.includes('\\')) return null;
