@@ -1,6 +1,7 @@
 // `cargo xtask bench --browser --profile`: where the time of a 10,000-row
 // insert, of 500 awaited single-row inserts, of a failover and of a
-// 100,000-row load goes, from V8's sampling profiler on every
+// 100,000-row load goes (and, through TanStack, of an on-demand tab showing
+// 100 of those rows), from V8's sampling profiler on every
 // thread at once (Chromium's tracing, so the leader worker is profiled with
 // the page). Same bench page and rows as `bench.mjs`, raw path
 // (?lib=lockstep) unless LOCKSTEP_PROFILE_LIB says otherwise.
@@ -260,6 +261,20 @@ try {
     const ms = await j.evaluate(() => window.bench.marks.readyMs);
     return ms;
   }));
+  if (LIB === 'lockstep-tanstack') {
+    // On demand, as in bench.mjs: a new tab shows the 100 open rows with the
+    // highest `n`. The first such tab has the leader build the index (not traced).
+    const url = new URL(benchUrl(LIB, scope));
+    url.searchParams.set('sync', 'on-demand');
+    url.searchParams.set('top', '100');
+    await (await h.openTab(context, url.href, { name: 'top-first', timeoutMs: 120_000 })).close();
+    results.push(await traced(browser, `on demand: 100 of ${HYDRATE} rows, page start -> rows shown (${LIB}, writer open)`, async () => {
+      const page = await h.openTab(context, url.href, { name: 'top', timeoutMs: 120_000 });
+      const ms = await page.evaluate(() => window.bench.marks.topMs);
+      await page.close();
+      return ms;
+    }));
+  }
 } catch (error) {
   failure = String(error?.stack ?? error);
   say(`FAILED: ${failure}`);

@@ -67,16 +67,25 @@ function item(n) {
   return { id: `i${String(n).padStart(3, '0')}`, n, title: `item ${n}`, done: n % 3 === 0, rank: n % 50, meta: { group: `g${n % 4}` } };
 }
 
-test('on-demand live queries load only what they ask for and give the eager answers, first and after changes', { timeout: 180_000 }, async (ctx) => {
-  const url = h.reactUrl(h.uniqueScope('ts-on-demand'));
+/**
+ * A browser on a fresh scope whose tab `eager` holds `count` items (written
+ * there, through an eager collection).
+ */
+async function withItems(ctx, scope, count) {
+  const url = h.reactUrl(h.uniqueScope(scope));
   const browser = await h.launch();
   ctx.after(() => browser.close());
   const eager = await t.openApp(browser.context, url, { name: 'eager' });
-  const onDemand = await t.openApp(browser.context, url, { name: 'on-demand' });
   await setup(eager, 'eager');
   await eager.evaluate(async (rows) => {
     await window.items.insert(rows).isPersisted.promise;
-  }, Array.from({ length: 300 }, (_, n) => item(n)));
+  }, Array.from({ length: count }, (_, n) => item(n)));
+  return { browser, url, eager };
+}
+
+test('on-demand live queries load only what they ask for and give the eager answers, first and after changes', { timeout: 180_000 }, async (ctx) => {
+  const { browser, url, eager } = await withItems(ctx, 'ts-on-demand', 300);
+  const onDemand = await t.openApp(browser.context, url, { name: 'on-demand' });
   const want0 = await answers(eager);
 
   const started = performance.now();
@@ -139,14 +148,7 @@ test('on-demand live queries load only what they ask for and give the eager answ
 });
 
 test('a live query opened in a tab that reloads gets its rows again', { timeout: 120_000 }, async (ctx) => {
-  const url = h.reactUrl(h.uniqueScope('ts-on-demand-reload'));
-  const browser = await h.launch();
-  ctx.after(() => browser.close());
-  const writer = await t.openApp(browser.context, url, { name: 'writer' });
-  await setup(writer, 'eager');
-  await writer.evaluate(async (rows) => {
-    await window.items.insert(rows).isPersisted.promise;
-  }, Array.from({ length: 50 }, (_, n) => item(n)));
+  const { browser, url, eager: writer } = await withItems(ctx, 'ts-on-demand-reload', 50);
   const reader = await t.openApp(browser.context, url, { name: 'reader' });
   await setup(reader, 'on-demand');
   await h.reloadTab(reader);
@@ -158,14 +160,7 @@ test('a live query opened in a tab that reloads gets its rows again', { timeout:
 });
 
 test('the rows tied with an ordered load\'s last value are answered in the tab, without a second trip to the leader', { timeout: 120_000 }, async (ctx) => {
-  const url = h.reactUrl(h.uniqueScope('ts-on-demand-ties'));
-  const browser = await h.launch();
-  ctx.after(() => browser.close());
-  const eager = await t.openApp(browser.context, url, { name: 'eager' });
-  await setup(eager, 'eager');
-  await eager.evaluate(async (rows) => {
-    await window.items.insert(rows).isPersisted.promise;
-  }, Array.from({ length: 300 }, (_, n) => item(n)));
+  const { browser, url, eager } = await withItems(ctx, 'ts-on-demand-ties', 300);
   const onDemand = await t.openApp(browser.context, url, { name: 'on-demand' });
   // Counts what TanStack asks the collection for, and what goes to the leader.
   await onDemand.evaluate(() => {
