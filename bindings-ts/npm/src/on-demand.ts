@@ -7,7 +7,8 @@
 // of its own writes, and of rows a loaded subset may match (`predicate.ts`),
 // so loaded queries stay live, including rows that stop matching. A request
 // for rows an ordered load already served (TanStack's load of the rows tied
-// with a boundary) is answered at once (`prefix.ts`), until a reload.
+// with a boundary) is answered at once (`prefix.ts`); the leader reads it
+// too, in the background, so a reload reads it again like any subset.
 import type { LoadSubsetOptions, SyncConfig } from '@tanstack/db';
 import type { StreamUpdate } from '../wasm/lockstep.js';
 import type { LockstepDatabase } from './database.js';
@@ -112,7 +113,12 @@ export function onDemandSync(db: LockstepDatabase, id: string, compile: CompileO
         }
       };
       const cleanup = follow(db, id, 'on-demand', apply, markError);
-      const load = async (options: LoadSubsetOptions): Promise<void> => {
+      /**
+       * Has the leader read `options` (a subset it then reads again after
+       * every reload). In the `background`, a failure leaves the filter
+       * active: the collection holds the rows already.
+       */
+      const load = async (options: LoadSubsetOptions, background = false): Promise<void> => {
         const counted = options.orderBy?.length ? 1 : 0;
         const before = reloads;
         ordered += counted;
@@ -127,7 +133,7 @@ export function onDemandSync(db: LockstepDatabase, id: string, compile: CompileO
           const prefix = counted && reloads === before ? servedPrefix(options, answers.get(result.id) ?? []) : null;
           if (prefix) prefixes.set(options, prefix);
         } catch (error) {
-          active.delete(options);
+          if (!background) active.delete(options);
           throw toLockstepError(error, id);
         } finally {
           ordered -= counted;
@@ -139,7 +145,13 @@ export function onDemandSync(db: LockstepDatabase, id: string, compile: CompileO
         // Registered first: commits after the read must reach the collection.
         active.set(options, options.where);
         for (const prefix of prefixes.values()) {
-          if (coveredBy(options, prefix)) return receipts.size === 0 ? true : Promise.all([...receipts]).then(() => undefined);
+          if (!coveredBy(options, prefix)) continue;
+          // The rows are here already; the leader's answer only registers the subset.
+          load(options, true).catch((error: unknown) => {
+            if (db.closed) return;
+            console.warn(`Lockstep: collection '${id}' could not register a loaded subset with the leader; its rows stay, but a reload will not read them again:`, error);
+          });
+          return receipts.size === 0 ? true : Promise.all([...receipts]).then(() => undefined);
         }
         return load(options);
       };

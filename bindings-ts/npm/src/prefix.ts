@@ -9,7 +9,7 @@
 // while it stays loaded every later commit of a row that may match `W` is
 // kept (`on-demand.ts`). So the collection holds every row of
 // `W and lead = v` for any `v` from the start of the order through the
-// boundary, and such a request needs no trip to the leader.
+// boundary, and such a request need not wait for the leader.
 //
 // The boundary is read from the rows the leader delivered for that load
 // (rows a later commit touched were left out of it, which only moves the
