@@ -207,11 +207,12 @@ async function traced(browser, what, action) {
   return { what, inPageMs: Math.round(inPageMs), threads };
 }
 
-const benchUrl = (lib, scope) => {
+const benchUrl = (lib, scope, extra = {}) => {
   const url = new URL('bench/', base);
   url.searchParams.set('lib', lib);
   url.searchParams.set('app', 'lockstep-profile');
   url.searchParams.set('scope', scope);
+  for (const [name, value] of Object.entries(extra)) url.searchParams.set(name, value);
   return url.href;
 };
 
@@ -264,12 +265,10 @@ try {
   if (LIB === 'lockstep-tanstack') {
     // On demand, as in bench.mjs: a new tab shows the 100 open rows with the
     // highest `n`. The first such tab has the leader build the index (not traced).
-    const url = new URL(benchUrl(LIB, scope));
-    url.searchParams.set('sync', 'on-demand');
-    url.searchParams.set('top', '100');
-    await (await h.openTab(context, url.href, { name: 'top-first', timeoutMs: 120_000 })).close();
+    const url = benchUrl(LIB, scope, { sync: 'on-demand', top: '100' });
+    await (await h.openTab(context, url, { name: 'top-first', timeoutMs: 120_000 })).close();
     results.push(await traced(browser, `on demand: 100 of ${HYDRATE} rows, page start -> rows shown (${LIB}, writer open)`, async () => {
-      const page = await h.openTab(context, url.href, { name: 'top', timeoutMs: 120_000 });
+      const page = await h.openTab(context, url, { name: 'top', timeoutMs: 120_000 });
       const ms = await page.evaluate(() => window.bench.marks.topMs);
       await page.close();
       return ms;

@@ -130,7 +130,9 @@ export function onDemandSync(db: LockstepDatabase, id: string, compile: CompileO
             return;
           }
           loaded.set(options, result.id);
-          const prefix = counted && reloads === before ? servedPrefix(options, answers.get(result.id) ?? []) : null;
+          const rows = answers.get(result.id) ?? [];
+          answers.delete(result.id);
+          const prefix = counted && reloads === before ? servedPrefix(options, rows) : null;
           if (prefix) prefixes.set(options, prefix);
         } catch (error) {
           if (!background) active.delete(options);
