@@ -9,13 +9,12 @@
 //! serves `PullSince` and hydration pages. It broadcasts every commit to all
 //! tabs, its own tab included, by the same path (3).
 
-use std::collections::{HashMap, VecDeque};
-
-use indexmap::IndexMap;
+use std::collections::VecDeque;
 
 use crate::bugs::BugSwitches;
 use crate::dedup::{check_age, Pruning, DEFAULT_DEDUP_WINDOW_MS};
 use crate::error::StartError;
+use crate::hashing::{RowHashMap, RowIndexMap};
 use crate::held::HeldRow;
 use crate::ids::{
     CollectionId, DatabaseEpoch, DatabaseId, Seq, StreamPosition, TabId, Term, Timestamp,
@@ -777,11 +776,11 @@ impl<S: Store> Coordinator<S> {
         let ops = envelope.ops;
         // The rows patches produced, by op index: a patch is merged into the
         // row as it is inside this transaction.
-        let mut patched: HashMap<usize, SharedRow> = HashMap::new();
+        let mut patched: RowHashMap<usize, SharedRow> = RowHashMap::default();
         // Per row touched, in first-touch order, the index of the last op on it.
         let last_ops: Vec<usize> = {
-            let mut last: IndexMap<(&CollectionId, &Key), usize> =
-                IndexMap::with_capacity(ops.len());
+            let mut last: RowIndexMap<(&CollectionId, &Key), usize> =
+                RowIndexMap::with_capacity_and_hasher(ops.len(), Default::default());
             let mut index = 0;
             while index < ops.len() {
                 let run = insert_run(&ops[index..]);

@@ -50,6 +50,7 @@ mod config;
 mod coordinator;
 mod dedup;
 mod error;
+mod hashing;
 mod held;
 mod ids;
 mod intake;

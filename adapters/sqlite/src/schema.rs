@@ -19,8 +19,6 @@
 //! itself ([`crate::capture`]). Nothing committed decides whether capture is
 //! on, so no write by other code can turn it off.
 
-use std::collections::HashMap;
-
 use lockstep::{CollectionId, DatabaseId, JsonKind, StoreError};
 use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -28,6 +26,11 @@ use rusqlite::{params, Connection, OptionalExtension};
 use crate::capture::capture_when;
 use crate::error::SqlResultExt;
 use crate::names::{self, quote_ident, TableNames};
+
+/// A collection's fields and the kind bits recorded for each, looked up for
+/// every field of every row written (foldhash: SipHash was most of the look-up
+/// in a fresh page's baseline code; the names come from the app's own rows).
+pub(crate) type FieldKinds = std::collections::HashMap<String, u8, foldhash::fast::FixedState>;
 
 /// The newest schema version this build knows. A file with a newer version is
 /// refused with [`StoreError::NewerSchema`].
@@ -317,12 +320,12 @@ pub(crate) fn record_fields_of(
 pub(crate) fn recorded_kinds(
     conn: &Connection,
     collection: &CollectionId,
-) -> Result<HashMap<String, u8>, StoreError> {
+) -> Result<FieldKinds, StoreError> {
     let mut stmt = conn
         .prepare_cached("SELECT field, types FROM __lockstep_fields WHERE collection = ?1")
         .store()?;
     let mut rows = stmt.query([collection.as_str()]).store()?;
-    let mut out = HashMap::new();
+    let mut out = FieldKinds::default();
     while let Some(row) = rows.next().store()? {
         let Ok(field) = row.get::<_, String>(0) else {
             continue;

@@ -160,7 +160,7 @@ struct State {
     /// their known kind bits (loaded on first write), so a write records only
     /// a new field or kind. Never holds a bit the table lacks: a transaction
     /// that rolls back forgets the entries it loaded or added to.
-    fields: HashMap<CollectionId, HashMap<String, u8>>,
+    fields: HashMap<CollectionId, schema::FieldKinds>,
     views: Views,
     /// Field indexes known to exist (see [`crate::indexes`]).
     indexed: HashSet<(CollectionId, String)>,

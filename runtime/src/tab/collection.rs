@@ -7,9 +7,7 @@
 //! `OrdMap::diff` gives the changes between two views. Keys are ordered, so
 //! iteration and content hashes are deterministic in every tab.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, DefaultHasher};
-
+use crate::hashing::RowHashMap;
 use crate::held::HeldRow;
 use crate::ids::EnvelopeId;
 use crate::key::Key;
@@ -28,7 +26,7 @@ pub(crate) struct Rows {
     /// ordered: nothing walks it in key order, and a 10,000-row write looks
     /// each key up several times (with a fixed hasher, so every run and
     /// every tab does the same).
-    pub optimistic: HashMap<Key, Vec<Layer>, BuildHasherDefault<DefaultHasher>>,
+    pub optimistic: RowHashMap<Key, Vec<Layer>>,
 }
 
 /// One pending op on one key.

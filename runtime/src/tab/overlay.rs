@@ -1,10 +1,8 @@
 //! The optimistic overlay: local mutations shown at once, queued as
 //! envelopes, and dropped when the leader commits or refuses them.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, DefaultHasher};
-
 use super::*;
+use crate::hashing::RowHashMap;
 use crate::HeldRow;
 
 impl PersistedCollectionRuntime {
@@ -69,10 +67,9 @@ impl PersistedCollectionRuntime {
         check_ops(&ops, &self.config.limits)?;
         // Whether each key touched so far has a row after the ops before
         // this one. Hashed, not ordered: a 10,000-row write looks every key
-        // up here, before the envelope is posted (fixed hasher, as for the
-        // optimistic overlay).
-        let mut scratch: HashMap<(&CollectionId, &Key), bool, BuildHasherDefault<DefaultHasher>> =
-            HashMap::with_capacity_and_hasher(ops.len(), BuildHasherDefault::default());
+        // up here, before the envelope is posted.
+        let mut scratch: RowHashMap<(&CollectionId, &Key), bool> =
+            RowHashMap::with_capacity_and_hasher(ops.len(), Default::default());
         for op in &ops {
             let collection = self
                 .collections

@@ -2,6 +2,7 @@
 //! computed from the values of touched keys before and after a change.
 
 use super::*;
+use crate::hashing::RowIndexMap;
 
 impl PersistedCollectionRuntime {
     /// Subscribes to the visible changes of a collection. With `include_current`,
@@ -76,17 +77,19 @@ impl PersistedCollectionRuntime {
 /// Visible values of keys before a change, grouped by collection, so events
 /// can report `before` and `after` once per key.
 #[derive(Default)]
-pub(super) struct Touched(BTreeMap<CollectionId, IndexMap<Key, Option<SharedRow>>>);
+pub(super) struct Touched(BTreeMap<CollectionId, RowIndexMap<Key, Option<SharedRow>>>);
 
 impl Touched {
     pub(super) fn before(&mut self, collection: &CollectionId, key: &Key, rows: &Rows) {
         // Looked up first: `entry` would clone the collection id for every key.
         if !self.0.contains_key(collection) {
-            self.0.insert(collection.clone(), IndexMap::new());
+            self.0.insert(collection.clone(), RowIndexMap::default());
         }
         if let Some(keys) = self.0.get_mut(collection) {
-            if !keys.contains_key(key) {
-                keys.insert(key.clone(), rows.visible(key));
+            // One look-up: the key is new in most calls (every key of an
+            // insert), where the clone is needed anyway.
+            if let indexmap::map::Entry::Vacant(slot) = keys.entry(key.clone()) {
+                slot.insert(rows.visible(key));
             }
         }
     }
