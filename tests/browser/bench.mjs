@@ -395,7 +395,7 @@ const floorSummary = {
   ),
 };
 const result = {
-  meta: { startedAt, url: base, userAgent, runs: RUNS, libs: LIBS, wallMs: Math.round(performance.now() - wallStart), note: 'per metric: the median over runs of each run\'s figure' },
+  meta: { startedAt, url: base, userAgent, runs: RUNS, libs: LIBS, v8Flags: process.env.LOCKSTEP_CHROMIUM_JS_FLAGS ?? null, wallMs: Math.round(performance.now() - wallStart), note: 'per metric: the median over runs of each run\'s figure' },
   summary,
   floors: floorSummary,
   ratios: {
@@ -434,6 +434,7 @@ say('');
 say(`${'metric (ms)'.padEnd(54)}${LIBS.map((l) => cell(l, 20)).join('')}`);
 for (const [name, key] of rows) say(`${name.padEnd(54)}${LIBS.map((l) => cell(summary[l][key], 20)).join('')}`);
 say(`floors: BroadcastChannel p50 ${floorSummary.broadcastChannelP50} p99 ${floorSummary.broadcastChannelP99}; raw SQLite durable insert then BroadcastChannel (cross-tab) p50 ${floorSummary.durableCrossTabP50} p99 ${floorSummary.durableCrossTabP99}; raw SQLite single-row tx p50 ${floorSummary.rawSingleTxP50}, 10,000 rows ${floorSummary.rawBatch10kMs}, again ${floorSummary.rawBatch10kAgainMs} (with a change log of them ${floorSummary.rawBatch10kLoggedMs}, again ${floorSummary.rawBatch10kLoggedAgainMs}; from the page's objects, with the log, ${floorSummary.rawFromPage10kMs}, again ${floorSummary.rawFromPage10kAgainMs}); TanStack apply 100,000 synced ${floorSummary.tanstackSyncApply100kMs}, optimistic 10,000 ${floorSummary.tanstackOptimisticApply10kMs}`);
+if (process.env.LOCKSTEP_CHROMIUM_JS_FLAGS) say(`Chromium ran with V8 flags ${process.env.LOCKSTEP_CHROMIUM_JS_FLAGS} (an experiment: no user's browser has them)`);
 say(`writes lost on failover: ${LIBS.map((l) => `${l} ${summary[l].failoverLost}/${results[l].runs.length}`).join(', ')}; console errors: ${consoleErrors.length}; wall ${result.meta.wallMs} ms`);
 const json = JSON.stringify(result, null, 2);
 await mkdir(dirname(OUT), { recursive: true });
