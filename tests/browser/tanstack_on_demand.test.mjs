@@ -241,3 +241,44 @@ test('the rows tied with an ordered load\'s last value are answered in the tab, 
   });
   assert.equal(unloaded.length, 1, 'the subset unloaded during its load reached the tab once it was answered');
 });
+
+test('after a reload that read every subset again (a new in-memory leader), TanStack is told its ordered windows may have gaps, and they repair', { timeout: 120_000 }, async (ctx) => {
+  // In-memory storage: the next leader starts a new, empty epoch, and each
+  // tab reads its subsets again from it: the one reload a browser test can
+  // cause. A reload re-reads each ordered page on its own, so TanStack asks
+  // to hear of it (`invalidateLoadedSubsets`) and then repairs each window.
+  const url = h.reactUrl(h.uniqueScope('ts-on-demand-epoch'), { memory: true });
+  const browser = await h.launch();
+  ctx.after(() => browser.close());
+  const tabs = [await t.openApp(browser.context, url, { name: 'A' }), await t.openApp(browser.context, url, { name: 'B' })];
+  const leader = await h.findLeader(tabs);
+  const reader = tabs.find((tab) => tab !== leader);
+  await setup(reader, 'on-demand', ['top5']);
+  const top5 = (page) => page.evaluate(() => window.queries.top5.toArray.map((r) => r.id));
+  await reader.evaluate(async (rows) => {
+    window.invalidated = 0;
+    window.items.on('loadedSubsets:invalidated', () => {
+      window.invalidated += 1;
+    });
+    await window.items.insert(rows).isPersisted.promise;
+  }, Array.from({ length: 20 }, (_, i) => item(280 + i)));
+  assert.deepEqual(await top5(reader), ['i299', 'i298', 'i297', 'i296', 'i295']);
+  assert.equal(await reader.evaluate(() => window.invalidated), 0, 'no reload yet, no invalidation');
+
+  await leader.close();
+  await h.waitFor(reader, () => window.invalidated > 0, 20_000, { what: 'TanStack told its loaded subsets were read again' });
+  // The new epoch starts empty; the window fills again from new rows.
+  await h.waitFor(reader, () => window.queries.top5.toArray.length === 0, 15_000, { what: 'the old epoch\'s rows gone' });
+  await reader.evaluate(async (rows) => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await window.items.insert(rows).isPersisted.promise;
+        return;
+      } catch (error) {
+        if (attempt > 50) throw error;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }, [260, 275, 251, 290, 262, 270].map(item));
+  await h.waitFor(reader, () => JSON.stringify(window.queries.top5.toArray.map((r) => r.id)) === JSON.stringify(['i290', 'i275', 'i270', 'i262', 'i260']), 15_000, { what: 'the repaired window showing the new epoch\'s top rows' });
+});

@@ -43,7 +43,7 @@ export function onDemandSync(db: LockstepDatabase, id: string, compile: CompileO
   let reloads = 0;
   const sync: SyncConfig<Row, Key> = {
     rowUpdateMode: 'full',
-    sync: ({ collection, begin, write, commit, markReady, markError }) => {
+    sync: ({ collection, begin, write, commit, markReady, markError, invalidateLoadedSubsets }) => {
       const finish = (): void => {
         const receipt = commit();
         if (receipt !== true) {
@@ -98,13 +98,19 @@ export function onDemandSync(db: LockstepDatabase, id: string, compile: CompileO
             reloads += 1;
             const keys = new Set<Key>(update.keys);
             const gone = [...held].filter((key) => !keys.has(key));
-            if (gone.length === 0) break;
-            begin();
-            for (const key of gone) {
-              held.delete(key);
-              write({ type: 'delete', key });
+            if (gone.length > 0) {
+              begin();
+              for (const key of gone) {
+                held.delete(key);
+                write({ type: 'delete', key });
+              }
+              finish();
             }
-            finish();
+            // Each subset was read again on its own, page by page, so a row
+            // may now sort between two pages TanStack holds: TanStack asks an
+            // adapter that refetches by itself to say so once the rows apply,
+            // and each ordered window then repairs itself from its start.
+            void Promise.allSettled([...receipts]).then(() => invalidateLoadedSubsets());
             break;
           }
           case 'ready':
