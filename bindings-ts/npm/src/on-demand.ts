@@ -54,6 +54,8 @@ export function onDemandSync(db: LockstepDatabase, id: string, compile: CompileO
           );
         }
       };
+      /** `true` once every sync commit made so far is visible, else a promise of it. */
+      const visible = (): true | Promise<void> => (receipts.size === 0 ? true : Promise.all([...receipts]).then(() => undefined));
       const keep = (key: Key, value: Row | null): boolean => {
         if (held.has(key)) return true;
         if (value === null) return false;
@@ -147,7 +149,7 @@ export function onDemandSync(db: LockstepDatabase, id: string, compile: CompileO
           ordered -= counted;
           if (ordered === 0) answers.clear();
         }
-        await Promise.all([...receipts]);
+        await visible();
       };
       const loadSubset = (options: LoadSubsetOptions): true | Promise<void> => {
         // Registered first: commits after the read must reach the collection.
@@ -159,7 +161,7 @@ export function onDemandSync(db: LockstepDatabase, id: string, compile: CompileO
             if (db.closed) return;
             console.warn(`Lockstep: collection '${id}' could not register a loaded subset with the leader; its rows stay, but a reload will not read them again:`, error);
           });
-          return receipts.size === 0 ? true : Promise.all([...receipts]).then(() => undefined);
+          return visible();
         }
         return load(options);
       };

@@ -35,13 +35,16 @@ export interface ServedPrefix {
 /** A number SQLite and JavaScript compare alike (finite, an exact integer if whole). */
 const comparable = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && Math.abs(v) <= Number.MAX_SAFE_INTEGER;
 
+/** Whether `options` reads from the start of its order (no cursor, no offset). */
+const fromStart = (options: LoadSubsetOptions): boolean => !options.cursor && (options.offset ?? 0) === 0;
+
 /**
  * The prefix an ordered load served, from the rows the leader delivered for
  * it; `null` when it served none this module can reason about.
  */
 export function servedPrefix(options: LoadSubsetOptions, rows: ReadonlyArray<Record<string, unknown>>): ServedPrefix | null {
   const first = options.orderBy?.[0];
-  if (!first || options.cursor || (options.offset ?? 0) !== 0) return null;
+  if (!first || !fromStart(options)) return null;
   const lead = field(first.expression as unknown as Expr);
   if (lead === null) return null;
   const desc = first.compareOptions.direction === 'desc';
@@ -62,7 +65,7 @@ export function servedPrefix(options: LoadSubsetOptions, rows: ReadonlyArray<Rec
  * cursor or refetch.
  */
 export function coveredBy(options: LoadSubsetOptions, prefix: ServedPrefix): boolean {
-  if (options.refetch || options.orderBy?.length || options.limit !== undefined || options.cursor || (options.offset ?? 0) !== 0) return false;
+  if (options.refetch || options.orderBy?.length || options.limit !== undefined || !fromStart(options)) return false;
   const where = options.where as unknown as Expr | undefined;
   let tie: Expr | undefined;
   if (prefix.where === undefined) {
