@@ -166,12 +166,11 @@ impl State {
             while let Some(message) = runtime.poll_transmit() {
                 let bytes = message.encode();
                 let route = route::from_tab(me, leader, message.to);
-                if route.channel {
-                    js::post_bytes(channel, &bytes);
-                }
-                if let (true, Some(worker)) = (route.port, worker) {
-                    js::post_bytes_to_worker(worker, &bytes);
-                }
+                js::post_bytes(
+                    &bytes,
+                    route.channel.then_some(channel),
+                    worker.filter(|_| route.port).map(js::Port::Worker),
+                );
             }
         };
         (&mut self.runtime, post)

@@ -18,6 +18,8 @@ export function start_worker(url) {
   return new Worker(url, { type: 'module', name: 'lockstep-leader' });
 }
 export function post_to_page(message) { globalThis.postMessage(message); }
+export function transfer_to_page(bytes) { globalThis.postMessage(bytes, [bytes.buffer]); }
+export function transfer_to_worker(worker, bytes) { worker.postMessage(bytes, [bytes.buffer]); }
 export function on_page_message(callback) { globalThis.addEventListener('message', (event) => callback(event.data)); }
 export function warn(message) { console.warn(message); }
 export function perf_now() { return performance.now(); }
@@ -42,6 +44,10 @@ extern "C" {
     pub fn start_worker(url: &str) -> Result<web_sys::Worker, JsValue>;
     /// From a worker: posts `message` to the page that started it.
     pub fn post_to_page(message: &JsValue);
+    /// From a worker: posts `bytes` to its page, transferring their buffer.
+    fn transfer_to_page(bytes: &js_sys::Uint8Array);
+    /// From a page: posts `bytes` to `worker`, transferring their buffer.
+    fn transfer_to_worker(worker: &web_sys::Worker, bytes: &js_sys::Uint8Array);
     /// From a worker: calls `callback` with every message its page posts.
     pub fn on_page_message(callback: &js_sys::Function);
     /// `console.warn`.
@@ -52,20 +58,30 @@ extern "C" {
     pub fn describe(value: &JsValue) -> String;
 }
 
-/// Posts a protocol message as bytes (a `Uint8Array`): cheaper than a string,
-/// which would be converted to UTF-16 and back.
-pub fn post_bytes(channel: &web_sys::BroadcastChannel, bytes: &[u8]) {
-    let _ = channel.post_message(&js_sys::Uint8Array::from(bytes));
+/// The other end of the port between a tab and its own leader worker.
+#[derive(Clone, Copy)]
+pub enum Port<'a> {
+    /// From a page: its worker.
+    Worker(&'a web_sys::Worker),
+    /// From a worker: the page that started it.
+    Page,
 }
 
-/// Posts a protocol message as bytes to a tab's own worker.
-pub fn post_bytes_to_worker(worker: &web_sys::Worker, bytes: &[u8]) {
-    let _ = worker.post_message(&js_sys::Uint8Array::from(bytes));
-}
-
-/// Posts a protocol message as bytes from a worker to its page.
-pub fn post_bytes_to_page(bytes: &[u8]) {
-    post_to_page(&js_sys::Uint8Array::from(bytes));
+/// Posts a protocol message as bytes (a `Uint8Array`: cheaper than a string,
+/// which would be converted to UTF-16 and back) on the BroadcastChannel
+/// and through the port, each when given. The bytes leave wasm memory once:
+/// the channel gets a copy (structured clone), the port gets the buffer
+/// itself (transferred, not copied), after the channel has had its copy.
+pub fn post_bytes(bytes: &[u8], channel: Option<&web_sys::BroadcastChannel>, port: Option<Port>) {
+    let array = js_sys::Uint8Array::from(bytes);
+    if let Some(channel) = channel {
+        let _ = channel.post_message(&array);
+    }
+    match port {
+        Some(Port::Worker(worker)) => transfer_to_worker(worker, &array),
+        Some(Port::Page) => transfer_to_page(&array),
+        None => {}
+    }
 }
 
 /// Whether a port message is a protocol message (bytes), not a worker note.

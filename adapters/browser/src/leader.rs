@@ -317,12 +317,11 @@ fn pump(worker: &Rc<Worker>) {
     while let Some(message) = serving.coordinator.poll_transmit() {
         let bytes = message.encode();
         let route = route::from_worker(worker.me, message.to);
-        if route.channel {
-            js::post_bytes(&serving.channel, &bytes);
-        }
-        if route.port {
-            js::post_bytes_to_page(&bytes);
-        }
+        js::post_bytes(
+            &bytes,
+            route.channel.then_some(&serving.channel),
+            route.port.then_some(js::Port::Page),
+        );
     }
     if serving.coordinator.deposed().is_some() {
         let serving = guard.take().expect("checked above");
