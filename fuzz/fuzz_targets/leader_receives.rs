@@ -71,6 +71,15 @@ impl Checker {
                         assert!(first.is_none(), "envelope {id} committed twice");
                     }
                 }
+                Body::Acknowledged {
+                    envelope_id,
+                    position,
+                    ..
+                } => assert_eq!(
+                    self.committed.get(&envelope_id),
+                    Some(&position),
+                    "an own envelope is acknowledged at the position it was committed"
+                ),
                 Body::AlreadyCommitted {
                     envelope_id,
                     position,

@@ -53,7 +53,9 @@ fn remap_message(message: &mut Message, local: &[EnvelopeId]) {
                 remap(id, local);
             }
         }
-        Body::AlreadyCommitted { envelope_id, .. } | Body::Rejected { envelope_id, .. } => {
+        Body::Acknowledged { envelope_id, .. }
+        | Body::AlreadyCommitted { envelope_id, .. }
+        | Body::Rejected { envelope_id, .. } => {
             remap(envelope_id, local)
         }
         Body::PullPage { txs, .. } => {

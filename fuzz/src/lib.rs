@@ -368,6 +368,8 @@ pub enum FuzzBody {
     TxPart(u8, FuzzTx, u8, u8, FuzzPosition, bool),
     /// RequestFailed: request, error.
     RequestFailed(u8, String),
+    /// Acknowledged: envelope id from the pool, position, the patched rows (a transaction's changes).
+    Acknowledged(u8, FuzzPosition, FuzzTx),
 }
 
 impl FuzzBody {
@@ -453,6 +455,11 @@ impl FuzzBody {
             FuzzBody::RequestFailed(request, error) => Body::RequestFailed {
                 request: u64::from(*request),
                 error: error.clone(),
+            },
+            FuzzBody::Acknowledged(id, p, tx) => Body::Acknowledged {
+                envelope_id: envelope_id(*id),
+                position: p.position(),
+                patched: tx.tx().changes,
             },
         }
     }

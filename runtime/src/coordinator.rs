@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 use crate::bugs::BugSwitches;
 use crate::dedup::{check_age, Pruning, DEFAULT_DEDUP_WINDOW_MS};
 use crate::error::StartError;
-use crate::hashing::{RowHashMap, RowIndexMap};
+use crate::hashing::RowHashMap;
 use crate::held::HeldRow;
 use crate::ids::{
     CollectionId, DatabaseEpoch, DatabaseId, Seq, StreamPosition, TabId, Term, Timestamp,
@@ -26,7 +26,7 @@ use crate::protocol::{
     Storage, TxCommitted, PROTOCOL_VERSION,
 };
 use crate::query::{DatabaseReport, LeaderCounters, QueryError, QueryLimits, QueryRows};
-use crate::row::{merge, Change, Op, SharedRow};
+use crate::row::{changes_of, merge, Change, Op, SharedRow};
 use crate::store::{OutboxEntry, Store, StoreError, StoreMeta, StoreTx};
 
 /// Most field indexes one query may ask for (the rest are ignored).
@@ -156,7 +156,8 @@ impl From<StoreError> for Refusal {
 }
 
 enum Outcome {
-    Committed(TxCommitted),
+    /// The transaction, and the changes in it that patches made.
+    Committed(TxCommitted, Vec<Change>),
     AlreadyCommitted(StreamPosition),
 }
 
@@ -450,6 +451,7 @@ impl<S: Store> Coordinator<S> {
             Body::LeaderHello { .. }
             | Body::Heartbeat { .. }
             | Body::TxCommitted(_)
+            | Body::Acknowledged { .. }
             | Body::AlreadyCommitted { .. }
             | Body::Rejected { .. }
             | Body::PullPage { .. }
@@ -711,12 +713,24 @@ impl<S: Store> Coordinator<S> {
         let around_coordinator =
             bugs(&self.config).leader_writes_around_coordinator && origin == self.me;
         match self.commit_envelope(now, envelope) {
-            Ok(Outcome::Committed(tx)) => {
+            Ok(Outcome::Committed(tx, patched)) => {
                 self.stats.committed += 1;
                 if !around_coordinator {
                     self.position = tx.position();
                 }
+                let position = tx.position();
+                // Its broadcast skips this tab (Message::skips), which holds the ops.
                 self.broadcast_commit(tx);
+                if origin == self.me {
+                    self.reply(
+                        origin,
+                        Body::Acknowledged {
+                            envelope_id,
+                            position,
+                            patched,
+                        },
+                    );
+                }
             }
             Ok(Outcome::AlreadyCommitted(position)) => {
                 self.stats.duplicates += 1;
@@ -777,71 +791,65 @@ impl<S: Store> Coordinator<S> {
         // The rows patches produced, by op index: a patch is merged into the
         // row as it is inside this transaction.
         let mut patched: RowHashMap<usize, SharedRow> = RowHashMap::default();
-        // Per row touched, in first-touch order, the index of the last op on it.
-        let last_ops: Vec<usize> = {
-            let mut last: RowIndexMap<(&CollectionId, &Key), usize> =
-                RowIndexMap::with_capacity_and_hasher(ops.len(), Default::default());
-            let mut index = 0;
-            while index < ops.len() {
-                let run = insert_run(&ops[index..]);
-                if run.len() > 1 {
-                    // Consecutive inserts into one collection: one store call.
-                    if let Some(taken) = tx.insert_rows(ops[index].collection(), &run)? {
-                        let op = &ops[index + taken];
-                        return Err(Refusal::Rejected(Rejection::KeyExists {
-                            collection: op.collection().clone(),
-                            key: op.key().clone(),
-                        }));
-                    }
-                    for op in &ops[index..index + run.len()] {
-                        last.insert((op.collection(), op.key()), index);
-                        index += 1;
-                    }
-                    continue;
-                }
-                let op = &ops[index];
-                let (collection, key) = (op.collection(), op.key());
-                let applied = match op {
-                    Op::Insert { value, .. } => tx.insert_row(collection, key, value)?,
-                    Op::Update { value, .. } => tx.update_row(collection, key, value)?,
-                    Op::Patch { fields, unset, .. } => match tx.get_row(collection, key)? {
-                        Some(row) => {
-                            let row = HeldRow::shared(merge(row, fields, unset));
-                            let applied = tx.update_row(collection, key, &row)?;
-                            patched.insert(index, row);
-                            applied
-                        }
-                        None => false,
-                    },
-                    Op::Delete { .. } => tx.delete_row(collection, key)?,
-                };
-                if !applied {
-                    let (collection, key) = (collection.clone(), key.clone());
-                    return Err(Refusal::Rejected(match op {
-                        Op::Insert { .. } => Rejection::KeyExists { collection, key },
-                        Op::Update { .. } | Op::Patch { .. } | Op::Delete { .. } => {
-                            Rejection::KeyMissing { collection, key }
-                        }
+        let mut index = 0;
+        while index < ops.len() {
+            let run = insert_run(&ops[index..]);
+            if run.len() > 1 {
+                // Consecutive inserts into one collection: one store call.
+                if let Some(taken) = tx.insert_rows(ops[index].collection(), &run)? {
+                    let op = &ops[index + taken];
+                    return Err(Refusal::Rejected(Rejection::KeyExists {
+                        collection: op.collection().clone(),
+                        key: op.key().clone(),
                     }));
                 }
-                last.insert((collection, key), index);
-                index += 1;
+                index += run.len();
+                continue;
             }
-            last.into_values().collect()
-        };
-        let changes = last_ops
-            .into_iter()
-            .map(|index| {
-                // Shared with the ops (kept for the outbox), not copied.
-                let value = patched.remove(&index).or_else(|| ops[index].row().cloned());
-                let op = &ops[index];
-                Change {
-                    collection: op.collection().clone(),
-                    key: op.key().clone(),
-                    value,
-                }
+            let op = &ops[index];
+            let (collection, key) = (op.collection(), op.key());
+            let applied = match op {
+                Op::Insert { value, .. } => tx.insert_row(collection, key, value)?,
+                Op::Update { value, .. } => tx.update_row(collection, key, value)?,
+                Op::Patch { fields, unset, .. } => match tx.get_row(collection, key)? {
+                    Some(row) => {
+                        let row = HeldRow::shared(merge(row, fields, unset));
+                        let applied = tx.update_row(collection, key, &row)?;
+                        patched.insert(index, row);
+                        applied
+                    }
+                    None => false,
+                },
+                Op::Delete { .. } => tx.delete_row(collection, key)?,
+            };
+            if !applied {
+                let (collection, key) = (collection.clone(), key.clone());
+                return Err(Refusal::Rejected(match op {
+                    Op::Insert { .. } => Rejection::KeyExists { collection, key },
+                    Op::Update { .. } | Op::Patch { .. } | Op::Delete { .. } => {
+                        Rejection::KeyMissing { collection, key }
+                    }
+                }));
+            }
+            index += 1;
+        }
+        // Every patch applied above left its row in `patched`.
+        let mut patch_changes = Vec::new();
+        let changes = changes_of(&ops, |index| {
+            let row = patched.remove(&index)?;
+            patch_changes.push(Change {
+                collection: ops[index].collection().clone(),
+                key: ops[index].key().clone(),
+                value: Some(row.clone()),
+            });
+            Some(row)
+        })
+        .ok_or_else(|| {
+            Refusal::Rejected(Rejection::Storage {
+                detail: "a patched row went missing inside the commit; nothing was committed"
+                    .into(),
             })
-            .collect();
+        })?;
         let committed = TxCommitted {
             term,
             seq,
@@ -855,7 +863,7 @@ impl<S: Store> Coordinator<S> {
         if prune.is_some() {
             self.pruning.done(now);
         }
-        Ok(Outcome::Committed(committed))
+        Ok(Outcome::Committed(committed, patch_changes))
     }
 
     /// Turns rows written straight into the store by other code into a

@@ -83,7 +83,7 @@ pub use protocol::{Envelope, Rejection, TxCommitted};
 pub use query::{
     CollectionReport, DatabaseReport, LeaderCounters, QueryError, QueryLimits, QueryRows,
 };
-pub use row::{Change, ChangeEvent, Op, Row, SharedRow};
+pub use row::{changes_of, Change, ChangeEvent, Op, Row, SharedRow};
 pub use store::{Drained, LogPage, OutboxEntry, RowPage, Store, StoreError, StoreMeta, StoreTx};
 pub use subset::{Subset, SubsetError, SubsetId, SubsetTop, KEY_COLUMN, ROW_COLUMN};
 pub use tab::{

@@ -21,7 +21,10 @@ use crate::row::{Change, Op, Row};
 /// a probe number that the answering `LeaderHello` echoes. Version 3: the
 /// body is `{"type": …, "data": {…}}` (adjacently tagged), which serde reads
 /// in one pass; the fields inline beside `type` made it buffer every body.
-pub const PROTOCOL_VERSION: u32 = 3;
+/// Version 4: the leader acknowledges the envelopes of its own tab with
+/// [`Body::Acknowledged`], and its broadcast of their commits skips that tab
+/// (see [`Message::skips`]).
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// One protocol message.
 ///
@@ -59,6 +62,31 @@ impl Message {
     /// Whether a tab with id `me` should look at this message.
     pub fn is_for(&self, me: TabId) -> bool {
         self.to.is_none_or(|to| to == me)
+    }
+
+    /// The tab this broadcast need not reach: the leader's own tab, for the
+    /// commit of that tab's envelope. The leader sends that tab
+    /// [`Body::Acknowledged`] instead, and the tab makes the commit's
+    /// changes from the ops it sent, without reading the rows again. A
+    /// transport may deliver the broadcast there anyway: the tab applies
+    /// whichever comes first and counts the other as a duplicate.
+    ///
+    /// ```
+    /// use lockstep::protocol::{Body, Message, TxCommitted, PROTOCOL_VERSION};
+    /// use lockstep::{DatabaseId, EnvelopeId, Seq, TabId, Term};
+    /// let (leader, other) = (TabId::from_u128(1), TabId::from_u128(2));
+    /// let commit = |origin| Message { v: PROTOCOL_VERSION, db: DatabaseId::new("app", "u").unwrap(),
+    ///     term: Term(1), from: leader, to: None, body: Body::TxCommitted(TxCommitted {
+    ///         term: Term(1), seq: Seq(1), envelope_id: Some(EnvelopeId::new_v7(0, [0; 10])),
+    ///         origin: Some(origin), changes: vec![], requires_pull: false }) };
+    /// assert_eq!(commit(leader).skips(), Some(leader));
+    /// assert_eq!(commit(other).skips(), None);
+    /// ```
+    pub fn skips(&self) -> Option<TabId> {
+        match &self.body {
+            Body::TxCommitted(tx) if self.to.is_none() && tx.origin == Some(self.from) => tx.origin,
+            _ => None,
+        }
     }
 }
 
@@ -439,6 +467,20 @@ pub enum Body {
     Envelope(Envelope),
     /// Leader → all: a transaction was committed.
     TxCommitted(TxCommitted),
+    /// Leader → its own tab: that tab's envelope was committed at
+    /// `position`. The commit's changes are what the envelope's ops make
+    /// ([`changes_of`](crate::changes_of)), which the tab holds, with the
+    /// rows that patches made, which only the leader knows, in `patched`.
+    /// The broadcast of the commit skips the tab ([`Message::skips`]).
+    Acknowledged {
+        /// The envelope.
+        envelope_id: EnvelopeId,
+        /// Where it was committed.
+        position: StreamPosition,
+        /// The changes of the rows whose last op in the envelope is a patch.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        patched: Vec<Change>,
+    },
     /// Leader → origin: the envelope was already committed at `position`
     /// (a re-send after a lost reply or a failover).
     AlreadyCommitted {

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
+use crate::hashing::RowIndexMap;
 use crate::held::HeldRow;
 use crate::ids::CollectionId;
 use crate::key::Key;
@@ -195,6 +196,56 @@ pub(crate) fn merge(mut row: Row, fields: &Row, unset: &[String]) -> Row {
         row.insert(name.clone(), value.clone());
     }
     row
+}
+
+/// The changes a transaction of `ops` makes: one per row the ops touch, in
+/// the order they first touch it, with the value the last op on it leaves:
+/// the row of an insert or update, a tombstone for a delete, and for a patch
+/// `patched(index of the op)`, the row the patch made (only the leader knows
+/// it: it merges the patch into the row as stored). `None` when `patched`
+/// has no row for a patch. The leader makes a commit's changes with this,
+/// and its own tab makes them again from the ops it sent.
+///
+/// ```
+/// use lockstep::{changes_of, Change, CollectionId, HeldRow, Key, Op, Row};
+/// let todos = CollectionId::new("todos").unwrap();
+/// let row = HeldRow::shared(Row::new());
+/// let ops = vec![
+///     Op::Insert { collection: todos.clone(), key: Key::from("a"), value: row.clone() },
+///     Op::Insert { collection: todos.clone(), key: Key::from("b"), value: row.clone() },
+///     Op::Delete { collection: todos.clone(), key: Key::from("a") },
+/// ];
+/// let changes = changes_of(&ops, |_| None).unwrap();
+/// assert_eq!(changes, vec![
+///     Change { collection: todos.clone(), key: Key::from("a"), value: None },
+///     Change { collection: todos.clone(), key: Key::from("b"), value: Some(row) },
+/// ]);
+/// ```
+pub fn changes_of(
+    ops: &[Op],
+    mut patched: impl FnMut(usize) -> Option<SharedRow>,
+) -> Option<Vec<Change>> {
+    let mut last: RowIndexMap<(&CollectionId, &Key), usize> =
+        RowIndexMap::with_capacity_and_hasher(ops.len(), Default::default());
+    for (index, op) in ops.iter().enumerate() {
+        last.insert((op.collection(), op.key()), index);
+    }
+    last.into_values()
+        .map(|index| {
+            let op = &ops[index];
+            let value = match op {
+                // Shared with the ops, not copied.
+                Op::Insert { value, .. } | Op::Update { value, .. } => Some(value.clone()),
+                Op::Patch { .. } => Some(patched(index)?),
+                Op::Delete { .. } => None,
+            };
+            Some(Change {
+                collection: op.collection().clone(),
+                key: op.key().clone(),
+                value,
+            })
+        })
+        .collect()
 }
 
 /// One committed change: the full row value after the transaction, or a

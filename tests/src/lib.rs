@@ -194,7 +194,8 @@ impl<S: Store> Net<S> {
             while let Some(m) = leader.poll_transmit() {
                 let bytes = m.encode();
                 for i in 0..n {
-                    if m.is_for(self.tabs[i].tab_id()) {
+                    let id = self.tabs[i].tab_id();
+                    if m.is_for(id) && m.skips() != Some(id) {
                         self.queue.push_back((To::Tab(i), bytes.clone()));
                     }
                 }

@@ -316,7 +316,7 @@ fn pump(worker: &Rc<Worker>) {
     };
     while let Some(message) = serving.coordinator.poll_transmit() {
         let bytes = message.encode();
-        let route = route::from_worker(worker.me, message.to);
+        let route = route::from_worker(worker.me, message.to, message.skips());
         js::post_bytes(
             &bytes,
             route.channel.then_some(&serving.channel),

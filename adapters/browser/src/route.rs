@@ -18,21 +18,23 @@ pub struct Route {
 }
 
 /// The route of a message the leader worker of tab `me` sends to `to`
-/// (`None`: every tab, its own included).
+/// (`None`: every tab, its own included unless the message `skips` it, see
+/// `Message::skips`).
 ///
 /// ```
 /// use lockstep::TabId;
 /// use lockstep_browser::route::{from_worker, Route};
 /// let (me, other) = (TabId::from_u128(1), TabId::from_u128(2));
-/// assert_eq!(from_worker(me, None), Route { channel: true, port: true });
-/// assert_eq!(from_worker(me, Some(me)), Route { channel: false, port: true });
-/// assert_eq!(from_worker(me, Some(other)), Route { channel: true, port: false });
+/// assert_eq!(from_worker(me, None, None), Route { channel: true, port: true });
+/// assert_eq!(from_worker(me, None, Some(me)), Route { channel: true, port: false });
+/// assert_eq!(from_worker(me, Some(me), None), Route { channel: false, port: true });
+/// assert_eq!(from_worker(me, Some(other), None), Route { channel: true, port: false });
 /// ```
-pub fn from_worker(me: TabId, to: Option<TabId>) -> Route {
+pub fn from_worker(me: TabId, to: Option<TabId>, skips: Option<TabId>) -> Route {
     match to {
         None => Route {
             channel: true,
-            port: true,
+            port: skips != Some(me),
         },
         Some(to) => Route {
             channel: to != me,
@@ -63,7 +65,7 @@ pub fn from_tab(me: TabId, leader: Option<TabId>, to: Option<TabId>) -> Route {
             channel: false,
             port: true,
         },
-        _ => from_worker(me, to),
+        _ => from_worker(me, to, None),
     }
 }
 

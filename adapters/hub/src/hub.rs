@@ -55,12 +55,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    /// Delivers `bytes` from `(from, role)` to every other endpoint.
-    pub fn post(&self, from: TabId, role: Role, bytes: Arc<[u8]>) {
+    /// Delivers `bytes` from `(from, role)` to every other endpoint; the
+    /// tab `skips` (see `Message::skips`) does not read them.
+    pub fn post(&self, from: TabId, role: Role, skips: Option<TabId>, bytes: Arc<[u8]>) {
         for endpoint in lock(&self.endpoints).iter() {
             let _ = endpoint.inbox.send(Input::Post {
                 from,
                 role,
+                skips,
                 bytes: bytes.clone(),
             });
         }

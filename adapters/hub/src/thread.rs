@@ -61,6 +61,8 @@ pub(crate) enum Input {
     Post {
         from: TabId,
         role: Role,
+        /// The tab that does not read them (`Message::skips`).
+        skips: Option<TabId>,
         bytes: Arc<[u8]>,
     },
     Raw(Arc<[u8]>),
@@ -182,8 +184,13 @@ impl<S: Store + Send + 'static> TabThread<S> {
             };
             let now = self.shared().clock.now();
             match input {
-                Some(Input::Post { from, role, bytes }) => {
-                    if !(from == self.id && role == Role::Tab) {
+                Some(Input::Post {
+                    from,
+                    role,
+                    skips,
+                    bytes,
+                }) => {
+                    if !(from == self.id && role == Role::Tab) && skips != Some(self.id) {
                         self.handle_in_tab(now, &bytes);
                     }
                     if !(from == self.id && role == Role::Leader) {
@@ -343,9 +350,12 @@ impl<S: Store + Send + 'static> TabThread<S> {
                 return Flow::Stop;
             }
             for message in outgoing {
-                self.membership
-                    .shared
-                    .post(self.id, Role::Leader, message.encode().into());
+                self.membership.shared.post(
+                    self.id,
+                    Role::Leader,
+                    message.skips(),
+                    message.encode().into(),
+                );
             }
             if let Some(uploader) = self.config.uploader.clone() {
                 while let Some(batch) = leader.poll_upload(now) {
@@ -430,6 +440,6 @@ impl<S: Store + Send + 'static> TabThread<S> {
 /// Posts what the tab's runtime has queued to every thread of the hub.
 fn post_from_tab(runtime: &mut PersistedCollectionRuntime, shared: &Shared, id: TabId) {
     while let Some(message) = runtime.poll_transmit() {
-        shared.post(id, Role::Tab, message.encode().into());
+        shared.post(id, Role::Tab, None, message.encode().into());
     }
 }

@@ -492,6 +492,11 @@ impl PersistedCollectionRuntime {
                 self.observe_position(now, position.seq)
             }
             Body::TxCommitted(tx) => self.receive_tx(now, tx),
+            Body::Acknowledged {
+                envelope_id,
+                position,
+                patched,
+            } => self.receive_acknowledged(now, envelope_id, position, patched),
             Body::AlreadyCommitted {
                 envelope_id,
                 position,

@@ -3,6 +3,8 @@
 //! headers, and full reloads when the change log no longer reaches back.
 
 use super::*;
+use crate::changes_of;
+use crate::hashing::RowHashMap;
 
 impl PersistedCollectionRuntime {
     pub(super) fn receive_tx(&mut self, now: Timestamp, tx: TxCommitted) {
@@ -16,6 +18,51 @@ impl PersistedCollectionRuntime {
             self.early.insert(tx.seq, tx);
         }
         self.advance(now);
+    }
+
+    /// The leader committed this tab's envelope `envelope_id` at `position`
+    /// (it is this tab's own worker): the commit's changes are what the
+    /// envelope's ops make, with the rows of patches from `patched`, so the
+    /// tab applies them without the broadcast's copy of the rows. Once the
+    /// tab has applied the commit (a copy came first) it is a duplicate;
+    /// without the envelope or one of its patched rows the tab only learns
+    /// the position, and pulls what it lacks.
+    pub(super) fn receive_acknowledged(
+        &mut self,
+        now: Timestamp,
+        envelope_id: EnvelopeId,
+        position: StreamPosition,
+        patched: Vec<Change>,
+    ) {
+        if self.applied.is_some_and(|applied| position.seq <= applied) {
+            self.stats.duplicate_txs += 1;
+            return;
+        }
+        let rows: RowHashMap<(&CollectionId, &Key), &SharedRow> = patched
+            .iter()
+            .filter_map(|c| Some(((&c.collection, &c.key), c.value.as_ref()?)))
+            .collect();
+        let changes = self.pending.get(&envelope_id).and_then(|pending| {
+            let ops = &pending.envelope.ops;
+            changes_of(ops, |index| {
+                let row = rows.get(&(ops[index].collection(), ops[index].key()))?;
+                Some(Arc::clone(row))
+            })
+        });
+        match changes {
+            Some(changes) => self.receive_tx(
+                now,
+                TxCommitted {
+                    term: position.term,
+                    seq: position.seq,
+                    envelope_id: Some(envelope_id),
+                    origin: Some(self.me),
+                    changes,
+                    requires_pull: false,
+                },
+            ),
+            None => self.observe_position(now, position.seq),
+        }
     }
 
     /// Applies buffered transactions strictly in seq order: starts a fetch for

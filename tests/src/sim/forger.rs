@@ -35,7 +35,7 @@ impl<S: SimStore> Sim<S> {
                 message.term
             ));
             let bytes: Rc<[u8]> = message.encode().into();
-            self.post(Endpoint::Forger, message.to, bytes);
+            self.post(Endpoint::Forger, message.to, message.skips(), bytes);
         }
         self.flush()
     }
@@ -87,9 +87,14 @@ impl<S: SimStore> Sim<S> {
                 },
             },
             2 => Body::TxCommitted(self.forged_tx(position)),
-            3 => Body::AlreadyCommitted {
+            3 if self.rng.chance(0.5) => Body::AlreadyCommitted {
                 envelope_id: self.forged_envelope_id(),
                 position,
+            },
+            3 => Body::Acknowledged {
+                envelope_id: self.forged_envelope_id(),
+                position,
+                patched: self.forged_tx(position).changes,
             },
             4 => Body::Rejected {
                 envelope_id: self.forged_envelope_id(),
@@ -342,7 +347,8 @@ fn body_name(body: &Body) -> &'static str {
         Body::Heartbeat { .. } => "a heartbeat",
         Body::Envelope(_) => "an envelope",
         Body::TxCommitted(_) => "a commit",
-        Body::AlreadyCommitted { .. } => "an acknowledgement",
+        Body::Acknowledged { .. } => "an acknowledgement of its own envelope",
+        Body::AlreadyCommitted { .. } => "an already-committed answer",
         Body::Rejected { .. } => "a refusal",
         Body::PullSince { .. } => "a pull",
         Body::PullPage { .. } => "a pull page",

@@ -207,15 +207,28 @@ impl<S: SimStore> Sim<S> {
             self.report.commits += 1;
         }
         let bytes: Rc<[u8]> = message.encode().into();
-        self.post(Endpoint::Leader(key), message.to, bytes);
+        self.post(Endpoint::Leader(key), message.to, message.skips(), bytes);
     }
 
     /// Sends `bytes` from `from` to every tab (or only `to`) and every other
-    /// coordinator, as a BroadcastChannel would.
-    pub fn post(&mut self, from: Endpoint, to: Option<TabId>, bytes: Rc<[u8]>) {
+    /// coordinator, as a BroadcastChannel would. The tab a broadcast `skips`
+    /// gets it in half the cases: a transport may deliver it anyway.
+    pub fn post(
+        &mut self,
+        from: Endpoint,
+        to: Option<TabId>,
+        skips: Option<TabId>,
+        bytes: Rc<[u8]>,
+    ) {
+        let deliver_skipped = self.rng.chance(0.5);
         let mut recipients: Vec<Endpoint> = match to {
             Some(to) => vec![Endpoint::Tab(to)],
-            None => self.tabs.keys().map(|t| Endpoint::Tab(*t)).collect(),
+            None => self
+                .tabs
+                .keys()
+                .filter(|t| deliver_skipped || skips != Some(**t))
+                .map(|t| Endpoint::Tab(*t))
+                .collect(),
         };
         recipients.extend(
             self.leaders
