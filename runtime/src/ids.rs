@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::sync::Arc;
 use uuid::Uuid;
 
 use crate::error::InvalidName;
@@ -309,9 +310,12 @@ impl fmt::Display for DatabaseId {
 /// assert_eq!(todos.as_str(), "todos");
 /// assert!(CollectionId::new("a\0b").is_err());
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
-#[serde(try_from = "String")]
-pub struct CollectionId(String);
+///
+/// The name is shared, not copied, between the ops, changes and maps that
+/// carry it (a 10,000-row write names its collection 10,000 times), and a
+/// message that names one collection in op after op shares one name too.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CollectionId(Arc<str>);
 
 /// Written as the bare name, without the copy `#[serde(into = "String")]`
 /// would make of it for every op of every message.
@@ -321,12 +325,44 @@ impl Serialize for CollectionId {
     }
 }
 
+/// Read as a name, checked like [`CollectionId::new`]. The name read last on
+/// this thread is kept, and a message that names it again (op after op of
+/// one envelope or commit) shares it instead of checking and copying it again.
+impl<'de> Deserialize<'de> for CollectionId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Name;
+        impl serde::de::Visitor<'_> for Name {
+            type Value = CollectionId;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a collection name")
+            }
+            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<CollectionId, E> {
+                LAST_READ.with(|last| {
+                    let mut last = last.borrow_mut();
+                    if let Some(id) = last.as_ref().filter(|id| id.as_str() == name) {
+                        return Ok(id.clone());
+                    }
+                    let id = CollectionId::new(name).map_err(E::custom)?;
+                    *last = Some(id.clone());
+                    Ok(id)
+                })
+            }
+        }
+        deserializer.deserialize_str(Name)
+    }
+}
+
+thread_local! {
+    /// The collection name [`CollectionId`]'s `Deserialize` read last.
+    static LAST_READ: std::cell::RefCell<Option<CollectionId>> = const { std::cell::RefCell::new(None) };
+}
+
 impl CollectionId {
     /// Validates and builds a collection name.
     pub fn new(name: impl Into<String>) -> Result<CollectionId, InvalidName> {
         let name = name.into();
         check_name("collection name", &name)?;
-        Ok(CollectionId(name))
+        Ok(CollectionId(name.into()))
     }
 
     /// The name as given.
@@ -344,7 +380,7 @@ impl TryFrom<String> for CollectionId {
 
 impl From<CollectionId> for String {
     fn from(c: CollectionId) -> String {
-        c.0
+        c.0.to_string()
     }
 }
 
@@ -382,6 +418,18 @@ impl Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_read_again_is_shared_and_every_name_is_still_checked() {
+        let read = |json: &str| serde_json::from_str::<CollectionId>(json);
+        let (a, b) = (read(r#""todos""#).unwrap(), read(r#""todos""#).unwrap());
+        assert!(Arc::ptr_eq(&a.0, &b.0));
+        assert!(read(r#""a\u0000b""#).is_err());
+        assert!(read(r#""""#).is_err());
+        let other = read(r#""notes""#).unwrap();
+        assert_eq!(other.as_str(), "notes");
+        assert_eq!(read(r#""todos""#).unwrap(), a);
+    }
 
     #[test]
     fn long_names_with_multibyte_characters_are_refused_without_panicking() {
