@@ -2,6 +2,8 @@
 //! other code writes straight into the store, valid rows and (on SQLite)
 //! invalid ones.
 
+use std::collections::BTreeMap;
+
 use lockstep::{Key, Op, PersistedCollectionRuntime, Row, RuntimeConfig, TabId};
 
 use super::net::Endpoint;
@@ -24,12 +26,14 @@ impl<S: SimStore> Sim<S> {
         let mut runtime = PersistedCollectionRuntime::new(self.db.clone(), id, config, self.now);
         for collection in &self.collections {
             runtime.open_collection(self.now, collection.clone());
+            runtime.subscribe(collection.clone(), true);
         }
         self.tabs.insert(
             id,
             SimTab {
                 runtime,
                 frozen: false,
+                heard: BTreeMap::new(),
             },
         );
         self.report.tabs_opened += 1;

@@ -250,6 +250,21 @@ impl<S: SimStore> Sim<S> {
 
     fn on_event(&mut self, tab: TabId, event: Event) -> Outcome<()> {
         match event {
+            Event::Changes {
+                collection,
+                changes,
+                ..
+            } => {
+                if let Some(t) = self.tabs.get_mut(&tab) {
+                    let heard = t.heard.entry(collection).or_default();
+                    for change in changes.iter() {
+                        match &change.after {
+                            Some(row) => heard.insert(change.key.clone(), row.clone()),
+                            None => heard.remove(&change.key),
+                        };
+                    }
+                }
+            }
             Event::Committed { envelope_id, .. } => {
                 let epoch = self
                     .tabs
@@ -266,8 +281,7 @@ impl<S: SimStore> Sim<S> {
                 return Err(format!("the leader failed to store an envelope: {detail}"));
             }
             Event::Rejected { .. } => self.report.rejected += 1,
-            Event::Changes { .. }
-            | Event::Progress { .. }
+            Event::Progress { .. }
             | Event::Ready { .. }
             | Event::LeaderChanged { .. }
             | Event::Inspected { .. }

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use lockstep::{
     CollectionId, Coordinator, DatabaseEpoch, DatabaseId, EnvelopeId, Key,
-    PersistedCollectionRuntime, Row, Store, TabId, Term, Timestamp,
+    PersistedCollectionRuntime, Row, SharedRow, Store, TabId, Term, Timestamp,
 };
 
 use super::history::History;
@@ -17,6 +17,9 @@ use super::{database, Opener, Outcome, SimConfig, SimReport};
 pub(super) struct SimTab {
     pub runtime: PersistedCollectionRuntime,
     pub frozen: bool,
+    /// Per collection, the rows as a subscriber that applies the tab's
+    /// change events sees them (subscribed with the current rows at open).
+    pub heard: BTreeMap<CollectionId, BTreeMap<Key, SharedRow>>,
 }
 
 pub(super) struct SimLeader<S: Store> {
@@ -275,11 +278,17 @@ impl<S: SimStore> Sim<S> {
                         id.short()
                     ));
                 }
-                if tab.runtime.snapshot(collection)
-                    != latest.get(collection).cloned().unwrap_or_default()
-                {
+                let shown = tab.runtime.snapshot(collection);
+                if shown != latest.get(collection).cloned().unwrap_or_default() {
                     return Some(format!(
                         "tab {} shows {collection} unlike the store",
+                        id.short()
+                    ));
+                }
+                let heard = tab.heard.get(collection);
+                if !shown.iter().eq(heard.into_iter().flatten()) {
+                    return Some(format!(
+                        "tab {}'s change events of {collection} add up to other rows than it shows",
                         id.short()
                     ));
                 }
