@@ -119,6 +119,39 @@ impl Rows {
         self.restack(&key);
     }
 
+    /// The commit of this tab's own write on `key`, when the one pending op
+    /// on it is envelope `envelope`'s and it already shows `value` (the same
+    /// row, not an equal one): `value` becomes the synced row and the op
+    /// leaves the overlay, with nothing visible changed, so there is nobody
+    /// to tell. Otherwise gives the change back, untouched.
+    pub fn settle_own(
+        &mut self,
+        key: Key,
+        envelope: EnvelopeId,
+        value: Option<SharedRow>,
+    ) -> Option<(Key, Option<SharedRow>)> {
+        let shows = match self.optimistic.get(&key).map(Vec::as_slice) {
+            Some([layer]) => layer.envelope == envelope && same(&layer.value, &value),
+            _ => false,
+        };
+        if !shows {
+            return Some((key, value));
+        }
+        self.optimistic.remove(&key);
+        match value {
+            Some(row) => self.synced.insert(key, row),
+            None => self.synced.remove(&key),
+        };
+        None
+    }
+
+    /// Whether envelope `envelope` has a pending op on `key`.
+    pub fn has_layer(&self, key: &Key, envelope: EnvelopeId) -> bool {
+        self.optimistic
+            .get(key)
+            .is_some_and(|stack| stack.iter().any(|layer| layer.envelope == envelope))
+    }
+
     /// Adds a pending op on top of the overlay.
     pub fn push_optimistic(&mut self, key: Key, envelope: EnvelopeId, op: LayerOp) {
         let value = op.apply(self.visible(&key).as_ref());
@@ -153,6 +186,16 @@ impl Rows {
             }
             below = layer.value.clone();
         }
+    }
+}
+
+/// Whether two values are the same row (one shared row, not equal copies)
+/// or both absent.
+fn same(a: &Option<SharedRow>, b: &Option<SharedRow>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(x), Some(y)) => std::sync::Arc::ptr_eq(x, y),
+        _ => false,
     }
 }
 

@@ -165,6 +165,8 @@ impl PersistedCollectionRuntime {
     /// Applies the next transaction in seq order.
     pub(super) fn apply_tx(&mut self, tx: TxCommitted) {
         let position = tx.position();
+        // This tab's own envelope: rows it already shows settle silently.
+        let own = tx.envelope_id.filter(|id| self.pending.contains_key(id));
         let mut touched = Touched::default();
         let mut streamed: BTreeMap<CollectionId, Vec<(Key, Option<SharedRow>)>> = BTreeMap::new();
         for change in tx.changes {
@@ -173,8 +175,20 @@ impl PersistedCollectionRuntime {
             };
             match collection.mode {
                 CollectionMode::Rows => {
-                    touched.before(&change.collection, &change.key, &collection.rows);
-                    collection.rows.set_synced(change.key, change.value);
+                    let (key, value) = match own {
+                        Some(envelope) => {
+                            match collection
+                                .rows
+                                .settle_own(change.key, envelope, change.value)
+                            {
+                                Some(unsettled) => unsettled,
+                                None => continue,
+                            }
+                        }
+                        None => (change.key, change.value),
+                    };
+                    touched.before(&change.collection, &key, &collection.rows);
+                    collection.rows.set_synced(key, value);
                 }
                 CollectionMode::Stream | CollectionMode::OnDemand => streamed
                     .entry(change.collection)

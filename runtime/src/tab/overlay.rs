@@ -298,7 +298,11 @@ impl PersistedCollectionRuntime {
 
     pub(super) fn drop_overlay(&mut self, envelope: &Envelope, touched: &mut Touched) {
         for op in &envelope.ops {
-            if let Some(collection) = self.collections.get_mut(op.collection()) {
+            if let Some(collection) = self
+                .collections
+                .get_mut(op.collection())
+                .filter(|c| c.rows.has_layer(op.key(), envelope.envelope_id))
+            {
                 touched.before(op.collection(), op.key(), &collection.rows);
                 collection
                     .rows
