@@ -5,6 +5,8 @@
 //! - the coordinator's position is the store's position;
 //! - commits are broadcast in seq order without gaps, each envelope at most once;
 //! - a re-sent envelope is answered with the position it was committed at;
+//! - an acknowledgement of the leader's own tab's envelope comes right
+//!   before the broadcast of its commit, with the same position;
 //! - no message deposes the leader, whatever term it claims: only a newer
 //!   term in the store does. A failover (another coordinator takes over the
 //!   store) deposes the old leader at its next heartbeat at the latest, and
@@ -53,6 +55,8 @@ struct Checker {
     meta: StoreMeta,
     last_broadcast: Seq,
     committed: HashMap<EnvelopeId, StreamPosition>,
+    /// The acknowledgement sent last, until its commit's broadcast.
+    acknowledged: Option<(EnvelopeId, StreamPosition)>,
 }
 
 impl Checker {
@@ -60,6 +64,13 @@ impl Checker {
         while let Some(m) = leader.poll_transmit() {
             match m.body {
                 Body::TxCommitted(tx) => {
+                    if let Some((id, position)) = self.acknowledged.take() {
+                        assert_eq!(
+                            (Some(id), position),
+                            (tx.envelope_id, tx.position()),
+                            "an acknowledgement is followed by its commit's broadcast"
+                        );
+                    }
                     assert_eq!(
                         tx.seq,
                         self.last_broadcast.next(),
@@ -75,11 +86,11 @@ impl Checker {
                     envelope_id,
                     position,
                     ..
-                } => assert_eq!(
-                    self.committed.get(&envelope_id),
-                    Some(&position),
-                    "an own envelope is acknowledged at the position it was committed"
-                ),
+                } => {
+                    assert!(!self.committed.contains_key(&envelope_id));
+                    assert!(self.acknowledged.is_none(), "two acknowledgements in a row");
+                    self.acknowledged = Some((envelope_id, position));
+                }
                 Body::AlreadyCommitted {
                     envelope_id,
                     position,
@@ -100,6 +111,7 @@ impl Checker {
                 _ => {}
             }
         }
+        assert!(self.acknowledged.is_none(), "an acknowledged commit was not broadcast");
         let meta = leader.store_mut().meta().expect("memory store never fails");
         assert!(
             meta.position.seq >= self.meta.position.seq,
@@ -150,6 +162,7 @@ fuzz_target!(|data: &[u8]| {
         meta: StoreMeta::default(),
         last_broadcast: Seq(0),
         committed: HashMap::new(),
+        acknowledged: None,
     };
     checker.check(&mut leader);
 

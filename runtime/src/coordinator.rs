@@ -718,19 +718,20 @@ impl<S: Store> Coordinator<S> {
                 if !around_coordinator {
                     self.position = tx.position();
                 }
-                let position = tx.position();
-                // Its broadcast skips this tab (Message::skips), which holds the ops.
-                self.broadcast_commit(tx);
+                // This tab holds the ops, and the broadcast skips it
+                // (Message::skips). The small acknowledgement goes first: the
+                // writer goes on while the broadcast is encoded and posted.
                 if origin == self.me {
                     self.reply(
                         origin,
                         Body::Acknowledged {
                             envelope_id,
-                            position,
+                            position: tx.position(),
                             patched,
                         },
                     );
                 }
+                self.broadcast_commit(tx);
             }
             Ok(Outcome::AlreadyCommitted(position)) => {
                 self.stats.duplicates += 1;
