@@ -36,8 +36,10 @@ use crate::row::Row;
 /// ```
 #[derive(Clone)]
 pub struct HeldRow {
-    /// The JSON text the row arrived as (`None`: it was made from a `Row`).
-    text: Option<Box<str>>,
+    /// The JSON text the row arrived as (`None`: it was made from a `Row`),
+    /// as serde_json's `RawValue`: serialising writes it as it is, without
+    /// scanning it again to find where it ends.
+    text: Option<Box<RawValue>>,
     /// The parsed row, boxed: a row held as text and never read (most rows a
     /// tab hydrates) then costs a pointer here, not an empty map's 72 bytes.
     parsed: OnceLock<Box<Row>>,
@@ -53,20 +55,19 @@ impl HeldRow {
     /// text Lockstep keeps or stores has each top-level field once and
     /// SQLite's JSON functions read the same values as a parse does.
     pub fn from_json(text: Box<str>) -> Result<HeldRow, serde_json::Error> {
-        serde_json::from_str::<&RawValue>(&text)?;
-        HeldRow::checked(text)
+        HeldRow::checked(RawValue::from_string(text.into())?)
     }
 
     /// A row held as the text of `raw` (well-formed JSON, found so by
     /// serde_json), refused like [`HeldRow::from_json`].
     pub(crate) fn from_raw(raw: Box<RawValue>) -> Result<HeldRow, serde_json::Error> {
-        HeldRow::checked(raw.into())
+        HeldRow::checked(raw)
     }
 
     /// `text`, well-formed JSON, held if it is a row.
-    fn checked(text: Box<str>) -> Result<HeldRow, serde_json::Error> {
-        if check(&text)? == Fields::Repeated {
-            return Ok(HeldRow::from(serde_json::from_str::<Row>(&text)?));
+    fn checked(text: Box<RawValue>) -> Result<HeldRow, serde_json::Error> {
+        if check(text.get())? == Fields::Repeated {
+            return Ok(HeldRow::from(serde_json::from_str::<Row>(text.get())?));
         }
         Ok(HeldRow {
             text: Some(text),
@@ -78,7 +79,7 @@ impl HeldRow {
     /// it was made from a [`Row`]; see [`HeldRow::json`] for text in every
     /// case).
     pub fn text(&self) -> Option<&str> {
-        self.text.as_deref()
+        self.text.as_deref().map(RawValue::get)
     }
 
     /// `row`, ready to share.
@@ -88,7 +89,7 @@ impl HeldRow {
 
     /// The row's JSON text: as it arrived, or serialised from the row.
     pub fn json(&self) -> Cow<'_, str> {
-        match &self.text {
+        match self.text() {
             Some(text) => Cow::Borrowed(text),
             None => Cow::Owned(serde_json::to_string(self.row()).unwrap_or_else(|_| "{}".into())),
         }
@@ -97,7 +98,7 @@ impl HeldRow {
     /// Reads the row into `T`: straight from the text while it has not been
     /// parsed (no [`Row`] is built or kept), else from the parsed row.
     pub fn read<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
-        if let (None, Some(text)) = (self.parsed.get(), &self.text) {
+        if let (None, Some(text)) = (self.parsed.get(), self.text()) {
             return serde_json::from_str(text);
         }
         T::deserialize(self.row())
@@ -109,7 +110,7 @@ impl HeldRow {
     }
 
     fn row(&self) -> &Row {
-        self.parsed.get_or_init(|| match &self.text {
+        self.parsed.get_or_init(|| match self.text() {
             // Checked by `from_json`: the parse cannot fail.
             Some(text) => serde_json::from_str(text).unwrap_or_default(),
             None => Box::default(),
@@ -171,7 +172,7 @@ impl HeldRow {
     /// assert_eq!(kinds, [("n".into(), JsonKind::Integer), ("tags".into(), JsonKind::Array), ("x".into(), JsonKind::Null)]);
     /// ```
     pub fn field_kinds(&self) -> Vec<(Cow<'_, str>, JsonKind)> {
-        if let (None, Some(text)) = (self.parsed.get(), &self.text) {
+        if let (None, Some(text)) = (self.parsed.get(), self.text()) {
             // Checked when the row was made, so well-formed: one pass over
             // its bytes where the text is plain, else serde_json.
             let mut kinds = Vec::new();
@@ -213,7 +214,7 @@ impl Deref for HeldRow {
 impl PartialEq for HeldRow {
     fn eq(&self, other: &HeldRow) -> bool {
         match (&self.text, &other.text) {
-            (Some(a), Some(b)) if a == b => true,
+            (Some(a), Some(b)) if a.get() == b.get() => true,
             _ => self.row() == other.row(),
         }
     }
@@ -233,11 +234,10 @@ impl fmt::Debug for HeldRow {
 
 impl Serialize for HeldRow {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        // serde_json writes a `RawValue` as its text; the text was checked
-        // when the row was made, so finding where it ends cannot fail.
-        match self.text.as_deref().map(serde_json::from_str::<&RawValue>) {
-            Some(Ok(raw)) => raw.serialize(serializer),
-            _ => self.row().serialize(serializer),
+        // serde_json writes a `RawValue` as its text.
+        match &self.text {
+            Some(raw) => raw.serialize(serializer),
+            None => self.row().serialize(serializer),
         }
     }
 }
@@ -247,6 +247,23 @@ impl<'de> Deserialize<'de> for HeldRow {
         let raw = Box::<RawValue>::deserialize(deserializer)?;
         HeldRow::from_raw(raw).map_err(de::Error::custom)
     }
+}
+
+/// Reads a [`SharedRow`](crate::SharedRow) straight into its `Arc` (for
+/// `#[serde(deserialize_with)]`): serde's own `Arc<T>` reads a `Box<T>`
+/// and copies it into a new allocation, two allocations and a copy per row
+/// of a 10,000-row envelope.
+pub(crate) fn shared<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<crate::SharedRow, D::Error> {
+    HeldRow::deserialize(deserializer).map(std::sync::Arc::new)
+}
+
+/// [`shared`], for a row that may be absent (`null`).
+pub(crate) fn shared_or_none<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<crate::SharedRow>, D::Error> {
+    Option::<HeldRow>::deserialize(deserializer).map(|row| row.map(std::sync::Arc::new))
 }
 
 /// Whether a checked object names each of its top-level fields once.

@@ -22,6 +22,7 @@ use crate::row::{Op, Row, SharedRow};
 struct RowFields {
     collection: CollectionId,
     key: Key,
+    #[serde(deserialize_with = "crate::held::shared")]
     value: SharedRow,
 }
 

@@ -264,6 +264,7 @@ pub struct Change {
     /// Key of the row.
     pub key: Key,
     /// Full row after the transaction, or `None` for a deleted row.
+    #[serde(default, deserialize_with = "crate::held::shared_or_none")]
     pub value: Option<SharedRow>,
 }
 
