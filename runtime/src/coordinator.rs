@@ -1006,16 +1006,17 @@ fn insert_run(ops: &[Op]) -> Vec<(&Key, &HeldRow)> {
     let Some(first) = ops.first() else {
         return Vec::new();
     };
-    ops.iter()
-        .map_while(|op| match op {
-            Op::Insert {
-                collection,
-                key,
-                value,
-            } if collection == first.collection() => Some((key, &**value)),
-            _ => None,
-        })
-        .collect()
+    let same =
+        |op: &Op| matches!(op, Op::Insert { collection, .. } if collection == first.collection());
+    let end = ops.iter().position(|op| !same(op)).unwrap_or(ops.len());
+    // Counted first, so the run is collected into one allocation.
+    let mut run = Vec::with_capacity(end);
+    for op in &ops[..end] {
+        if let Op::Insert { key, value, .. } = op {
+            run.push((key, &**value));
+        }
+    }
+    run
 }
 
 /// Checks inside `tx` that no newer leader bumped the term, and returns the next seq.
