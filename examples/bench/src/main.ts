@@ -125,17 +125,19 @@ const bench = {
   /**
    * The floor of a bulk write from a page: rows as objects in this page,
    * `JSON.stringify`'d and posted to a fresh raw-SQLite worker, which
-   * inserts them in one transaction with a change log; twice (`count` rows
-   * each, the second time with the worker's code warm). Ms from the objects
-   * to the worker's answer that they are durable, per write.
+   * inserts them in one transaction with a change log; `inserts` times
+   * (`count` rows each, the first with the worker's code cold, the others
+   * warm, each after `pauseMs` of quiet). Ms from the objects to the
+   * worker's answer that they are durable, per write.
    */
-  async rawFromPage(directory: string, count: number): Promise<number[]> {
+  async rawFromPage(directory: string, count: number, inserts = 2, pauseMs = 0): Promise<number[]> {
     const worker = rawWorker();
     try {
       await ask(worker, { kind: 'open', directory });
       const times = [];
-      for (const prefix of ['p', 'q']) {
-        const rows = Array.from({ length: count }, (_, i) => row(prefix, i));
+      for (let t = 0; t < inserts; t++) {
+        if (t > 0 && pauseMs > 0) await new Promise((resolve) => setTimeout(resolve, pauseMs));
+        const rows = Array.from({ length: count }, (_, i) => row(`p${t}`, i));
         const t0 = performance.now();
         await ask(worker, { kind: 'rows', rows: JSON.stringify(rows), logged: true });
         times.push(performance.now() - t0);
