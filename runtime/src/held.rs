@@ -564,6 +564,41 @@ mod tests {
     }
 
     #[test]
+    fn a_text_is_held_without_the_white_space_around_it_and_written_as_held() {
+        let held = HeldRow::from_json(" \n{\"b\": 1, \"a\": \"x\"}\t ".into()).unwrap();
+        assert_eq!(held.text(), Some(r#"{"b": 1, "a": "x"}"#));
+        // Written as it is held, inner white space and field order kept.
+        assert_eq!(
+            serde_json::to_string(&held).unwrap(),
+            r#"{"b": 1, "a": "x"}"#
+        );
+        assert_eq!(
+            HeldRow::from_json(r#"{"a":"x","b":1}"#.into()).unwrap(),
+            held,
+            "equal rows compare equal whatever their text"
+        );
+    }
+
+    #[test]
+    fn rows_read_into_an_arc_keep_their_text_and_an_absent_row_reads_as_none() {
+        let change: crate::Change =
+            serde_json::from_str(r#"{"collection":"c","key":1,"value":{"t":"x"}}"#).unwrap();
+        assert_eq!(
+            change.value.as_ref().and_then(|r| r.text()),
+            Some(r#"{"t":"x"}"#)
+        );
+        for text in [
+            r#"{"collection":"c","key":1,"value":null}"#,
+            r#"{"collection":"c","key":1}"#,
+        ] {
+            let change: crate::Change = serde_json::from_str(text).unwrap();
+            assert_eq!(change.value, None, "{text}");
+        }
+        let bad = r#"{"collection":"c","key":1,"value":[1]}"#;
+        assert!(serde_json::from_str::<crate::Change>(bad).is_err());
+    }
+
+    #[test]
     fn a_text_naming_a_field_twice_is_held_parsed_with_the_last_value() {
         for (text, row) in [
             (r#"{"a":1,"b":2,"a":3}"#, r#"{"a":3,"b":2}"#),
