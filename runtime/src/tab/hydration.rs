@@ -194,31 +194,38 @@ impl PersistedCollectionRuntime {
                 });
                 continue;
             }
+            // Nobody listens: no diff of the whole collection for nobody
+            // (at 100,000 rows its events held more memory than the rows).
+            let watched = self.subscriptions.values().any(|c| *c == collection_id);
             let now = collection.rows.snapshot();
-            let changes: Vec<ChangeEvent> = hydration
-                .before
-                .diff(&now)
-                .filter_map(|item| match item {
-                    im::ordmap::DiffItem::Add(k, v) => Some(ChangeEvent {
-                        key: k.clone(),
-                        before: None,
-                        after: Some(v.clone()),
-                    }),
-                    im::ordmap::DiffItem::Remove(k, v) => Some(ChangeEvent {
-                        key: k.clone(),
-                        before: Some(v.clone()),
-                        after: None,
-                    }),
-                    im::ordmap::DiffItem::Update {
-                        old: (k, a),
-                        new: (_, b),
-                    } => (a != b).then(|| ChangeEvent {
-                        key: k.clone(),
-                        before: Some(a.clone()),
-                        after: Some(b.clone()),
-                    }),
-                })
-                .collect();
+            let changes: Vec<ChangeEvent> = if !watched {
+                Vec::new()
+            } else {
+                hydration
+                    .before
+                    .diff(&now)
+                    .filter_map(|item| match item {
+                        im::ordmap::DiffItem::Add(k, v) => Some(ChangeEvent {
+                            key: k.clone(),
+                            before: None,
+                            after: Some(v.clone()),
+                        }),
+                        im::ordmap::DiffItem::Remove(k, v) => Some(ChangeEvent {
+                            key: k.clone(),
+                            before: Some(v.clone()),
+                            after: None,
+                        }),
+                        im::ordmap::DiffItem::Update {
+                            old: (k, a),
+                            new: (_, b),
+                        } => (a != b).then(|| ChangeEvent {
+                            key: k.clone(),
+                            before: Some(a.clone()),
+                            after: Some(b.clone()),
+                        }),
+                    })
+                    .collect()
+            };
             self.events.push_back(Event::Ready {
                 collection: collection_id.clone(),
             });

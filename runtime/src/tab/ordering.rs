@@ -167,7 +167,7 @@ impl PersistedCollectionRuntime {
         let position = tx.position();
         // This tab's own envelope: rows it already shows settle silently.
         let own = tx.envelope_id.filter(|id| self.pending.contains_key(id));
-        let mut touched = Touched::default();
+        let mut touched = Touched::watching(&self.subscriptions);
         let mut streamed: BTreeMap<CollectionId, Vec<(Key, Option<SharedRow>)>> = BTreeMap::new();
         for change in tx.changes {
             let Some(collection) = self.collections.get_mut(&change.collection) else {

@@ -103,7 +103,7 @@ impl PersistedCollectionRuntime {
         let envelope_id = self.new_envelope_id(now)?;
         self.queue_envelope(now, envelope_id, ops);
         send(self);
-        let mut touched = Touched::default();
+        let mut touched = Touched::watching(&self.subscriptions);
         let ops = &self.pending[&envelope_id].envelope.ops;
         for op in ops {
             let collection = self
@@ -270,7 +270,7 @@ impl PersistedCollectionRuntime {
             })
             .map(|(id, _)| *id)
             .collect();
-        let mut touched = Touched::default();
+        let mut touched = Touched::watching(&self.subscriptions);
         for id in done {
             let pending = self.pending.shift_remove(&id).expect("listed above");
             self.drop_overlay(&pending.envelope, &mut touched);
@@ -287,7 +287,7 @@ impl PersistedCollectionRuntime {
         let Some(pending) = self.pending.shift_remove(&envelope_id) else {
             return;
         };
-        let mut touched = Touched::default();
+        let mut touched = Touched::watching(&self.subscriptions);
         self.drop_overlay(&pending.envelope, &mut touched);
         self.emit_changes(touched);
         self.events.push_back(Event::Rejected {

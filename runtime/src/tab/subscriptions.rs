@@ -39,7 +39,7 @@ impl PersistedCollectionRuntime {
 
     /// Queues change events for the keys in `touched` whose visible value changed.
     pub(super) fn emit_changes(&mut self, touched: Touched) {
-        for (collection_id, keys) in touched.0 {
+        for (collection_id, keys) in touched.keys {
             let Some(collection) = self.collections.get(&collection_id) else {
                 continue;
             };
@@ -75,17 +75,36 @@ impl PersistedCollectionRuntime {
 }
 
 /// Visible values of keys before a change, grouped by collection, so events
-/// can report `before` and `after` once per key.
-#[derive(Default)]
-pub(super) struct Touched(BTreeMap<CollectionId, RowIndexMap<Key, Option<SharedRow>>>);
+/// can report `before` and `after` once per key. Only for the collections
+/// somebody subscribes to: the events of the others would be computed for
+/// nobody (a 10,000-row write in a tab that does not listen looked up every
+/// key's value before and after for them).
+pub(super) struct Touched {
+    watched: Vec<CollectionId>,
+    keys: BTreeMap<CollectionId, RowIndexMap<Key, Option<SharedRow>>>,
+}
 
 impl Touched {
+    /// Touched keys of the collections that `subscriptions` name.
+    pub(super) fn watching(subscriptions: &BTreeMap<SubscriptionId, CollectionId>) -> Touched {
+        let mut watched: Vec<CollectionId> = subscriptions.values().cloned().collect();
+        watched.sort();
+        watched.dedup();
+        Touched {
+            watched,
+            keys: BTreeMap::new(),
+        }
+    }
+
     pub(super) fn before(&mut self, collection: &CollectionId, key: &Key, rows: &Rows) {
         // Looked up first: `entry` would clone the collection id for every key.
-        if !self.0.contains_key(collection) {
-            self.0.insert(collection.clone(), RowIndexMap::default());
+        if !self.keys.contains_key(collection) {
+            if !self.watched.contains(collection) {
+                return;
+            }
+            self.keys.insert(collection.clone(), RowIndexMap::default());
         }
-        if let Some(keys) = self.0.get_mut(collection) {
+        if let Some(keys) = self.keys.get_mut(collection) {
             // One look-up: the key is new in most calls (every key of an
             // insert), where the clone is needed anyway.
             if let indexmap::map::Entry::Vacant(slot) = keys.entry(key.clone()) {
