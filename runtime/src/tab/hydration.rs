@@ -106,14 +106,15 @@ impl PersistedCollectionRuntime {
         };
         match collection.mode {
             CollectionMode::Rows => {
+                let mut held = Vec::with_capacity(rows.len());
                 for row in rows {
                     match row.into_held() {
-                        Ok((key, value)) => {
-                            collection.rows.synced.insert(key, value);
-                        }
+                        Ok(entry) => held.push(entry),
                         Err(_) => self.stats.dropped.invalid += 1,
                     }
                 }
+                // A page comes in key order: inserted so the map's nodes end full.
+                packed::insert_run(&mut collection.rows.synced, held);
             }
             // The rows go to the app as the leader sent them: the app parses them.
             CollectionMode::Stream | CollectionMode::OnDemand => {

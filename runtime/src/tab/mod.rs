@@ -14,6 +14,7 @@ mod inspection;
 mod leadership;
 mod ordering;
 mod overlay;
+mod packed;
 mod reads;
 mod subscriptions;
 mod subsets;
