@@ -95,7 +95,7 @@ impl FuzzKey {
                 while !s.is_char_boundary(end) {
                     end -= 1;
                 }
-                Key::Str(s[..end].to_owned())
+                Key::Str(s[..end].into())
             }
         }
     }

@@ -77,7 +77,7 @@ pub use ids::{
     Timestamp, MAX_NAME_BYTES,
 };
 pub use intake::DropCounts;
-pub use key::{InvalidKey, Key, MAX_KEY_BYTES, MAX_SAFE_INTEGER};
+pub use key::{InvalidKey, Key, KeyText, MAX_KEY_BYTES, MAX_SAFE_INTEGER};
 pub use memory_store::{MemoryStore, MemoryTx};
 pub use protocol::{Envelope, Rejection, TxCommitted};
 pub use query::{

@@ -70,7 +70,7 @@ impl OpSpec {
 fn key() -> impl Strategy<Value = Key> {
     prop_oneof![
         (-6i64..6).prop_map(Key::Int),
-        "[a-c1é]{0,2}".prop_map(Key::Str),
+        "[a-c1é]{0,2}".prop_map(|s| Key::Str(s.into())),
     ]
 }
 
@@ -404,7 +404,11 @@ fn restart_restores_the_position<S: Inspect>(
 
         // The first commit of a session continues the stream.
         let id = leader.fresh_id();
-        let fresh = [OpSpec::Insert(0, Key::Str(format!("session-{session}")), 0)];
+        let fresh = [OpSpec::Insert(
+            0,
+            Key::Str(format!("session-{session}").into()),
+            0,
+        )];
         let out = leader.envelope(id, &fresh);
         match out.first().map(|m| &m.body) {
             Some(Body::TxCommitted(tx)) => {

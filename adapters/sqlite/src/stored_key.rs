@@ -43,7 +43,7 @@ fn plain_key(text: &str) -> Option<Key> {
         let plain = inner.iter().all(|&b| b >= 0x20 && b != b'"' && b != b'\\');
         // `inner` ends before a one-byte `"`, so it is whole UTF-8 characters.
         return (plain && inner.len() <= MAX_KEY_BYTES)
-            .then(|| Key::Str(text[1..text.len() - 1].to_owned()));
+            .then(|| Key::Str(text[1..text.len() - 1].into()));
     }
     let digits = bytes.strip_prefix(b"-").unwrap_or(bytes);
     let canonical = match digits {

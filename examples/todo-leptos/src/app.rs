@@ -105,7 +105,7 @@ fn radix36(mut n: u64) -> String {
 /// The key as the page shows it: the id itself, without JSON quotes.
 fn key_text(key: &Key) -> String {
     match key {
-        Key::Str(text) => text.clone(),
+        Key::Str(text) => text.to_string(),
         Key::Int(number) => number.to_string(),
     }
 }

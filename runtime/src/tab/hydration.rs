@@ -106,13 +106,12 @@ impl PersistedCollectionRuntime {
         };
         match collection.mode {
             CollectionMode::Rows => {
-                let mut held = Vec::with_capacity(rows.len());
-                for row in rows {
-                    match row.into_held() {
-                        Ok(entry) => held.push(entry),
-                        Err(_) => self.stats.dropped.invalid += 1,
-                    }
-                }
+                let invalid = &mut self.stats.dropped.invalid;
+                // Collected in place: the page's own list is reused, not a second one made.
+                let held = rows
+                    .into_iter()
+                    .filter_map(|row| row.into_held().map_err(|_| *invalid += 1).ok())
+                    .collect();
                 // A page comes in key order: inserted so the map's nodes end full.
                 packed::insert_run(&mut collection.rows.synced, held);
             }
