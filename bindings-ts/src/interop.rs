@@ -361,8 +361,7 @@ mod tests {
     #[test]
     fn rows_and_changes_written_from_held_text_have_the_declared_shapes() {
         use lockstep::{HeldRow, Snapshot};
-        use std::sync::Arc;
-        let text = |t: &str| Arc::new(HeldRow::from_json(t.into()).unwrap());
+        let text = |t: &str| lockstep::SharedRow::new(HeldRow::from_json(t.into()).unwrap());
         let parsed = HeldRow::shared(serde_json::from_str(r#"{"n":2}"#).unwrap());
         let quoted = Key::from("say \"hi\"");
         let changes = [

@@ -5,7 +5,6 @@
 //! ids, keys, collections and seqs make collisions (duplicates, gaps, stale
 //! terms, matching request ids) likely instead of astronomically rare.
 
-use std::sync::Arc;
 
 use arbitrary::{Arbitrary, Unstructured};
 use lockstep::protocol::{
@@ -152,7 +151,7 @@ impl FuzzRow {
     pub fn shared(&self) -> SharedRow {
         let text = serde_json::to_string(&self.row()).unwrap_or_else(|_| "{}".into());
         match HeldRow::from_json(text.into()) {
-            Ok(held) => Arc::new(held),
+            Ok(held) => SharedRow::new(held),
             Err(_) => HeldRow::shared(self.row()),
         }
     }

@@ -87,7 +87,7 @@ impl HeldRow {
 
     /// `row`, ready to share.
     pub fn shared(row: Row) -> crate::SharedRow {
-        std::sync::Arc::new(HeldRow::from(row))
+        crate::SharedRow::new(HeldRow::from(row))
     }
 
     /// The row's JSON text: as it arrived, or serialised from the row.
@@ -250,23 +250,6 @@ impl<'de> Deserialize<'de> for HeldRow {
         let raw = Box::<RawValue>::deserialize(deserializer)?;
         HeldRow::from_raw(raw).map_err(de::Error::custom)
     }
-}
-
-/// Reads a [`SharedRow`](crate::SharedRow) straight into its `Arc` (for
-/// `#[serde(deserialize_with)]`): serde's own `Arc<T>` reads a `Box<T>`
-/// and copies it into a new allocation, two allocations and a copy per row
-/// of a 10,000-row envelope.
-pub(crate) fn shared<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<crate::SharedRow, D::Error> {
-    HeldRow::deserialize(deserializer).map(std::sync::Arc::new)
-}
-
-/// [`shared`], for a row that may be absent (`null`).
-pub(crate) fn shared_or_none<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<crate::SharedRow>, D::Error> {
-    Option::<HeldRow>::deserialize(deserializer).map(|row| row.map(std::sync::Arc::new))
 }
 
 /// Whether a checked object names each of its top-level fields once.

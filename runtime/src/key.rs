@@ -150,3 +150,23 @@ impl<'de> Deserialize<'de> for Key {
         d.deserialize_any(KeyVisitor)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tab holds one key per row: the short keys most apps use (and those
+    /// of up to 12 bytes in wasm32) sit inline, without an allocation.
+    #[test]
+    fn a_short_string_key_is_held_inline_and_a_long_one_reads_the_same() {
+        let short = Key::from("x000123");
+        assert!(matches!(&short, Key::Str(text) if !text.is_heap_allocated()));
+        let long = "k".repeat(40);
+        let key = Key::from(long.as_str());
+        assert!(
+            matches!(&key, Key::Str(text) if text.is_heap_allocated() && text == long.as_str())
+        );
+        assert_eq!(Key::from_json(&key.to_json()).unwrap(), key);
+        assert!(Key::str("é".repeat(MAX_KEY_BYTES)).is_err());
+    }
+}

@@ -22,7 +22,6 @@ use crate::row::{Op, Row, SharedRow};
 struct RowFields {
     collection: CollectionId,
     key: Key,
-    #[serde(deserialize_with = "crate::held::shared")]
     value: SharedRow,
 }
 

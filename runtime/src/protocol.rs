@@ -254,7 +254,7 @@ impl PageRow {
                 Ok((key, crate::HeldRow::shared(value)))
             }
             PageRow::Stored { key, value } => {
-                Ok((key, std::sync::Arc::new(crate::HeldRow::from_raw(value)?)))
+                Ok((key, crate::SharedRow::new(crate::HeldRow::from_raw(value)?)))
             }
         }
     }

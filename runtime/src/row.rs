@@ -1,7 +1,6 @@
 //! Rows and the ops and changes made of them.
 
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
 
 use crate::hashing::RowIndexMap;
 use crate::held::HeldRow;
@@ -14,8 +13,10 @@ pub type Row = serde_json::Map<String, serde_json::Value>;
 
 /// A row shared between the synced state, the optimistic layer, snapshots and
 /// change events without copying it; it reads as a [`Row`] (hydrated rows
-/// are parsed on the first read, see [`HeldRow`]).
-pub type SharedRow = Arc<HeldRow>;
+/// are parsed on the first read, see [`HeldRow`]). A [`triomphe::Arc`]:
+/// std's `Arc` without weak references, so its count is one word, not two
+/// (a tab holds one per row).
+pub type SharedRow = triomphe::Arc<HeldRow>;
 
 /// One mutation of one row, as a tab asks for it. An insert or update
 /// carries its row as a [`SharedRow`]: read from JSON, the row is held as
@@ -264,7 +265,7 @@ pub struct Change {
     /// Key of the row.
     pub key: Key,
     /// Full row after the transaction, or `None` for a deleted row.
-    #[serde(default, deserialize_with = "crate::held::shared_or_none")]
+    #[serde(default)]
     pub value: Option<SharedRow>,
 }
 

@@ -5,9 +5,7 @@
 //! JSON text, so a path that sorted the fields would show one row in two
 //! orders.
 
-use std::sync::Arc;
-
-use lockstep::{HeldRow, Key, Op};
+use lockstep::{HeldRow, Key, Op, SharedRow};
 use lockstep_sqlite::{SqliteOptions, SqliteStore};
 use lockstep_tests::*;
 use serde_json::json;
@@ -27,7 +25,7 @@ fn a_row_keeps_the_order_of_its_fields_through_commit_patch_and_hydration() {
     net.run();
 
     let written = r#"{"title":"one","done":false,"at":3,"tags":["z","a"]}"#;
-    let value = Arc::new(HeldRow::from_json(written.into()).unwrap());
+    let value = SharedRow::new(HeldRow::from_json(written.into()).unwrap());
     net.tabs[1]
         .mutate(
             net.now,

@@ -9,7 +9,6 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::Arc;
 
 use lockstep::{HeldRow, Key, MemoryStore, Op, SharedRow, Snapshot};
 use lockstep_tests::*;
@@ -86,7 +85,7 @@ fn a_loaded_collection_is_held_in_full_nodes() {
     let (copies, rows) = held_by(|| {
         shown
             .values()
-            .map(|row| Arc::new(HeldRow::from_json(row.json().into()).unwrap()))
+            .map(|row| SharedRow::new(HeldRow::from_json(row.json().into()).unwrap()))
             .collect::<Vec<SharedRow>>()
     });
     let rows = rows - (copies.capacity() * size_of::<SharedRow>()) as isize;

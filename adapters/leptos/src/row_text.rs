@@ -1,7 +1,5 @@
 //! A typed row as the text Lockstep keeps (portable: tested natively).
 
-use std::sync::Arc;
-
 use lockstep::{HeldRow, SharedRow};
 use serde::Serialize;
 
@@ -12,7 +10,7 @@ use serde::Serialize;
 pub(crate) fn held_row<T: Serialize>(value: &T) -> Result<SharedRow, String> {
     let text = serde_json::to_string(value).map_err(|e| e.to_string())?;
     HeldRow::from_json(text.into())
-        .map(Arc::new)
+        .map(SharedRow::new)
         .map_err(|e| e.to_string())
 }
 

@@ -194,7 +194,7 @@ impl Rows {
 fn same(a: &Option<SharedRow>, b: &Option<SharedRow>) -> bool {
     match (a, b) {
         (None, None) => true,
-        (Some(x), Some(y)) => std::sync::Arc::ptr_eq(x, y),
+        (Some(x), Some(y)) => SharedRow::ptr_eq(x, y),
         _ => false,
     }
 }
@@ -203,7 +203,7 @@ fn same(a: &Option<SharedRow>, b: &Option<SharedRow>) -> bool {
 pub(crate) fn differs(a: &Option<SharedRow>, b: &Option<SharedRow>) -> bool {
     match (a, b) {
         (None, None) => false,
-        (Some(x), Some(y)) => !std::sync::Arc::ptr_eq(x, y) && x != y,
+        (Some(x), Some(y)) => !SharedRow::ptr_eq(x, y) && x != y,
         _ => true,
     }
 }

@@ -46,7 +46,7 @@ impl PersistedCollectionRuntime {
             let ops = &pending.envelope.ops;
             changes_of(ops, |index| {
                 let row = rows.get(&(ops[index].collection(), ops[index].key()))?;
-                Some(Arc::clone(row))
+                Some(SharedRow::clone(row))
             })
         });
         match changes {

@@ -56,7 +56,7 @@ mod tests {
         keys.into_iter()
             .map(|i| {
                 let row = HeldRow::from_json(format!(r#"{{"n":{i}}}"#).into()).unwrap();
-                (Key::Int(i), std::sync::Arc::new(row))
+                (Key::Int(i), SharedRow::new(row))
             })
             .collect()
     }
