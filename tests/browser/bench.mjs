@@ -189,10 +189,16 @@ async function concurrent(context, lib, run) {
   return { counts, lagsMs: lags, maxLagMs: lags.includes(null) ? null : Math.max(...lags) };
 }
 
-async function failover(context, lib, run) {
-  const scope = h.uniqueScope(`failover-${lib}-${run}`);
-  const a = await openBench(context, lib, scope, `${lib}-failover${run}-A`);
-  const b = await openBench(context, lib, scope, `${lib}-failover${run}-B`);
+/**
+ * The leading tab goes away (`how`: 'close', or 'crash': its renderer
+ * crashes, by CDP's Page.crash, the leader worker with it) and the other
+ * tab writes at once: the time from then until that write is durable.
+ */
+async function failover(context, lib, run, how = 'close') {
+  const what = how === 'crash' ? 'crash' : 'failover';
+  const scope = h.uniqueScope(`${what}-${lib}-${run}`);
+  const a = await openBench(context, lib, scope, `${lib}-${what}${run}-A`);
+  const b = await openBench(context, lib, scope, `${lib}-${what}${run}-B`);
   await b.evaluate(() => window.bench.insertMany('w', 0, 1));
   // Both tabs open for a moment, as tabs are when one closes (a waiting
   // Lockstep worker warms up 1 s after it starts).
@@ -200,7 +206,12 @@ async function failover(context, lib, run) {
   const leader = (await leaderOf([a, b])) ?? a;
   const other = leader === a ? b : a;
   const t0 = performance.now();
-  await closePage(leader);
+  if (how === 'crash') {
+    const cdp = await leader.context().newCDPSession(leader);
+    cdp.send('Page.crash').catch(() => {});
+  } else {
+    await closePage(leader);
+  }
   const timeout = lib === 'peer' ? PEER_FAILOVER_TIMEOUT_MS : 60_000;
   let outcome;
   try {
@@ -208,13 +219,14 @@ async function failover(context, lib, run) {
       const t = performance.now();
       await window.bench.insertMany('after-close', 0, 1);
       return performance.now() - t;
-    }), timeout, `${lib}: the insert after the leader closed`);
+    }), timeout, `${lib}: the insert after the leader's ${how}`);
     outcome = { fromCloseMs: round(performance.now() - t0), insertMs: round(inPage), lost: false };
   } catch (error) {
     outcome = { fromCloseMs: null, insertMs: null, lost: true, error: error.message.split('\n')[0] };
   }
   await closePage(other);
-  say(`${lib} run ${run} failover: ${outcome.lost ? `write lost (${outcome.error})` : `write durable ${outcome.fromCloseMs} ms after the leader closed`}`);
+  await closePage(leader);
+  say(`${lib} run ${run} failover (${how}): ${outcome.lost ? `write lost (${outcome.error})` : `write durable ${outcome.fromCloseMs} ms after the leader's ${how}`}`);
   return outcome;
 }
 
@@ -347,6 +359,7 @@ try {
       r.many = await many(context, lib, run);
       r.concurrent = await concurrent(context, lib, run);
       r.failover = await failover(context, lib, run);
+      r.crash = await failover(context, lib, run, 'crash');
       results[lib].runs.push(r);
     }
   }
@@ -388,6 +401,8 @@ for (const lib of LIBS) {
     concurrentAllRows: runs.every((r) => r.concurrent.counts.every((c) => c === 3 * BURST)),
     failoverMs: med(runs, (r) => r.failover.fromCloseMs),
     failoverLost: runs.filter((r) => r.failover.lost).length,
+    crashFailoverMs: med(runs, (r) => r.crash.fromCloseMs),
+    crashFailoverLost: runs.filter((r) => r.crash.lost).length,
     emptyWithWriterMs: med(hydrations, (r) => r.empty.readyMs),
     hydrate100kWithWriterMs: med(hydrations, (r) => r.withWriterOpen.readyMs),
     hydrate100kAloneMs: med(hydrations, (r) => r.alone.readyMs),
@@ -438,6 +453,7 @@ const rows = [
   ['  the same again, same tab (code warm)', 'insert10kAgainMs'],
   ['3 tabs x 50 at once: last row seen after last commit', 'concurrentMaxLagMs'],
   ['leader closed -> write durable', 'failoverMs'],
+  ['leader renderer crashed -> write durable', 'crashFailoverMs'],
   ['no rows: page start -> ready (writer open)', 'emptyWithWriterMs'],
   ['100,000 rows: page start -> ready (writer open)', 'hydrate100kWithWriterMs'],
   ['100,000 rows: page start -> ready (alone, cold)', 'hydrate100kAloneMs'],
@@ -450,7 +466,7 @@ say(`${'metric (ms)'.padEnd(54)}${LIBS.map((l) => cell(l, 20)).join('')}`);
 for (const [name, key] of rows) say(`${name.padEnd(54)}${LIBS.map((l) => cell(summary[l][key], 20)).join('')}`);
 say(`floors: BroadcastChannel p50 ${floorSummary.broadcastChannelP50} p99 ${floorSummary.broadcastChannelP99}; raw SQLite durable insert then BroadcastChannel (cross-tab) p50 ${floorSummary.durableCrossTabP50} p99 ${floorSummary.durableCrossTabP99}; raw SQLite single-row tx p50 ${floorSummary.rawSingleTxP50}, 10,000 rows ${floorSummary.rawBatch10kMs}, again ${floorSummary.rawBatch10kAgainMs} (with a change log of them ${floorSummary.rawBatch10kLoggedMs}, again ${floorSummary.rawBatch10kLoggedAgainMs}; from the page's objects, with the log, ${floorSummary.rawFromPage10kMs}, again ${floorSummary.rawFromPage10kAgainMs}); TanStack apply 100,000 synced ${floorSummary.tanstackSyncApply100kMs}, optimistic 10,000 ${floorSummary.tanstackOptimisticApply10kMs}`);
 if (process.env.LOCKSTEP_CHROMIUM_JS_FLAGS) say(`Chromium ran with V8 flags ${process.env.LOCKSTEP_CHROMIUM_JS_FLAGS} (an experiment: no user's browser has them)`);
-say(`writes lost on failover: ${LIBS.map((l) => `${l} ${summary[l].failoverLost}/${results[l].runs.length}`).join(', ')}; console errors: ${consoleErrors.length}; wall ${result.meta.wallMs} ms`);
+say(`writes lost on failover (close; crash): ${LIBS.map((l) => `${l} ${summary[l].failoverLost}/${results[l].runs.length}; ${summary[l].crashFailoverLost}/${results[l].runs.length}`).join(', ')}; console errors: ${consoleErrors.length}; wall ${result.meta.wallMs} ms`);
 const json = JSON.stringify(result, null, 2);
 await mkdir(dirname(OUT), { recursive: true });
 await writeFile(OUT, `${json}\n`);
