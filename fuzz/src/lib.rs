@@ -5,7 +5,6 @@
 //! ids, keys, collections and seqs make collisions (duplicates, gaps, stale
 //! terms, matching request ids) likely instead of astronomically rare.
 
-
 use arbitrary::{Arbitrary, Unstructured};
 use lockstep::protocol::{
     Body, Envelope, KeyedRow, LeaderInfo, Message, Rejection, Storage, TxCommitted,

@@ -35,15 +35,18 @@ pub(crate) fn insert_run(map: &mut Snapshot, rows: Vec<(Key, SharedRow)>) {
         }
         return;
     }
-    for (at, (key, row)) in rows.iter().enumerate() {
-        if at % BLOCK % 2 == 0 {
-            map.insert(key.clone(), row.clone());
-        }
+    // Each entry moves into the map once, nothing is cloned (a long key
+    // would be copied), and the slots reuse the list's own allocation.
+    let mut slots: Vec<Option<(Key, SharedRow)>> = rows.into_iter().map(Some).collect();
+    let first = slots
+        .iter_mut()
+        .enumerate()
+        .filter(|(at, _)| at % BLOCK % 2 == 0);
+    for (key, row) in first.filter_map(|(_, slot)| slot.take()) {
+        map.insert(key, row);
     }
-    for (at, (key, row)) in rows.into_iter().enumerate() {
-        if at % BLOCK % 2 == 1 {
-            map.insert(key, row);
-        }
+    for (key, row) in slots.into_iter().flatten() {
+        map.insert(key, row);
     }
 }
 
