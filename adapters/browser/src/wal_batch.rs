@@ -1,5 +1,5 @@
 //! A VFS shim over the OPFS pool that hands a transaction's WAL to OPFS in
-//! one write.
+//! one write, and a checkpoint's pages to the database file in few.
 //!
 //! SQLite writes a WAL frame as two calls (a 24-byte header, then the page),
 //! and every call on a `FileSystemSyncAccessHandle` costs about 0.1 ms in
@@ -10,7 +10,14 @@
 //! commit ends with under `synchronous = FULL`) or the close. Nothing is
 //! acknowledged before the sync, so nothing acknowledged can be lost; a
 //! failed deferred write is reported by the call that flushed it (a sync
-//! failure, which rolls the transaction back). Other files pass straight
+//! failure, which rolls the transaction back).
+//!
+//! The database file gets the same treatment: in WAL mode SQLite writes it
+//! only when a checkpoint copies pages back from the WAL, one call per page
+//! in page order, then syncs it before the WAL may be reused, so the pages
+//! of a bulk insert (mostly contiguous) go to OPFS in a few writes instead
+//! of a thousand, and nothing is forgotten by the WAL before they are on
+//! disk. Other files (a rollback journal, temporary files) pass straight
 //! through.
 //!
 //! Every other method forwards to the pool's VFS, which is found by name and
@@ -21,7 +28,8 @@ use std::ptr;
 
 use sqlite_wasm_rs::{
     sqlite3_file, sqlite3_int64, sqlite3_io_methods, sqlite3_vfs, sqlite3_vfs_find,
-    sqlite3_vfs_register, SQLITE_ERROR, SQLITE_IOERR_WRITE, SQLITE_OK, SQLITE_OPEN_WAL,
+    sqlite3_vfs_register, SQLITE_ERROR, SQLITE_IOERR_WRITE, SQLITE_OK, SQLITE_OPEN_MAIN_DB,
+    SQLITE_OPEN_WAL,
 };
 
 /// Most bytes kept before they are written anyway (a large transaction
@@ -102,7 +110,7 @@ struct Pending {
 struct File {
     base: sqlite3_file,
     methods: sqlite3_io_methods,
-    /// Null for files other than a WAL.
+    /// Null for files other than a WAL or a main database.
     pending: *mut Pending,
 }
 
@@ -144,7 +152,7 @@ unsafe extern "C" fn open(
     }
     (*ours).methods = forwarding(&*methods);
     (*ours).base.pMethods = &(*ours).methods;
-    if flags & SQLITE_OPEN_WAL != 0 {
+    if flags & (SQLITE_OPEN_WAL | SQLITE_OPEN_MAIN_DB) != 0 {
         (*ours).pending = Box::into_raw(Box::new(Pending {
             at: 0,
             bytes: Vec::new(),
