@@ -17,7 +17,16 @@
 //! in page order, then syncs it before the WAL may be reused, so the pages
 //! of a bulk insert (mostly contiguous) go to OPFS in a few writes instead
 //! of a thousand, and nothing is forgotten by the WAL before they are on
-//! disk. Other files (a rollback journal, temporary files) pass straight
+//! disk.
+//!
+//! Reads of both go through a read-ahead: SQLite reads them one page (or
+//! one WAL frame) per call, in file order when it opens a WAL left behind
+//! (every frame, to check it), when a checkpoint copies a bulk insert's
+//! frames back, and when a query scans a table stored in order. A read that
+//! starts where the last one ended (or within a frame header of it) fetches
+//! the next [`READ_AHEAD`] bytes in one call and serves the reads after it
+//! from them, until the file is written, truncated, given a file control or
+//! closed. Other files (a rollback journal, temporary files) pass straight
 //! through.
 //!
 //! Every other method forwards to the pool's VFS, which is found by name and
@@ -35,6 +44,14 @@ use sqlite_wasm_rs::{
 /// Most bytes kept before they are written anyway (a large transaction
 /// spills pages to the WAL before it commits).
 const MAX_PENDING: usize = 4 << 20;
+
+/// Bytes fetched at once by a read that follows on from the last one.
+const READ_AHEAD: usize = 512 << 10;
+
+/// How far past the last read's end a read may start and still count as
+/// following on (a WAL frame's header: SQLite reads the pages of adjacent
+/// frames and skips the headers between them).
+const FOLLOW_ON_GAP: sqlite3_int64 = 64;
 
 /// The name of the shim over the VFS `inner`.
 pub fn name(inner: &str) -> String {
@@ -99,10 +116,38 @@ pub fn register(inner: &str) -> Result<String, String> {
     Ok(shim_name)
 }
 
-/// Writes not yet handed to the file: `bytes` belong at `at`.
+/// The buffers of a WAL or a main database.
 struct Pending {
+    /// Where `bytes` belong.
     at: sqlite3_int64,
+    /// Writes not yet handed to the file.
     bytes: Vec<u8>,
+    /// Where `ahead` was read from.
+    ahead_at: sqlite3_int64,
+    /// The file's bytes from `ahead_at`, as they are (empty: none).
+    ahead: Vec<u8>,
+    /// Where the last read ended.
+    read_end: Option<sqlite3_int64>,
+}
+
+impl Pending {
+    /// The read-ahead's bytes for `len` bytes at `offset`, if it holds them.
+    fn ahead(&self, offset: sqlite3_int64, len: usize) -> Option<&[u8]> {
+        let start = usize::try_from(offset.checked_sub(self.ahead_at)?).ok()?;
+        self.ahead.get(start..start.checked_add(len)?)
+    }
+
+    /// Whether a read at `offset` follows on from the last one.
+    fn follows_on(&self, offset: sqlite3_int64) -> bool {
+        self.read_end
+            .is_some_and(|end| (0..=FOLLOW_ON_GAP).contains(&(offset - end)))
+    }
+
+    /// Forgets the read-ahead (the file is about to change).
+    fn stale(&mut self) {
+        self.ahead.clear();
+        self.read_end = None;
+    }
 }
 
 /// The shim's file: this header, then the pool's own file.
@@ -156,6 +201,9 @@ unsafe extern "C" fn open(
         (*ours).pending = Box::into_raw(Box::new(Pending {
             at: 0,
             bytes: Vec::new(),
+            ahead_at: 0,
+            ahead: Vec::new(),
+            read_end: None,
         }));
     }
     rc
@@ -246,6 +294,9 @@ unsafe extern "C" fn write(
     let Ok(len) = usize::try_from(amount) else {
         return SQLITE_IOERR_WRITE;
     };
+    if !pending.is_null() {
+        (*pending).stale();
+    }
     if pending.is_null() || len > MAX_PENDING {
         return flushed(file, || match (*inner_methods(file)).xWrite {
             Some(write) => write(inner_file(file), data, amount, offset),
@@ -275,13 +326,65 @@ unsafe extern "C" fn read(
     amount: c_int,
     offset: sqlite3_int64,
 ) -> c_int {
-    flushed(file, || match (*inner_methods(file)).xRead {
-        Some(read) => read(inner_file(file), data, amount, offset),
-        None => SQLITE_ERROR,
-    })
+    let rc = flush(file);
+    if rc != SQLITE_OK {
+        return rc;
+    }
+    let Some(read) = (*inner_methods(file)).xRead else {
+        return SQLITE_ERROR;
+    };
+    let pending = (*file.cast::<File>()).pending;
+    let (Some(p), Ok(len)) = (pending.as_mut(), usize::try_from(amount)) else {
+        return read(inner_file(file), data, amount, offset);
+    };
+    let out = data.cast::<u8>();
+    if let Some(bytes) = p.ahead(offset, len) {
+        ptr::copy_nonoverlapping(bytes.as_ptr(), out, len);
+        p.read_end = Some(offset + sqlite3_int64::from(amount));
+        return SQLITE_OK;
+    }
+    let follows_on = p.follows_on(offset);
+    p.stale();
+    p.read_end = Some(offset + sqlite3_int64::from(amount));
+    if follows_on && len < READ_AHEAD {
+        let mut size: sqlite3_int64 = 0;
+        let sized = (*inner_methods(file))
+            .xFileSize
+            .is_some_and(|file_size| file_size(inner_file(file), &mut size) == SQLITE_OK);
+        // Only whole bytes of the file: a read past its end is the pool's
+        // to answer (a short read).
+        let end = size.min(offset.saturating_add(READ_AHEAD as sqlite3_int64));
+        if let (true, Ok(want)) = (sized, usize::try_from(end - offset)) {
+            if want >= len {
+                p.ahead.resize(want, 0);
+                // `want` is at most READ_AHEAD, so it fits a c_int.
+                let rc = read(
+                    inner_file(file),
+                    p.ahead.as_mut_ptr().cast(),
+                    want as c_int,
+                    offset,
+                );
+                if rc == SQLITE_OK {
+                    p.ahead_at = offset;
+                    ptr::copy_nonoverlapping(p.ahead.as_ptr(), out, len);
+                    return SQLITE_OK;
+                }
+                p.ahead.clear();
+            }
+        }
+    }
+    read(inner_file(file), data, amount, offset)
+}
+
+/// Forgets the read-ahead of `file` (it is about to change).
+unsafe fn stale(file: *mut sqlite3_file) {
+    if let Some(p) = (*file.cast::<File>()).pending.as_mut() {
+        p.stale();
+    }
 }
 
 unsafe extern "C" fn truncate(file: *mut sqlite3_file, size: sqlite3_int64) -> c_int {
+    stale(file);
     flushed(file, || match (*inner_methods(file)).xTruncate {
         Some(truncate) => truncate(inner_file(file), size),
         None => SQLITE_ERROR,
@@ -303,6 +406,7 @@ unsafe extern "C" fn file_size(file: *mut sqlite3_file, size: *mut sqlite3_int64
 }
 
 unsafe extern "C" fn file_control(file: *mut sqlite3_file, op: c_int, arg: *mut c_void) -> c_int {
+    stale(file);
     flushed(file, || match (*inner_methods(file)).xFileControl {
         Some(file_control) => file_control(inner_file(file), op, arg),
         None => sqlite_wasm_rs::SQLITE_NOTFOUND,

@@ -267,10 +267,11 @@ async fn a_leader_that_steps_down_releases_the_opfs_files_and_can_lead_again() {
     assert_eq!(store.rows(&todos).unwrap().len(), 1);
 }
 
-/// The WAL goes to OPFS in one write per commit (wal_batch): a transaction
-/// too large for the page cache (pages spill to the WAL and are read back
-/// before it commits), then enough one-row commits for checkpoints, then the
-/// pool is released and reopened: every row and the position are there.
+/// The WAL goes to OPFS in one write per commit and a checkpoint's pages in
+/// few (wal_batch): a transaction too large for the page cache (pages spill
+/// to the WAL and are read back before it commits), then enough one-row
+/// commits for checkpoints (the WAL read ahead), then the pool is released
+/// and reopened: every row, as written, and the position are there.
 #[wasm_bindgen_test]
 async fn batched_wal_writes_survive_spills_checkpoints_and_a_reopen() {
     let db = DatabaseId::new("wasm-test", format!("walbatch-{}", js_sys::Date::now())).unwrap();
@@ -318,11 +319,21 @@ async fn batched_wal_writes_survive_spills_checkpoints_and_a_reopen() {
         drop(leader);
         pool.release().unwrap();
     }
+    // Read back through the shim's read-ahead (a scan reads the pages in
+    // file order): every row as it was written.
     let mut store = durable(&db).await;
-    assert_eq!(
-        store.rows(&todos).unwrap().len(),
-        20_400,
-        "every committed row is on OPFS"
-    );
+    let rows = store.rows(&todos).unwrap();
+    assert_eq!(rows.len(), 20_400, "every committed row is on OPFS");
+    for (key, row) in &rows {
+        let n = row.get("n").and_then(|n| n.as_i64()).unwrap();
+        match key {
+            Key::Int(i) => {
+                assert_eq!(*i, n);
+                let title = row.get("title").and_then(|t| t.as_str()).unwrap();
+                assert_eq!(title, format!("row {i} {}", "x".repeat(120)));
+            }
+            other => assert_eq!(other, &Key::from(format!("one-{n}").as_str())),
+        }
+    }
     assert_eq!(store.meta().unwrap().position.seq.0, 401);
 }
