@@ -45,6 +45,10 @@ use sqlite_wasm_rs::{
 /// spills pages to the WAL before it commits).
 const MAX_PENDING: usize = 4 << 20;
 
+/// The most pending-write capacity kept between flushes (a one-row commit
+/// needs a few pages; a bulk insert's megabytes are given back).
+const KEEP_PENDING: usize = 1 << 20;
+
 /// Bytes fetched at once by a read that follows on from the last one.
 const READ_AHEAD: usize = 512 << 10;
 
@@ -251,9 +255,12 @@ unsafe fn flush(file: *mut sqlite3_file) -> c_int {
         return SQLITE_IOERR_WRITE;
     };
     let rc = write(inner_file(file), bytes.as_ptr().cast(), len, (*pending).at);
-    // Keep the allocation for the next transaction.
-    (*pending).bytes = bytes;
-    (*pending).bytes.clear();
+    // Keep the allocation for the next transaction, unless a large one
+    // (or a checkpoint) grew it: the worker keeps what it holds for good.
+    if bytes.capacity() <= KEEP_PENDING {
+        (*pending).bytes = bytes;
+        (*pending).bytes.clear();
+    }
     rc
 }
 
