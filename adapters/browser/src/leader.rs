@@ -79,6 +79,8 @@ struct Worker {
     on_page: RefCell<Option<PageCallback>>,
     /// When the last message reached it (the warm-up waits for a quiet moment).
     last_message: Cell<Timestamp>,
+    /// The rows of its largest warm-up so far (0: none).
+    warmed_up_with: Cell<u32>,
 }
 
 /// The worker's callback of its page's messages.
@@ -106,6 +108,7 @@ pub fn run_leader_worker(init: WorkerInit) -> Result<(), String> {
         granted: Cell::new(false),
         on_page: RefCell::new(None),
         last_message: Cell::new(Timestamp(0)),
+        warmed_up_with: Cell::new(0),
     });
     WORKER.with(|w| *w.borrow_mut() = Some(worker.clone()));
     listen_to_page(&worker);
@@ -139,19 +142,25 @@ const WARM_UP_QUIET_MS: f64 = 250.0;
 /// How many times the worker looks for a quiet moment to warm up.
 const WARM_UP_LOOKS: u32 = 20;
 
-/// Rows of the warm-up's commit and page.
-const WARM_UP_ROWS: u32 = 1_000;
+/// Rows of a leading worker's warm-up commit and page.
+const WARM_UP_ROWS_LEADING: u32 = 1_000;
 
-/// Every worker runs the store's code once, when it has been quiet for a
-/// moment a second after it starts, on a throwaway in-memory database
-/// (open, migrate, a commit of [`WARM_UP_ROWS`] rows, a page of them), so
-/// the code is compiled, and the hottest of it optimised, before it is
-/// needed: in a fresh worker, the first run of SQLite's parser and schema
-/// code took about 150 ms of a failover, and a leader's first 10,000-row
-/// insert made 2.5 s after page start took 180 ms (median of five; 167–215)
-/// without this warm-up and 132 (128–165) with it, in alternating pages of
-/// one hour (81 and 70 once warm; the tab's own code is most of the rest).
-/// The user's database is not touched.
+/// Rows of a waiting worker's warm-up: enough to compile the code; the
+/// worker warms up again with more once it leads.
+const WARM_UP_ROWS_WAITING: u32 = 1;
+
+/// A worker runs the store's code when it has been quiet for a moment a
+/// second after it starts, and again a second after it takes the lead, on
+/// a throwaway in-memory database (open, migrate, a commit, a page of its
+/// rows), so the code is compiled, and for a leader the hottest of it
+/// optimised, before it is needed: in a fresh worker, the first run of
+/// SQLite's parser and schema code took about 150 ms of a failover, and a
+/// leader's first 10,000-row insert made 2.5 s after page start took 180
+/// ms (median of five; 167–215) without the leader's warm-up and 132
+/// (128–165) with it, in alternating pages of one hour (81 and 70 once
+/// warm; the tab's own code is most of the rest). A worker waiting for the
+/// lock (every tab but one has one) warms up with a single row. The user's
+/// database is not touched.
 fn schedule_warm_up(worker: &Rc<Worker>, after_ms: f64, looks_left: u32) {
     let me = Rc::downgrade(worker);
     let warm = Closure::once_into_js(move || {
@@ -162,13 +171,21 @@ fn schedule_warm_up(worker: &Rc<Worker>, after_ms: f64, looks_left: u32) {
                 schedule_warm_up(&me, WARM_UP_QUIET_MS, left);
             }
         } else {
-            warm_up(&me.db, me.me);
+            let rows = if me.granted.get() {
+                WARM_UP_ROWS_LEADING
+            } else {
+                WARM_UP_ROWS_WAITING
+            };
+            if me.warmed_up_with.get() < rows {
+                me.warmed_up_with.set(rows);
+                warm_up(&me.db, me.me, rows);
+            }
         }
     });
     js::set_timer(after_ms, warm.unchecked_ref());
 }
 
-fn warm_up(db: &DatabaseId, me: TabId) {
+fn warm_up(db: &DatabaseId, me: TabId, rows: u32) {
     let Ok(store) = SqliteStore::open_in_memory(db, SqliteOptions::default()) else {
         return;
     };
@@ -184,7 +201,7 @@ fn warm_up(db: &DatabaseId, me: TabId) {
     let Ok(collection) = CollectionId::new("lockstep-warm-up") else {
         return;
     };
-    let ops = (0..WARM_UP_ROWS)
+    let ops = (0..rows)
         .map(|n| {
             let row = serde_json::json!({"title": format!("warm-up {n}"), "done": false, "n": n});
             Op::Insert {
@@ -203,7 +220,7 @@ fn warm_up(db: &DatabaseId, me: TabId) {
         request: 1,
         collection,
         after: None,
-        limit: WARM_UP_ROWS,
+        limit: rows,
     };
     for body in [Body::Envelope(envelope), hydrate] {
         let message = Message {
@@ -290,6 +307,7 @@ async fn serve(worker: &Rc<Worker>, release: js_sys::Function) {
         }
     };
     worker.pause_ms.set(0.0);
+    schedule_warm_up(worker, WARM_UP_AFTER_MS, WARM_UP_LOOKS);
     let me = Rc::downgrade(worker);
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
         let Some(me) = me.upgrade() else { return };
