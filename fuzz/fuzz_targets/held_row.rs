@@ -15,7 +15,8 @@ fuzz_target!(|data: &[u8]| {
     let parsed = serde_json::from_str::<Row>(text);
     match HeldRow::from_json(text.into()) {
         Ok(held) => {
-            let parsed = parsed.unwrap_or_else(|e| panic!("held a text a parse refuses ({e}): {text}"));
+            let parsed =
+                parsed.unwrap_or_else(|e| panic!("held a text a parse refuses ({e}): {text}"));
             let kinds: Vec<(String, JsonKind)> = held
                 .field_kinds()
                 .into_iter()

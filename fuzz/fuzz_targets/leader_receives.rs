@@ -111,7 +111,10 @@ impl Checker {
                 _ => {}
             }
         }
-        assert!(self.acknowledged.is_none(), "an acknowledged commit was not broadcast");
+        assert!(
+            self.acknowledged.is_none(),
+            "an acknowledged commit was not broadcast"
+        );
         let meta = leader.store_mut().meta().expect("memory store never fails");
         assert!(
             meta.position.seq >= self.meta.position.seq,

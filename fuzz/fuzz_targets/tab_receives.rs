@@ -55,9 +55,7 @@ fn remap_message(message: &mut Message, local: &[EnvelopeId]) {
         }
         Body::Acknowledged { envelope_id, .. }
         | Body::AlreadyCommitted { envelope_id, .. }
-        | Body::Rejected { envelope_id, .. } => {
-            remap(envelope_id, local)
-        }
+        | Body::Rejected { envelope_id, .. } => remap(envelope_id, local),
         Body::PullPage { txs, .. } => {
             for tx in txs {
                 if let Some(id) = tx.envelope_id.as_mut() {
