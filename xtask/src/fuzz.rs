@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::output;
+use crate::browser::workspace_root;
+use crate::{output, run};
 
 /// The fuzz targets, in `fuzz/fuzz_targets/<name>.rs`.
 pub const TARGETS: &[&str] = &[
@@ -33,6 +34,17 @@ const SMOKE_SECONDS: u64 = 15;
 /// Builds and runs every target for 15 s; fails on a crash.
 pub fn fuzz_smoke() -> Result<(), String> {
     fuzz(SMOKE_SECONDS)
+}
+
+/// Checks the fuzz targets' formatting (the fuzz crate sits outside the
+/// workspace, so `cargo fmt --all` does not reach it).
+pub fn check_format() -> Result<(), String> {
+    let manifest = workspace_root().join("fuzz").join("Cargo.toml");
+    let manifest = manifest.to_str().ok_or("the workspace path is not UTF-8")?;
+    run(
+        "cargo",
+        &["fmt", "--all", "--manifest-path", manifest, "--", "--check"],
+    )
 }
 
 /// Builds and runs every target for `seconds_per_target`; fails on a crash.
@@ -147,13 +159,6 @@ pub fn fuzz(seconds_per_target: u64) -> Result<(), String> {
 
 fn round(d: Duration) -> Duration {
     Duration::from_secs(d.as_secs())
-}
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace")
-        .to_path_buf()
 }
 
 fn host_triple() -> Result<String, String> {

@@ -130,18 +130,7 @@ fn test() -> Result<(), String> {
     setup::ensure_wasm_target()?;
     setup::ensure_clang()?;
     run("cargo", &["fmt", "--all", "--", "--check"])?;
-    // The fuzz crate is outside the workspace (cargo-fuzz's layout).
-    run(
-        "cargo",
-        &[
-            "fmt",
-            "--all",
-            "--manifest-path",
-            "fuzz/Cargo.toml",
-            "--",
-            "--check",
-        ],
-    )?;
+    fuzz::check_format()?;
     run("cargo", &["test", "--workspace", "--all-targets"])?;
     run("cargo", &["test", "--workspace", "--doc"])?;
     check_core_is_sans_io()?;
