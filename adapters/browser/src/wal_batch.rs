@@ -24,10 +24,13 @@
 //! (every frame, to check it), when a checkpoint copies a bulk insert's
 //! frames back, and when a query scans a table stored in order. A read that
 //! starts where the last one ended (or within a frame header of it) fetches
-//! the next [`READ_AHEAD`] bytes in one call and serves the reads after it
-//! from them, until the file is written, truncated, given a file control or
-//! closed. Other files (a rollback journal, temporary files) pass straight
-//! through.
+//! the bytes after it in one call and serves the reads after it from them,
+//! until the file is written, truncated, given a file control or closed.
+//! The window starts at [`MIN_READ_AHEAD`] and doubles with each fetch of a
+//! run of such reads, up to [`READ_AHEAD`]; a read elsewhere starts it
+//! over, so two pages that happen to be neighbours cost a small read, not
+//! half a megabyte. Other files (a rollback journal, temporary files) pass
+//! straight through.
 //!
 //! Every other method forwards to the pool's VFS, which is found by name and
 //! given its own `sqlite3_vfs` back (the pool keeps its state there).
@@ -49,8 +52,11 @@ const MAX_PENDING: usize = 4 << 20;
 /// needs a few pages; a bulk insert's megabytes are given back).
 const KEEP_PENDING: usize = 1 << 20;
 
-/// Bytes fetched at once by a read that follows on from the last one.
+/// The most bytes fetched at once by a read that follows on from the last.
 const READ_AHEAD: usize = 512 << 10;
+
+/// The bytes fetched by the first read of a run that follows on.
+const MIN_READ_AHEAD: usize = 64 << 10;
 
 /// How far past the last read's end a read may start and still count as
 /// following on (a WAL frame's header: SQLite reads the pages of adjacent
@@ -132,6 +138,8 @@ struct Pending {
     ahead: Vec<u8>,
     /// Where the last read ended.
     read_end: Option<sqlite3_int64>,
+    /// The bytes the next fetch of a read-ahead asks for.
+    window: usize,
 }
 
 impl Pending {
@@ -151,6 +159,7 @@ impl Pending {
     fn stale(&mut self) {
         self.ahead.clear();
         self.read_end = None;
+        self.window = MIN_READ_AHEAD;
     }
 }
 
@@ -208,6 +217,7 @@ unsafe extern "C" fn open(
             ahead_at: 0,
             ahead: Vec::new(),
             read_end: None,
+            window: MIN_READ_AHEAD,
         }));
     }
     rc
@@ -350,21 +360,27 @@ unsafe extern "C" fn read(
         p.read_end = Some(offset + sqlite3_int64::from(amount));
         return SQLITE_OK;
     }
+    // A read the read-ahead does not hold leaves it be (the file has not
+    // changed): a checkpoint that reads two transactions' frames in page
+    // order goes back and forth between two runs of the WAL.
     let follows_on = p.follows_on(offset);
-    p.stale();
     p.read_end = Some(offset + sqlite3_int64::from(amount));
-    if follows_on && len < READ_AHEAD {
+    if !follows_on {
+        p.window = MIN_READ_AHEAD;
+    }
+    if follows_on && len < p.window {
         let mut size: sqlite3_int64 = 0;
         let sized = (*inner_methods(file))
             .xFileSize
             .is_some_and(|file_size| file_size(inner_file(file), &mut size) == SQLITE_OK);
         // Only whole bytes of the file: a read past its end is the pool's
         // to answer (a short read).
-        let end = size.min(offset.saturating_add(READ_AHEAD as sqlite3_int64));
+        let end = size.min(offset.saturating_add(p.window as sqlite3_int64));
         if let (true, Ok(want)) = (sized, usize::try_from(end - offset)) {
             if want >= len {
                 p.ahead.resize(want, 0);
                 // `want` is at most READ_AHEAD, so it fits a c_int.
+                p.window = (p.window * 2).min(READ_AHEAD);
                 let rc = read(
                     inner_file(file),
                     p.ahead.as_mut_ptr().cast(),
