@@ -311,9 +311,7 @@ unsafe extern "C" fn write(
     let Ok(len) = usize::try_from(amount) else {
         return SQLITE_IOERR_WRITE;
     };
-    if !pending.is_null() {
-        (*pending).stale();
-    }
+    stale(file);
     if pending.is_null() || len > MAX_PENDING {
         return flushed(file, || match (*inner_methods(file)).xWrite {
             Some(write) => write(inner_file(file), data, amount, offset),
@@ -367,36 +365,52 @@ unsafe extern "C" fn read(
     p.read_end = Some(offset + sqlite3_int64::from(amount));
     if !follows_on {
         p.window = MIN_READ_AHEAD;
-    }
-    if follows_on && len < p.window {
-        let mut size: sqlite3_int64 = 0;
-        let sized = (*inner_methods(file))
-            .xFileSize
-            .is_some_and(|file_size| file_size(inner_file(file), &mut size) == SQLITE_OK);
-        // Only whole bytes of the file: a read past its end is the pool's
-        // to answer (a short read).
-        let end = size.min(offset.saturating_add(p.window as sqlite3_int64));
-        if let (true, Ok(want)) = (sized, usize::try_from(end - offset)) {
-            if want >= len {
-                p.ahead.resize(want, 0);
-                // `want` is at most READ_AHEAD, so it fits a c_int.
-                p.window = (p.window * 2).min(READ_AHEAD);
-                let rc = read(
-                    inner_file(file),
-                    p.ahead.as_mut_ptr().cast(),
-                    want as c_int,
-                    offset,
-                );
-                if rc == SQLITE_OK {
-                    p.ahead_at = offset;
-                    ptr::copy_nonoverlapping(p.ahead.as_ptr(), out, len);
-                    return SQLITE_OK;
-                }
-                p.ahead.clear();
-            }
-        }
+    } else if let Some(bytes) = fetch_ahead(file, read, p, offset, len) {
+        ptr::copy_nonoverlapping(bytes.as_ptr(), out, len);
+        return SQLITE_OK;
     }
     read(inner_file(file), data, amount, offset)
+}
+
+/// Reads the next window of `file` from `offset` into `p`'s read-ahead and
+/// returns its first `len` bytes; `None` when the window would not hold
+/// them, the file ends before they do (a read past its end is the pool's
+/// to answer: a short read) or the read fails (then the read-ahead is
+/// dropped).
+unsafe fn fetch_ahead(
+    file: *mut sqlite3_file,
+    read: unsafe extern "C" fn(*mut sqlite3_file, *mut c_void, c_int, sqlite3_int64) -> c_int,
+    p: &mut Pending,
+    offset: sqlite3_int64,
+    len: usize,
+) -> Option<&[u8]> {
+    if len >= p.window {
+        return None;
+    }
+    let file_size = (*inner_methods(file)).xFileSize?;
+    let mut size: sqlite3_int64 = 0;
+    if file_size(inner_file(file), &mut size) != SQLITE_OK {
+        return None;
+    }
+    let end = size.min(offset.saturating_add(p.window as sqlite3_int64));
+    let want = usize::try_from(end - offset)
+        .ok()
+        .filter(|&want| want >= len)?;
+    p.window = (p.window * 2).min(READ_AHEAD);
+    p.ahead.resize(want, 0);
+    // `want` is at most READ_AHEAD, so it fits a c_int.
+    let rc = read(
+        inner_file(file),
+        p.ahead.as_mut_ptr().cast(),
+        want as c_int,
+        offset,
+    );
+    if rc != SQLITE_OK {
+        p.ahead.clear();
+        return None;
+    }
+    p.ahead_at = offset;
+    p.ahead.get(..len)
 }
 
 /// Forgets the read-ahead of `file` (it is about to change).
