@@ -26,6 +26,7 @@ use crate::protocol::{
     Storage, TxCommitted, PROTOCOL_VERSION,
 };
 use crate::query::{DatabaseReport, LeaderCounters, QueryError, QueryLimits, QueryRows};
+use crate::read_ahead::{PageAfter, ReadAhead};
 use crate::row::{changes_of, merge, Change, Op, SharedRow};
 use crate::store::{OutboxEntry, Store, StoreError, StoreMeta, StoreTx};
 
@@ -104,6 +105,8 @@ pub struct CoordinatorStats {
     pub invalid_rows_skipped: u64,
     /// Store failures outside envelopes (pull, hydrate, drain, upload).
     pub store_errors: u64,
+    /// Hydration pages answered with a page read ahead of their request.
+    pub pages_read_ahead: u64,
     /// Messages dropped, by reason.
     pub dropped: DropCounts,
 }
@@ -190,6 +193,7 @@ pub struct Coordinator<S: Store> {
     storage: Storage,
     last_store_error: Option<String>,
     last_invalid_row: Option<String>,
+    read_ahead: ReadAhead,
 }
 
 impl<S: Store> Coordinator<S> {
@@ -241,6 +245,7 @@ impl<S: Store> Coordinator<S> {
             storage: store_kind,
             last_store_error: None,
             last_invalid_row: None,
+            read_ahead: ReadAhead::default(),
         };
         coordinator.broadcast(Body::LeaderHello {
             position: coordinator.position,
@@ -366,7 +371,22 @@ impl<S: Store> Coordinator<S> {
                 // Rows other code wrote must enter the stream before a page can show
                 // them, or the page would be ahead of the position it reports.
                 self.drain_external_writes(now);
-                match self.store.load_page(&collection, after.as_ref(), limit) {
+                let read_ahead = after.as_ref().and_then(|after| {
+                    let page = PageAfter {
+                        collection: collection.clone(),
+                        after: after.clone(),
+                        limit,
+                    };
+                    self.read_ahead.take(&page, self.position)
+                });
+                if read_ahead.is_some() {
+                    self.stats.pages_read_ahead += 1;
+                }
+                let page = match read_ahead {
+                    Some(page) => Ok(page),
+                    None => self.store.load_page(&collection, after.as_ref(), limit),
+                };
+                match page {
                     Ok(page) => {
                         self.skipped_invalid(page.skipped_invalid, page.last_invalid);
                         let read = page.rows.len();
@@ -376,6 +396,14 @@ impl<S: Store> Coordinator<S> {
                             PageRow::wire_bytes,
                         );
                         let more = page.more || rows.len() < read;
+                        if let (true, Some(last)) = (more, rows.last()) {
+                            let next = PageAfter {
+                                collection: collection.clone(),
+                                after: last.key().clone(),
+                                limit,
+                            };
+                            self.read_ahead.plan(now, next);
+                        }
                         // A progress bar's denominator, once per load; a
                         // failure to count only leaves it out.
                         let total = match after {
@@ -477,13 +505,15 @@ impl<S: Store> Coordinator<S> {
             Some(self.next_heartbeat),
             Some(self.next_external_poll),
             upload,
+            self.read_ahead.deadline(),
         ]
         .into_iter()
         .flatten()
         .min()
     }
 
-    /// Heartbeats and captures writes made by other code when due.
+    /// Heartbeats, captures writes made by other code, and reads the next
+    /// hydration page ahead of its request (see `read_ahead`), when due.
     pub fn handle_timeout(&mut self, now: Timestamp) {
         if self.deposed.is_some() {
             return;
@@ -502,6 +532,16 @@ impl<S: Store> Coordinator<S> {
         }
         if now >= self.next_external_poll {
             self.drain_external_writes(now);
+        }
+        // One page per timeout, so a write that comes meanwhile waits for one read at most.
+        if let Some(page) = self.read_ahead.due(now) {
+            // As for a request: what other code wrote enters the stream first.
+            self.drain_external_writes(now);
+            let rows = self
+                .store
+                .load_page(&page.collection, Some(&page.after), page.limit)
+                .ok();
+            self.read_ahead.read(&page, self.position, rows);
         }
     }
 

@@ -59,6 +59,7 @@ mod memory_store;
 mod op_de;
 pub mod protocol;
 mod query;
+mod read_ahead;
 mod rng;
 mod row;
 mod row_check;
