@@ -337,3 +337,47 @@ async fn batched_wal_writes_survive_spills_checkpoints_and_a_reopen() {
     }
     assert_eq!(store.meta().unwrap().position.seq.0, 401);
 }
+
+#[wasm_bindgen_test]
+async fn a_quiet_time_checkpoint_on_opfs_lets_the_next_commits_start_the_log_over() {
+    let db = DatabaseId::new("wasm-test", format!("checkpoint-{}", js_sys::Date::now())).unwrap();
+    let todos = CollectionId::new("todos").unwrap();
+    let burst: Vec<Op> = (0..2_000)
+        .map(|i| Op::Insert {
+            collection: todos.clone(),
+            key: Key::Int(i),
+            value: lockstep::HeldRow::shared(
+                serde_json::json!({"title": "x".repeat(100), "n": i})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            ),
+        })
+        .collect();
+    {
+        let (store, pool) = durable_with_pool(&db).await;
+        let mut leader = Coordinator::start(
+            store,
+            db.clone(),
+            TabId::from_u128(1),
+            CoordinatorConfig::default(),
+            Timestamp(0),
+        )
+        .unwrap();
+        leader.handle_bytes(Timestamp(0), &envelope(&db, 1, burst));
+        let first = leader.store_mut().checkpoint().unwrap();
+        assert!(first.log_frames > 10, "{first:?}");
+        assert_eq!(first.checkpointed_frames, first.log_frames);
+        leader.handle_bytes(Timestamp(0), &insert(&db, 2, "after"));
+        let next = leader.store_mut().checkpoint().unwrap();
+        assert!(
+            next.log_frames < first.log_frames,
+            "{next:?} after {first:?}"
+        );
+        drop(leader);
+        pool.release().unwrap();
+    }
+    let mut store = durable(&db).await;
+    assert_eq!(store.rows(&todos).unwrap().len(), 2_001);
+    assert_eq!(store.meta().unwrap().position.seq.0, 2);
+}

@@ -38,4 +38,4 @@ mod stored_key;
 pub mod views;
 
 pub use error::to_store_error;
-pub use store::{Durability, SqliteOptions, SqliteStore, SqliteTx};
+pub use store::{Checkpoint, Durability, SqliteOptions, SqliteStore, SqliteTx};

@@ -933,3 +933,43 @@ fn a_version_5_file_stops_tracking_lockstep_writes_after_migration() {
     assert_eq!(tracking_counter(leader.store_mut(), &todos()), 0);
     foreign_insert_is_captured(&mut leader, &path);
 }
+
+#[test]
+fn a_checkpoint_between_bursts_lets_the_next_commits_start_the_log_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut leader = start(open(&dir.path().join("db")));
+    let burst = |leader: &mut Coordinator<SqliteStore>, n: u64| {
+        let ops = (0..200)
+            .map(|i| {
+                insert(
+                    &todos(),
+                    format!("{n}-{i}").as_str(),
+                    serde_json::json!({"title": "x".repeat(200)}),
+                )
+            })
+            .collect();
+        send(leader, envelope_id(n), ops);
+    };
+    burst(&mut leader, 1);
+    let first = leader.store_mut().checkpoint().unwrap();
+    assert!(first.log_frames > 10, "{first:?}");
+    assert_eq!(
+        first.checkpointed_frames, first.log_frames,
+        "nothing else reads"
+    );
+    // The next commit writes from the start of the log, not after the first burst.
+    send(
+        &mut leader,
+        envelope_id(2),
+        vec![insert(&todos(), "one", serde_json::json!({"title": "one"}))],
+    );
+    let next = leader.store_mut().checkpoint().unwrap();
+    assert!(
+        next.log_frames < first.log_frames,
+        "{next:?} after {first:?}"
+    );
+    // The rows are all there after a reopen.
+    drop(leader);
+    let mut store = open(&dir.path().join("db"));
+    assert_eq!(store.rows(&todos()).unwrap().len(), 201);
+}
