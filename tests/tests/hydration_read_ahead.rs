@@ -71,6 +71,15 @@ fn page(
     }
 }
 
+/// A [`leader`] that answered the first page at time 10 and read the second ahead.
+fn leader_with_a_page_read_ahead() -> (Coordinator<MemoryStore>, DatabaseId, Timestamp) {
+    let (mut leader, db) = leader();
+    let now = Timestamp(10);
+    page(&mut leader, &db, now, None);
+    leader.handle_timeout(now);
+    (leader, db, now)
+}
+
 fn keys(ks: &[i64]) -> Vec<Key> {
     ks.iter().copied().map(Key::Int).collect()
 }
@@ -102,10 +111,7 @@ fn the_next_page_is_read_at_the_timeout_after_a_page_and_answers_its_request() {
 
 #[test]
 fn a_commit_after_the_read_ahead_is_in_the_page() {
-    let (mut leader, db) = leader();
-    let now = Timestamp(10);
-    page(&mut leader, &db, now, None);
-    leader.handle_timeout(now);
+    let (mut leader, db, now) = leader_with_a_page_read_ahead();
     let todos = collection("todos");
     let commit = envelope(
         &db,
@@ -122,10 +128,7 @@ fn a_commit_after_the_read_ahead_is_in_the_page() {
 
 #[test]
 fn a_write_by_other_code_after_the_read_ahead_is_in_the_page() {
-    let (mut leader, db) = leader();
-    let now = Timestamp(10);
-    page(&mut leader, &db, now, None);
-    leader.handle_timeout(now);
+    let (mut leader, db, now) = leader_with_a_page_read_ahead();
     let before = leader.position();
     leader.store_mut().write_external(
         &collection("todos"),
@@ -140,9 +143,7 @@ fn a_write_by_other_code_after_the_read_ahead_is_in_the_page() {
 
 #[test]
 fn a_page_read_ahead_and_not_asked_for_in_time_is_dropped() {
-    let (mut leader, db) = leader();
-    page(&mut leader, &db, Timestamp(10), None);
-    leader.handle_timeout(Timestamp(10));
+    let (mut leader, db, _) = leader_with_a_page_read_ahead();
     // Its tab went away; later someone asks for the same page.
     leader.handle_timeout(Timestamp(10 + 2_000));
     assert_eq!(

@@ -56,6 +56,34 @@ fn insert(db: &DatabaseId, n: u8, key: &str) -> Vec<u8> {
     envelope(db, u64::from(n), vec![op])
 }
 
+/// A coordinator for tab 1 on `store`, started at time 0.
+fn leader_on(store: SqliteStore, db: &DatabaseId) -> Coordinator<SqliteStore> {
+    Coordinator::start(
+        store,
+        db.clone(),
+        TabId::from_u128(1),
+        CoordinatorConfig::default(),
+        Timestamp(0),
+    )
+    .unwrap()
+}
+
+/// Inserts of rows `0..n` of `collection`, keyed by number: `{"title": title(i), "n": i}`.
+fn inserts(collection: &CollectionId, n: i64, title: impl Fn(i64) -> String) -> Vec<Op> {
+    (0..n)
+        .map(|i| Op::Insert {
+            collection: collection.clone(),
+            key: Key::Int(i),
+            value: lockstep::HeldRow::shared(
+                serde_json::json!({"title": title(i), "n": i})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            ),
+        })
+        .collect()
+}
+
 #[wasm_bindgen_test]
 async fn leader_store_on_opfs_keeps_rows_and_position_across_reopen() {
     let db = DatabaseId::new("wasm-test", format!("opfs-{}", js_sys::Date::now())).unwrap();
@@ -240,14 +268,7 @@ async fn a_leader_that_steps_down_releases_the_opfs_files_and_can_lead_again() {
     let todos = CollectionId::new("todos").unwrap();
     let directory = names::opfs_directory(&db);
     let (store, pool) = durable_with_pool(&db).await;
-    let mut leader = Coordinator::start(
-        store,
-        db.clone(),
-        TabId::from_u128(1),
-        CoordinatorConfig::default(),
-        Timestamp(0),
-    )
-    .unwrap();
+    let mut leader = leader_on(store, &db);
     leader.handle_bytes(Timestamp(0), &insert(&db, 1, "kept"));
     assert_eq!(
         files_free(&directory).await.unwrap().as_bool(),
@@ -277,18 +298,7 @@ async fn batched_wal_writes_survive_spills_checkpoints_and_a_reopen() {
     let db = DatabaseId::new("wasm-test", format!("walbatch-{}", js_sys::Date::now())).unwrap();
     let todos = CollectionId::new("todos").unwrap();
     let me = TabId::from_u128(1);
-    let big: Vec<Op> = (0..20_000)
-        .map(|i| Op::Insert {
-            collection: todos.clone(),
-            key: Key::Int(i),
-            value: lockstep::HeldRow::shared(
-                serde_json::json!({"title": format!("row {i} {}", "x".repeat(120)), "n": i})
-                    .as_object()
-                    .unwrap()
-                    .clone(),
-            ),
-        })
-        .collect();
+    let big = inserts(&todos, 20_000, |i| format!("row {i} {}", "x".repeat(120)));
     {
         let (store, pool) = durable_with_pool(&db).await;
         let mut leader = Coordinator::start(
@@ -342,28 +352,10 @@ async fn batched_wal_writes_survive_spills_checkpoints_and_a_reopen() {
 async fn a_quiet_time_checkpoint_on_opfs_lets_the_next_commits_start_the_log_over() {
     let db = DatabaseId::new("wasm-test", format!("checkpoint-{}", js_sys::Date::now())).unwrap();
     let todos = CollectionId::new("todos").unwrap();
-    let burst: Vec<Op> = (0..2_000)
-        .map(|i| Op::Insert {
-            collection: todos.clone(),
-            key: Key::Int(i),
-            value: lockstep::HeldRow::shared(
-                serde_json::json!({"title": "x".repeat(100), "n": i})
-                    .as_object()
-                    .unwrap()
-                    .clone(),
-            ),
-        })
-        .collect();
+    let burst = inserts(&todos, 2_000, |_| "x".repeat(100));
     {
         let (store, pool) = durable_with_pool(&db).await;
-        let mut leader = Coordinator::start(
-            store,
-            db.clone(),
-            TabId::from_u128(1),
-            CoordinatorConfig::default(),
-            Timestamp(0),
-        )
-        .unwrap();
+        let mut leader = leader_on(store, &db);
         leader.handle_bytes(Timestamp(0), &envelope(&db, 1, burst));
         let first = leader.store_mut().checkpoint().unwrap();
         assert!(first.log_frames > 10, "{first:?}");
