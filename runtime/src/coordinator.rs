@@ -379,13 +379,11 @@ impl<S: Store> Coordinator<S> {
                     };
                     self.read_ahead.take(&page, self.position)
                 });
-                if read_ahead.is_some() {
-                    self.stats.pages_read_ahead += 1;
-                }
-                let page = match read_ahead {
-                    Some(page) => Ok(page),
-                    None => self.store.load_page(&collection, after.as_ref(), limit),
-                };
+                self.stats.pages_read_ahead += u64::from(read_ahead.is_some());
+                let page = read_ahead.map_or_else(
+                    || self.store.load_page(&collection, after.as_ref(), limit),
+                    Ok,
+                );
                 match page {
                     Ok(page) => {
                         self.skipped_invalid(page.skipped_invalid, page.last_invalid);

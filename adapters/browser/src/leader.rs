@@ -85,6 +85,14 @@ struct Worker {
     checkpoint_due: Cell<bool>,
 }
 
+impl Worker {
+    /// Milliseconds since the last message reached it (warm-up and
+    /// checkpoint wait for a quiet moment).
+    fn quiet_for_ms(&self) -> u64 {
+        js::now().since(self.last_message.get())
+    }
+}
+
 /// The worker's callback of its page's messages.
 type PageCallback = Closure<dyn FnMut(JsValue)>;
 
@@ -168,8 +176,7 @@ fn schedule_warm_up(worker: &Rc<Worker>, after_ms: f64, looks_left: u32) {
     let me = Rc::downgrade(worker);
     let warm = Closure::once_into_js(move || {
         let Some(me) = me.upgrade() else { return };
-        let quiet_for = js::now().0.saturating_sub(me.last_message.get().0) as f64;
-        if quiet_for < WARM_UP_QUIET_MS {
+        if (me.quiet_for_ms() as f64) < WARM_UP_QUIET_MS {
             if let Some(left) = looks_left.checked_sub(1) {
                 schedule_warm_up(&me, WARM_UP_QUIET_MS, left);
             }
@@ -355,11 +362,17 @@ fn release_pool(pool: Option<Pool>) {
 fn receive(worker: &Rc<Worker>, bytes: &[u8]) {
     let now = js::now();
     worker.last_message.set(now);
-    if let Some(serving) = worker.serving.borrow_mut().as_mut() {
-        serving.coordinator.handle_bytes(now, bytes);
-    }
+    let serving = match worker.serving.borrow_mut().as_mut() {
+        Some(serving) => {
+            serving.coordinator.handle_bytes(now, bytes);
+            true
+        }
+        None => false,
+    };
     pump(worker);
-    schedule_checkpoint(worker, CHECKPOINT_QUIET_MS);
+    if serving {
+        schedule_checkpoint(worker, CHECKPOINT_QUIET_MS);
+    }
 }
 
 /// How long a leader must have had no message before it checkpoints.
@@ -381,7 +394,7 @@ fn schedule_checkpoint(worker: &Rc<Worker>, after_ms: u64) {
     let check = Closure::once_into_js(move || {
         let Some(me) = me.upgrade() else { return };
         me.checkpoint_due.set(false);
-        let quiet_for = js::now().since(me.last_message.get());
+        let quiet_for = me.quiet_for_ms();
         if quiet_for < CHECKPOINT_QUIET_MS {
             schedule_checkpoint(&me, CHECKPOINT_QUIET_MS - quiet_for);
         } else if let Some(serving) = me.serving.borrow_mut().as_mut() {
