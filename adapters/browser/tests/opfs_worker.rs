@@ -9,7 +9,7 @@ use lockstep::{
 };
 use lockstep_browser::names;
 use lockstep_browser::opfs::{self, Opened};
-use lockstep_sqlite::SqliteStore;
+use lockstep_sqlite::{names as tables, SqliteStore};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_test::*;
 
@@ -372,4 +372,97 @@ async fn a_quiet_time_checkpoint_on_opfs_lets_the_next_commits_start_the_log_ove
     let mut store = durable(&db).await;
     assert_eq!(store.rows(&todos).unwrap().len(), 2_001);
     assert_eq!(store.meta().unwrap().position.seq.0, 2);
+}
+
+/// Installs the database's pool as `capacity` files, as an earlier
+/// version (or a test) would, and releases it: `opfs::open` then reuses it.
+async fn pool_of(db: &DatabaseId, capacity: usize) {
+    use sqlite_wasm_vfs::sahpool::{install, OpfsSAHPoolCfgBuilder};
+    let config = OpfsSAHPoolCfgBuilder::new()
+        .vfs_name(&names::vfs(db))
+        .directory(&names::opfs_directory(db))
+        .initial_capacity(capacity)
+        .build();
+    let pool = install::<sqlite_wasm_rs::WasmOsCallback>(&config, false)
+        .await
+        .unwrap();
+    assert_eq!(pool.capacity(), capacity);
+    pool.pause().unwrap();
+}
+
+/// A leader's database takes two files, the database and its WAL, whatever
+/// it does: a transaction too large for the page cache, a temporary table
+/// and a sort of it too large for the cache, a checkpoint, a release and a
+/// reopen. The pool holds one more ([`opfs::POOL_CAPACITY`]) as a spare.
+/// With `PRAGMA temp_store = FILE` instead of `MEMORY`, the large
+/// transaction needs a third file (its statement journal) and fails here.
+#[wasm_bindgen_test]
+async fn a_leader_needs_only_the_database_and_its_wal_on_opfs() {
+    let db = DatabaseId::new("wasm-test", format!("capacity-{}", js_sys::Date::now())).unwrap();
+    let todos = CollectionId::new("todos").unwrap();
+    pool_of(&db, 2).await;
+    {
+        let (store, pool) = durable_with_pool(&db).await;
+        assert_eq!(pool.capacity(), 2);
+        let mut leader = leader_on(store, &db);
+        let big = inserts(&todos, 20_000, |i| {
+            format!("row {} {}", 20_000 - i, "x".repeat(120))
+        });
+        leader.handle_bytes(Timestamp(0), &envelope(&db, 1, big));
+        assert_eq!(
+            leader.position().seq.0,
+            1,
+            "the large transaction committed"
+        );
+        let store = leader.store_mut();
+        let conn = store.connection();
+        let table = tables::quote_ident(&tables::row_table(&todos));
+        conn.execute_batch(&format!("CREATE TEMP TABLE copy AS SELECT * FROM {table}"))
+            .expect("a temporary table needs no file of the pool");
+        let sorted: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM (SELECT * FROM copy ORDER BY value DESC, key)",
+                [],
+                |r| r.get(0),
+            )
+            .expect("a sort larger than the page cache needs no file of the pool");
+        assert_eq!(sorted, 20_000);
+        conn.execute_batch("DROP TABLE copy").unwrap();
+        store.checkpoint().expect("a checkpoint within the pool");
+        drop(leader);
+        pool.release().unwrap();
+    }
+    let (mut store, pool) = durable_with_pool(&db).await;
+    assert_eq!(pool.capacity(), 2, "a smaller pool is never grown");
+    assert_eq!(store.rows(&todos).unwrap().len(), 20_000);
+}
+
+/// A new database's pool holds [`opfs::POOL_CAPACITY`] files; one made by
+/// an earlier version held 6, and the next open removes the unused ones,
+/// keeping the data.
+#[wasm_bindgen_test]
+async fn an_older_pool_of_six_files_shrinks_to_the_pool_capacity_and_keeps_its_rows() {
+    let fresh = DatabaseId::new("wasm-test", format!("fresh-{}", js_sys::Date::now())).unwrap();
+    assert_eq!(
+        durable_with_pool(&fresh).await.1.capacity(),
+        opfs::POOL_CAPACITY
+    );
+    let db = DatabaseId::new("wasm-test", format!("shrink-{}", js_sys::Date::now())).unwrap();
+    let todos = CollectionId::new("todos").unwrap();
+    pool_of(&db, 6).await;
+    {
+        let (store, pool) = durable_with_pool(&db).await;
+        assert_eq!(
+            pool.capacity(),
+            opfs::POOL_CAPACITY,
+            "the unused files are gone"
+        );
+        let mut leader = leader_on(store, &db);
+        leader.handle_bytes(Timestamp(0), &insert(&db, 1, "kept"));
+        drop(leader);
+        pool.release().unwrap();
+    }
+    let (mut store, pool) = durable_with_pool(&db).await;
+    assert_eq!(pool.capacity(), opfs::POOL_CAPACITY);
+    assert_eq!(store.rows(&todos).unwrap().len(), 1);
 }
