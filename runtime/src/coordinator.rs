@@ -7,7 +7,8 @@
 //! in one store transaction (invariant 4), answers re-sent envelopes with their
 //! original position (invariant 5), captures writes made by other code (9), and
 //! serves `PullSince` and hydration pages. It broadcasts every commit to all
-//! tabs, its own tab included, by the same path (3).
+//! tabs, its own tab included, by the same path (3); until another tab has
+//! spoken to it, to its own tab only.
 
 use std::collections::VecDeque;
 
@@ -107,6 +108,9 @@ pub struct CoordinatorStats {
     pub store_errors: u64,
     /// Hydration pages answered with a page read ahead of their request.
     pub pages_read_ahead: u64,
+    /// Commits not posted to other tabs, as none had spoken to this leader
+    /// yet, so none followed it (see [`Coordinator::handle`]).
+    pub commits_kept_local: u64,
     /// Messages dropped, by reason.
     pub dropped: DropCounts,
 }
@@ -194,6 +198,8 @@ pub struct Coordinator<S: Store> {
     last_store_error: Option<String>,
     last_invalid_row: Option<String>,
     read_ahead: ReadAhead,
+    /// Whether a tab other than its own has sent it a message.
+    heard_from_other_tab: bool,
 }
 
 impl<S: Store> Coordinator<S> {
@@ -246,6 +252,7 @@ impl<S: Store> Coordinator<S> {
             last_store_error: None,
             last_invalid_row: None,
             read_ahead: ReadAhead::default(),
+            heard_from_other_tab: false,
         };
         coordinator.broadcast(Body::LeaderHello {
             position: coordinator.position,
@@ -304,7 +311,10 @@ impl<S: Store> Coordinator<S> {
         }
     }
 
-    /// Feeds one decoded message.
+    /// Feeds one decoded message. The first from a tab other than its own
+    /// makes the leader broadcast its commits from then on; before it, no
+    /// other tab follows this leader, and commits go to its own tab only
+    /// ([`CoordinatorStats::commits_kept_local`]).
     pub fn handle(&mut self, now: Timestamp, message: Message) {
         if self.deposed.is_some() {
             return;
@@ -316,6 +326,15 @@ impl<S: Store> Coordinator<S> {
         // Directed messages for someone else (a tab probing another leader) are not ours.
         if !message.is_for(self.me) {
             return;
+        }
+        // A tab follows a leader only once the leader has answered its
+        // `Join`, so until another tab has sent this leader a message, no
+        // other tab acts on its commits (each would drop them): they go to
+        // its own tab only, and a lone tab's commits are never encoded
+        // for the channel. A tab that joins later learns the position in
+        // the answer and reads what it lacks from the store.
+        if message.from != self.me {
+            self.heard_from_other_tab = true;
         }
         // A claimed newer term is only a hint: the store decides.
         if message.term > self.term && now >= self.next_term_check {
@@ -592,10 +611,18 @@ impl<S: Store> Coordinator<S> {
     }
 
     /// Broadcasts a commit: in full, or as a `requires_pull` header when its
-    /// changes exceed the inline budget.
+    /// changes exceed the inline budget. Before any other tab has spoken to
+    /// this leader, only its own tab gets it, and not even that tab when it
+    /// wrote the commit (it was acknowledged).
     fn broadcast_commit(&mut self, tx: TxCommitted) {
         let tx = inline_or_header(tx, self.config.limits.max_inline_bytes);
-        self.broadcast(Body::TxCommitted(tx));
+        if self.heard_from_other_tab {
+            return self.broadcast(Body::TxCommitted(tx));
+        }
+        self.stats.commits_kept_local += 1;
+        if tx.origin != Some(self.me) {
+            self.reply(self.me, Body::TxCommitted(tx));
+        }
     }
 
     /// Answers `PullTx`: the changes of one transaction from `offset`, cut at the inline budget.
