@@ -146,6 +146,8 @@ struct State {
     /// The last report of this tab's leader worker: (kind, message).
     worker_note: Option<(String, String)>,
     closed: bool,
+    /// The largest message this tab accepts (`RuntimeConfig::limits`).
+    max_message_bytes: usize,
 }
 
 impl State {
@@ -223,6 +225,7 @@ impl Database {
         worker
             .post_message(&init)
             .map_err(|e| OpenError::Worker(js::describe(&e)))?;
+        let max_message_bytes = options.config.limits.max_message_bytes;
         let runtime = PersistedCollectionRuntime::new(db, me, options.config, js::now());
         let inner = Rc::new(Inner {
             state: RefCell::new(State {
@@ -235,6 +238,7 @@ impl Database {
                 last_status: None,
                 worker_note: None,
                 closed: false,
+                max_message_bytes,
             }),
             calls: RefCell::new(VecDeque::new()),
             dispatching: Cell::new(false),
@@ -661,8 +665,11 @@ fn install_handlers(inner: &Rc<Inner>) {
     let weak = Rc::downgrade(inner);
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
         with_inner(&weak, |inner| {
-            let bytes = js::message_bytes(&event.data());
-            if route::from_channel(inner.state.borrow().runtime.tab_id(), &bytes) {
+            let (me, max) = {
+                let state = inner.state.borrow();
+                (state.runtime.tab_id(), state.max_message_bytes)
+            };
+            if let Some(bytes) = js::channel_bytes(&event.data(), me, max) {
                 receive(inner, &bytes);
             }
         })
@@ -683,7 +690,8 @@ fn install_handlers(inner: &Rc<Inner>) {
         with_inner(&weak, |inner| {
             let data = event.data();
             if js::is_bytes(&data) {
-                receive(inner, &js::message_bytes(&data));
+                let max = inner.state.borrow().max_message_bytes;
+                receive(inner, &js::message_bytes(&data, max));
             } else {
                 inner.state.borrow_mut().worker_note = js::worker_note(&data);
                 pump(inner);

@@ -4,6 +4,8 @@
 
 use wasm_bindgen::prelude::*;
 
+use crate::route;
+
 #[wasm_bindgen(inline_js = r#"
 export function lock_request(name, onGranted) {
   if (!globalThis.navigator || !navigator.locks) {
@@ -91,15 +93,45 @@ pub fn is_bytes(data: &JsValue) -> bool {
 
 /// The bytes of a received message: a `Uint8Array` as posted by
 /// [`post_bytes`]; anything else (a foreign or hostile message) becomes bytes
-/// that no decoder accepts, and is dropped and counted.
-pub fn message_bytes(data: &JsValue) -> Vec<u8> {
+/// that no decoder accepts, and is dropped and counted. Data longer than
+/// `max` bytes (the largest message accepted) is copied only up to
+/// `max + 1`: the decoder refuses it as too large and counts it, and a
+/// payload of any size never reaches wasm memory whole.
+pub fn message_bytes(data: &JsValue, max: usize) -> Vec<u8> {
+    let cut = u32::try_from(max.saturating_add(1)).unwrap_or(u32::MAX);
     if let Some(array) = data.dyn_ref::<js_sys::Uint8Array>() {
+        if array.length() > cut {
+            return array.subarray(0, cut).to_vec();
+        }
         return array.to_vec();
     }
-    match data.as_string() {
-        Some(text) => text.into_bytes(),
-        None => b"\0not a protocol message".to_vec(),
+    match data.dyn_ref::<js_sys::JsString>() {
+        // Each UTF-16 unit is at least one byte of UTF-8.
+        Some(text) if text.length() > cut => text.slice(0, cut).as_string(),
+        Some(text) => text.as_string(),
+        None => None,
     }
+    .map_or_else(|| b"\0not a protocol message".to_vec(), String::into_bytes)
+}
+
+/// How much of a channel message is read to tell whether it is for this
+/// context: its fields before the body (ids, term, database) fit.
+const HEAD_BYTES: u32 = 1024;
+
+/// The bytes of a BroadcastChannel message that `me` acts on (see
+/// [`route::from_channel`]), or `None`. A large message is judged from its
+/// first bytes before it is copied, so a hydration page for another tab
+/// never enters this tab's wasm memory.
+pub fn channel_bytes(data: &JsValue, me: lockstep::TabId, max: usize) -> Option<Vec<u8>> {
+    if let Some(array) = data.dyn_ref::<js_sys::Uint8Array>() {
+        if array.length() > HEAD_BYTES
+            && !route::from_channel(me, &array.subarray(0, HEAD_BYTES).to_vec())
+        {
+            return None;
+        }
+    }
+    let bytes = message_bytes(data, max);
+    route::from_channel(me, &bytes).then_some(bytes)
 }
 
 /// Milliseconds since the Unix epoch (`Date.now()`).

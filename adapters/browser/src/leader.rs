@@ -134,7 +134,7 @@ fn listen_to_page(worker: &Rc<Worker>) {
     let me = Rc::downgrade(worker);
     let on_page = PageCallback::new(move |data: JsValue| {
         if let (Some(me), true) = (me.upgrade(), js::is_bytes(&data)) {
-            receive(&me, &js::message_bytes(&data));
+            receive(&me, &js::message_bytes(&data, max_message_bytes()));
         }
     });
     js::on_page_message(on_page.as_ref().unchecked_ref());
@@ -193,6 +193,11 @@ fn schedule_warm_up(worker: &Rc<Worker>, after_ms: f64, looks_left: u32) {
         }
     });
     js::set_timer(after_ms, warm.unchecked_ref());
+}
+
+/// The largest message the leader accepts (its coordinator's limit).
+fn max_message_bytes() -> usize {
+    CoordinatorConfig::default().limits.max_message_bytes
 }
 
 fn warm_up(db: &DatabaseId, me: TabId, rows: u32) {
@@ -321,8 +326,7 @@ async fn serve(worker: &Rc<Worker>, release: js_sys::Function) {
     let me = Rc::downgrade(worker);
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
         let Some(me) = me.upgrade() else { return };
-        let bytes = js::message_bytes(&event.data());
-        if route::from_channel(me.me, &bytes) {
+        if let Some(bytes) = js::channel_bytes(&event.data(), me.me, max_message_bytes()) {
             receive(&me, &bytes);
         }
     });

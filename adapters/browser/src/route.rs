@@ -5,7 +5,7 @@
 //! channel messages sent under its own id: those come through the port.
 //! Both paths end in the same `handle_bytes` of the runtime or coordinator.
 
-use lockstep::protocol::sender;
+use lockstep::protocol::{recipient, sender};
 use lockstep::TabId;
 
 /// Where an outgoing message of tab (or worker) `me` addressed to `to` goes.
@@ -71,19 +71,25 @@ pub fn from_tab(me: TabId, leader: Option<TabId>, to: Option<TabId>) -> Route {
 
 /// Whether `me` acts on `bytes` received on the BroadcastChannel: not when
 /// they were sent under its own id (the other side of its port sent them,
-/// and they arrive through the port).
+/// and they arrive through the port), nor when they are addressed to
+/// another context. `bytes` may be the message's first bytes only: a field
+/// not among them counts as absent, and the message as possibly for `me`.
 ///
 /// ```
 /// use lockstep::protocol::{Body, Message, PROTOCOL_VERSION};
 /// use lockstep::{DatabaseId, TabId, Term};
 /// use lockstep_browser::route::from_channel;
 /// let (me, other) = (TabId::from_u128(1), TabId::from_u128(2));
-/// let m = |from| Message { v: PROTOCOL_VERSION, db: DatabaseId::new("app", "u").unwrap(),
-///     term: Term(1), from, to: None, body: Body::Join { probe: 1 } }.encode();
-/// assert!(!from_channel(me, &m(me)));
-/// assert!(from_channel(me, &m(other)));
+/// let m = |from, to| Message { v: PROTOCOL_VERSION, db: DatabaseId::new("app", "u").unwrap(),
+///     term: Term(1), from, to, body: Body::Join { probe: 1 } }.encode();
+/// assert!(!from_channel(me, &m(me, None)));
+/// assert!(from_channel(me, &m(other, None)));
+/// assert!(from_channel(me, &m(other, Some(me))));
+/// assert!(!from_channel(me, &m(me, Some(other))));
+/// assert!(!from_channel(me, &m(other, Some(other))));
+/// assert!(from_channel(me, &m(other, Some(other))[..20]), "cut before `to`");
 /// assert!(from_channel(me, b"not a message"));
 /// ```
 pub fn from_channel(me: TabId, bytes: &[u8]) -> bool {
-    sender(bytes) != Some(me)
+    sender(bytes) != Some(me) && !matches!(recipient(bytes), Some(Some(to)) if to != me)
 }
