@@ -97,33 +97,28 @@ fn a_tab_that_joins_a_lone_leader_late_sees_every_row() {
     let mut net: Net<MemoryStore> = Net::new(database("todo", "u1"), 1);
     net.elect(0, MemoryStore::new()).unwrap();
     net.tabs[0].open_collection(net.now, todos.clone());
-    net.run();
-    for n in 0..3 {
-        net.tabs[0]
-            .insert(net.now, todos.clone(), Key::Int(n), row(json!({ "n": n })))
+    let write = |net: &mut Net<MemoryStore>, tab: usize, n: i64| {
+        let now = net.now;
+        net.tabs[tab]
+            .insert(
+                now,
+                collection("todos"),
+                Key::Int(n),
+                row(json!({ "n": n })),
+            )
             .unwrap();
+    };
+    for n in 0..3 {
         net.run();
+        write(&mut net, 0, n);
     }
+    net.run();
     let kept = net.leader.as_ref().unwrap().stats().commits_kept_local;
     assert_eq!(kept, 3, "nothing was broadcast while the tab was alone");
     let late = net.open_tab(7, std::slice::from_ref(&todos));
     net.run();
-    net.tabs[late]
-        .insert(
-            net.now,
-            todos.clone(),
-            Key::Int(10),
-            row(json!({ "n": 10 })),
-        )
-        .unwrap();
-    net.tabs[0]
-        .insert(
-            net.now,
-            todos.clone(),
-            Key::Int(11),
-            row(json!({ "n": 11 })),
-        )
-        .unwrap();
+    write(&mut net, late, 10);
+    write(&mut net, 0, 11);
     // No timer fires: the late tab has tab 0's last row from the broadcast,
     // not from a heartbeat showing it behind.
     net.run();
