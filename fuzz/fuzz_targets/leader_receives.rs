@@ -3,10 +3,14 @@
 //! and timeouts. It never panics, and after every step:
 //! - the store's `meta().position.seq` (and term) never decreases;
 //! - the coordinator's position is the store's position;
-//! - commits are broadcast in seq order without gaps, each envelope at most once;
+//! - every commit is sent, in seq order without gaps, each envelope at most
+//!   once: broadcast, or (while no other tab has spoken to the leader) to its
+//!   own tab only, or not at all when it is that tab's own acknowledged
+//!   envelope; those last two are what `commits_kept_local` counts;
 //! - a re-sent envelope is answered with the position it was committed at;
 //! - an acknowledgement of the leader's own tab's envelope comes right
-//!   before the broadcast of its commit, with the same position;
+//!   before the broadcast of its commit, with the same position, unless the
+//!   commit is kept local;
 //! - no message deposes the leader, whatever term it claims: only a newer
 //!   term in the store does. A failover (another coordinator takes over the
 //!   store) deposes the old leader at its next heartbeat at the latest, and
@@ -53,42 +57,68 @@ fn config(outbox: bool) -> CoordinatorConfig {
 
 struct Checker {
     meta: StoreMeta,
-    last_broadcast: Seq,
+    /// The last commit sent (or kept local).
+    last_sent: Seq,
     committed: HashMap<EnvelopeId, StreamPosition>,
     /// The acknowledgement sent last, until its commit's broadcast.
     acknowledged: Option<(EnvelopeId, StreamPosition)>,
+    /// The leader's `commits_kept_local` as of the last check.
+    kept: u64,
 }
 
 impl Checker {
+    /// Commit `seq` (of envelope `id`, if any) was sent or kept local.
+    fn sent(&mut self, seq: Seq, id: Option<EnvelopeId>, position: StreamPosition) {
+        assert_eq!(
+            seq,
+            self.last_sent.next(),
+            "commits are sent in order without gaps"
+        );
+        self.last_sent = seq;
+        if let Some(id) = id {
+            let first = self.committed.insert(id, position);
+            assert!(first.is_none(), "envelope {id} committed twice");
+        }
+    }
+
+    /// The acknowledged commit, not followed by its broadcast: kept local.
+    fn kept_acknowledged(&mut self, kept: &mut u64) {
+        if let Some((id, position)) = self.acknowledged.take() {
+            self.sent(position.seq, Some(id), position);
+            *kept += 1;
+        }
+    }
+
     fn check(&mut self, leader: &mut Coordinator<MemoryStore>) {
+        let mut kept = 0;
         while let Some(m) = leader.poll_transmit() {
             match m.body {
                 Body::TxCommitted(tx) => {
-                    if let Some((id, position)) = self.acknowledged.take() {
+                    let acknowledged = self
+                        .acknowledged
+                        .is_some_and(|(id, at)| (Some(id), at) == (tx.envelope_id, tx.position()));
+                    if acknowledged {
+                        self.acknowledged = None;
+                    } else {
+                        self.kept_acknowledged(&mut kept);
+                    }
+                    if m.to.is_some() {
                         assert_eq!(
-                            (Some(id), position),
-                            (tx.envelope_id, tx.position()),
-                            "an acknowledgement is followed by its commit's broadcast"
+                            m.to,
+                            Some(tab(0)),
+                            "a commit goes to every tab or to the leader's own"
                         );
+                        kept += 1;
                     }
-                    assert_eq!(
-                        tx.seq,
-                        self.last_broadcast.next(),
-                        "commits are broadcast in order without gaps"
-                    );
-                    self.last_broadcast = tx.seq;
-                    if let Some(id) = tx.envelope_id {
-                        let first = self.committed.insert(id, tx.position());
-                        assert!(first.is_none(), "envelope {id} committed twice");
-                    }
+                    self.sent(tx.seq, tx.envelope_id, tx.position());
                 }
                 Body::Acknowledged {
                     envelope_id,
                     position,
                     ..
                 } => {
+                    self.kept_acknowledged(&mut kept);
                     assert!(!self.committed.contains_key(&envelope_id));
-                    assert!(self.acknowledged.is_none(), "two acknowledgements in a row");
                     self.acknowledged = Some((envelope_id, position));
                 }
                 Body::AlreadyCommitted {
@@ -111,10 +141,14 @@ impl Checker {
                 _ => {}
             }
         }
-        assert!(
-            self.acknowledged.is_none(),
-            "an acknowledged commit was not broadcast"
+        self.kept_acknowledged(&mut kept);
+        let kept_now = leader.stats().commits_kept_local;
+        assert_eq!(
+            kept_now - self.kept,
+            kept,
+            "a commit not broadcast is one the leader counts as kept local"
         );
+        self.kept = kept_now;
         let meta = leader.store_mut().meta().expect("memory store never fails");
         assert!(
             meta.position.seq >= self.meta.position.seq,
@@ -128,10 +162,7 @@ impl Checker {
             assert_eq!(leader.position(), meta.position);
             assert_eq!(leader.term(), meta.term);
         }
-        assert_eq!(
-            meta.position.seq, self.last_broadcast,
-            "every commit is broadcast"
-        );
+        assert_eq!(meta.position.seq, self.last_sent, "every commit is sent");
         self.meta = meta;
     }
 }
@@ -163,9 +194,10 @@ fuzz_target!(|data: &[u8]| {
     let mut leader = start(&store, now);
     let mut checker = Checker {
         meta: StoreMeta::default(),
-        last_broadcast: Seq(0),
+        last_sent: Seq(0),
         committed: HashMap::new(),
         acknowledged: None,
+        kept: 0,
     };
     checker.check(&mut leader);
 
@@ -201,6 +233,7 @@ fuzz_target!(|data: &[u8]| {
                     "a deposed leader sent a heartbeat"
                 );
                 leader = next;
+                checker.kept = 0;
                 upload = None;
             }
             Action::Upload(succeeded) => match upload.take() {
