@@ -195,22 +195,23 @@ fn schedule_warm_up(worker: &Rc<Worker>, after_ms: f64, looks_left: u32) {
     js::set_timer(after_ms, warm.unchecked_ref());
 }
 
+/// The configuration of every coordinator this worker runs (the one that
+/// serves, and the warm-up's).
+fn leader_config() -> CoordinatorConfig {
+    CoordinatorConfig::default()
+}
+
 /// The largest message the leader accepts (its coordinator's limit).
 fn max_message_bytes() -> usize {
-    CoordinatorConfig::default().limits.max_message_bytes
+    leader_config().limits.max_message_bytes
 }
 
 fn warm_up(db: &DatabaseId, me: TabId, rows: u32) {
     let Ok(store) = SqliteStore::open_in_memory(db, SqliteOptions::default()) else {
         return;
     };
-    let Ok(mut coordinator) = Coordinator::start(
-        store,
-        db.clone(),
-        me,
-        CoordinatorConfig::default(),
-        js::now(),
-    ) else {
+    let Ok(mut coordinator) = Coordinator::start(store, db.clone(), me, leader_config(), js::now())
+    else {
         return;
     };
     let Ok(collection) = CollectionId::new("lockstep-warm-up") else {
@@ -299,7 +300,7 @@ async fn serve(worker: &Rc<Worker>, release: js_sys::Function) {
         store,
         worker.db.clone(),
         worker.me,
-        CoordinatorConfig::default(),
+        leader_config(),
         js::now(),
     ) {
         Ok(coordinator) => coordinator,
