@@ -39,6 +39,38 @@ impl RawSqlite {
             .map_err(|e| JsValue::from_str(&e))
     }
 
+    /// Opens the database in OPFS directory `directory` as an earlier
+    /// `open` left it, rows kept.
+    pub async fn reopen(directory: String) -> Result<RawSqlite, JsValue> {
+        lockstep_browser::RawSqlite::reopen(&directory)
+            .await
+            .map(RawSqlite)
+            .map_err(|e| JsValue::from_str(&e))
+    }
+
+    /// Reads every row in key order, `pageRows` at a time, calling
+    /// `onPage(rows, count)` with each page (`rows`: a JSON array of the
+    /// rows' values as text); returns the number of rows.
+    #[wasm_bindgen(js_name = readPages)]
+    pub fn read_pages(&self, page_rows: u32, on_page: &js_sys::Function) -> Result<f64, JsValue> {
+        let mut failed = None;
+        let total = self
+            .0
+            .read_pages(page_rows, |rows, count| {
+                if failed.is_none() {
+                    let call =
+                        on_page.call2(&JsValue::NULL, &JsValue::from_str(rows), &count.into());
+                    failed = call.err();
+                }
+            })
+            .map_err(|e| JsValue::from_str(&e))?;
+        match failed {
+            Some(error) => Err(error),
+            // Row counts stay far below 2^53.
+            None => Ok(total as f64),
+        }
+    }
+
     /// Inserts one row (`key` and `value` as JSON text) in its own durable
     /// transaction.
     pub fn insert(&self, key: &str, value: &str) -> Result<(), JsValue> {

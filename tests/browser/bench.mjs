@@ -5,7 +5,8 @@
 //   lockstep-tanstack  Lockstep through TanStack DB (createCollection + lockstepCollectionOptions)
 //   peer               TanStack DB's own browser persistence with its multi-tab coordinator
 // and the floors: a plain BroadcastChannel, raw SQLite on the same OPFS VFS
-// configured like Lockstep's store, TanStack DB's own in-memory apply.
+// configured like Lockstep's store (writing, and read back into a new page),
+// TanStack DB's own in-memory apply.
 //   node tests/browser/bench.mjs http://127.0.0.1:PORT/
 // Progress goes to stderr; the figures go to stdout as JSON and to
 // $LOCKSTEP_BENCH_OUT. Env: LOCKSTEP_BENCH_RUNS (3), LOCKSTEP_BENCH_LIBS
@@ -248,6 +249,10 @@ async function startup(context, lib, scope, run) {
  * (writer open) and alone (cold). First, the same with no rows written yet.
  */
 async function hydration(context, lib, run, cdp) {
+  // No rows, alone: a collection made by a tab that has closed, opened again.
+  const emptyScope = h.uniqueScope(`empty-alone-${lib}-${run}`);
+  await closePage(await openBench(context, lib, emptyScope, `${lib}-empty-maker${run}`));
+  const emptyAlone = await startup(context, lib, emptyScope, run);
   const scope = h.uniqueScope(`hydrate-${lib}-${run}`);
   const w = await openBench(context, lib, scope, `${lib}-hydrate${run}-writer`);
   const empty = await startup(context, lib, scope, run);
@@ -268,8 +273,8 @@ async function hydration(context, lib, run, cdp) {
   const cold = await open(`${lib}-hydrate${run}-alone`);
   await closePage(cold.page);
   const shape = (x) => ({ readyMs: round(x.marks.readyMs), openToReadyMs: round(x.marks.readyMs - x.marks.openMs), rows: x.count });
-  const result = { writeMs: round(writeMs), empty, withWriterOpen: shape(warm), alone: shape(cold), memory, onDemand };
-  say(`${lib} run ${run} hydration of ${HYDRATE}: with the writer open ready at ${result.withWriterOpen.readyMs} ms (${warm.count} rows; with none, ${empty.readyMs} ms), alone ${result.alone.readyMs} ms (${cold.count} rows); written in ${round(writeMs)} ms${memory ? `; ${memory.wasmBytesPerRow} wasm bytes and ${memory.heapBytesPerRow} JS heap bytes per row (row JSON ${memory.rowJsonBytes} bytes)` : ''}`);
+  const result = { writeMs: round(writeMs), empty, emptyAlone, withWriterOpen: shape(warm), alone: shape(cold), memory, onDemand };
+  say(`${lib} run ${run} hydration of ${HYDRATE}: with the writer open ready at ${result.withWriterOpen.readyMs} ms (${warm.count} rows; with none, ${empty.readyMs} ms), alone ${result.alone.readyMs} ms (${cold.count} rows; with none, ${emptyAlone.readyMs} ms); written in ${round(writeMs)} ms${memory ? `; ${memory.wasmBytesPerRow} wasm bytes and ${memory.heapBytesPerRow} JS heap bytes per row (row JSON ${memory.rowJsonBytes} bytes)` : ''}`);
   return result;
 }
 
@@ -331,11 +336,29 @@ async function floors(context, run) {
   const fromPage = await h.within(page.evaluate(([d, n, k, p]) => window.bench.rawFromPage(d, n, k, p), [`raw-page-${tag}`, MANY, 1 + WARM, WARM_PAUSE_MS]), 180_000, 'raw SQLite, 10,000 rows from the page\'s objects with a change log');
   const syncApply = await page.evaluate((n) => window.bench.syncApplyFloor(n), HYDRATE);
   const optimisticApply = await page.evaluate((n) => window.bench.optimisticApplyFloor(n), MANY);
+  const stored = `raw-stored-${tag}`;
+  await h.within(page.evaluate(([d, n, k]) => window.bench.raw(d, n, k), [stored, HYDRATE, CHUNK]), 180_000, 'raw SQLite, 100,000 rows to read back');
   await closePage(page);
+  const hydrate = await rawHydration(context, stored, run);
   const s = stats(single.perTxMs);
-  const r = { rawSingleTx: { ...s, totalMs: round(single.totalMs) }, rawBatch10kMs: round(batch.perTxMs[0]), rawBatch10kAgainMs: round(median(batch.perTxMs.slice(1))), rawBatch10kLoggedMs: round(logged.perTxMs[0]), rawBatch10kLoggedAgainMs: round(median(logged.perTxMs.slice(1))), rawFromPage10kMs: round(fromPage[0]), rawFromPage10kAgainMs: round(median(fromPage.slice(1))), tanstackSyncApply100kMs: round(syncApply), tanstackOptimisticApply10kMs: round(optimisticApply) };
-  say(`floors run ${run}: raw SQLite single-row tx p50 ${s.p50} p99 ${s.p99} ms, 10,000 rows in one tx ${r.rawBatch10kMs} ms, again ${r.rawBatch10kAgainMs} (with a change log of them ${r.rawBatch10kLoggedMs}, again ${r.rawBatch10kLoggedAgainMs}; from the page's objects, with the log, ${r.rawFromPage10kMs}, again ${r.rawFromPage10kAgainMs}); TanStack apply of 100,000 synced rows ${r.tanstackSyncApply100kMs} ms, optimistic insert of 10,000 ${r.tanstackOptimisticApply10kMs} ms`);
+  const r = { rawSingleTx: { ...s, totalMs: round(single.totalMs) }, rawBatch10kMs: round(batch.perTxMs[0]), rawBatch10kAgainMs: round(median(batch.perTxMs.slice(1))), rawBatch10kLoggedMs: round(logged.perTxMs[0]), rawBatch10kLoggedAgainMs: round(median(logged.perTxMs.slice(1))), rawFromPage10kMs: round(fromPage[0]), rawFromPage10kAgainMs: round(median(fromPage.slice(1))), tanstackSyncApply100kMs: round(syncApply), tanstackOptimisticApply10kMs: round(optimisticApply), rawHydrate100kAloneMs: hydrate.readyMs, rawHydrate100kOpenMs: hydrate.openMs };
+  say(`floors run ${run}: raw SQLite single-row tx p50 ${s.p50} p99 ${s.p99} ms, 10,000 rows in one tx ${r.rawBatch10kMs} ms, again ${r.rawBatch10kAgainMs} (with a change log of them ${r.rawBatch10kLoggedMs}, again ${r.rawBatch10kLoggedAgainMs}; from the page's objects, with the log, ${r.rawFromPage10kMs}, again ${r.rawFromPage10kAgainMs}); TanStack apply of 100,000 synced rows ${r.tanstackSyncApply100kMs} ms, optimistic insert of 10,000 ${r.tanstackOptimisticApply10kMs} ms; a new page with a raw-SQLite worker had its database open ${r.rawHydrate100kOpenMs} ms after page start and its 100,000 rows in the page at ${r.rawHydrate100kAloneMs}`);
   return r;
+}
+
+/**
+ * The floor of "100,000 rows: page start -> ready (alone)": a new page whose
+ * raw-SQLite worker (the same wasm module, VFS and configuration as
+ * Lockstep's store) reopens the rows `directory` holds and posts them to the
+ * page, 5,000 rows' text per message, as Lockstep's hydration pages go.
+ * Ms after page start: database open, and every row in the page.
+ */
+async function rawHydration(context, directory, run) {
+  const page = await openBench(context, 'raw', h.uniqueScope(`raw-hydrate-${run}`), `raw-hydrate${run}`, 120_000, { hydrate: directory });
+  const marks = await page.evaluate(() => window.bench.marks);
+  await closePage(page);
+  if (marks.rows !== HYDRATE) throw new Error(`raw hydration: ${marks.rows} rows instead of ${HYDRATE}`);
+  return { openMs: round(marks.openMs), readyMs: round(marks.readyMs) };
 }
 
 // ------------------------------------------------------------ main
@@ -404,6 +427,7 @@ for (const lib of LIBS) {
     crashFailoverMs: med(runs, (r) => r.crash.fromCloseMs),
     crashFailoverLost: runs.filter((r) => r.crash.lost).length,
     emptyWithWriterMs: med(hydrations, (r) => r.empty.readyMs),
+    emptyAloneMs: med(hydrations, (r) => r.emptyAlone.readyMs),
     hydrate100kWithWriterMs: med(hydrations, (r) => r.withWriterOpen.readyMs),
     hydrate100kAloneMs: med(hydrations, (r) => r.alone.readyMs),
     onDemandTop100PageStartMs: med(hydrations, (r) => r.onDemand?.pageStartToRowsMs),
@@ -420,7 +444,7 @@ const floorSummary = {
   rawSingleTxP50: med(floorRuns, (r) => r.rawSingleTx.p50),
   // The floors runs' other figures, each by the median over runs.
   ...Object.fromEntries(
-    ['rawBatch10kMs', 'rawBatch10kLoggedMs', 'rawFromPage10kMs', 'rawBatch10kAgainMs', 'rawBatch10kLoggedAgainMs', 'rawFromPage10kAgainMs', 'tanstackSyncApply100kMs', 'tanstackOptimisticApply10kMs']
+    ['rawBatch10kMs', 'rawBatch10kLoggedMs', 'rawFromPage10kMs', 'rawBatch10kAgainMs', 'rawBatch10kLoggedAgainMs', 'rawFromPage10kAgainMs', 'tanstackSyncApply100kMs', 'tanstackOptimisticApply10kMs', 'rawHydrate100kAloneMs', 'rawHydrate100kOpenMs']
       .map((k) => [k, med(floorRuns, (r) => r[k])]),
   ),
 };
@@ -436,6 +460,7 @@ const result = {
     lockstepInsert10kAgainVsRawBatchAgain: ratio(summary.lockstep?.insert10kAgainMs, floorSummary.rawBatch10kAgainMs),
     rawFromPageAgainVsRawBatchAgain: ratio(floorSummary.rawFromPage10kAgainMs, floorSummary.rawBatch10kAgainMs),
     lockstepAwaitedVsRawSingleTx: ratio(summary.lockstep?.awaitedP50, floorSummary.rawSingleTxP50),
+    lockstepHydrate100kAloneVsRaw: ratio(summary.lockstep?.hydrate100kAloneMs, floorSummary.rawHydrate100kAloneMs),
     tanstackHydrationOverApplyFloorMs: summary['lockstep-tanstack']?.hydrate100kWithWriterMs == null ? null : round(summary['lockstep-tanstack'].hydrate100kWithWriterMs - floorSummary.tanstackSyncApply100kMs),
   },
   results,
@@ -456,6 +481,7 @@ const rows = [
   ['leader renderer crashed -> write durable', 'crashFailoverMs'],
   ['no rows: page start -> ready (writer open)', 'emptyWithWriterMs'],
   ['100,000 rows: page start -> ready (writer open)', 'hydrate100kWithWriterMs'],
+  ['no rows: page start -> ready (alone)', 'emptyAloneMs'],
   ['100,000 rows: page start -> ready (alone, cold)', 'hydrate100kAloneMs'],
   ['on demand, 100 of 100,000: page start -> rows shown', 'onDemandTop100PageStartMs'],
   ['on demand, 100 of 100,000: ready -> rows shown', 'onDemandTop100AfterReadyMs'],
@@ -464,7 +490,7 @@ const rows = [
 say('');
 say(`${'metric (ms)'.padEnd(54)}${LIBS.map((l) => cell(l, 20)).join('')}`);
 for (const [name, key] of rows) say(`${name.padEnd(54)}${LIBS.map((l) => cell(summary[l][key], 20)).join('')}`);
-say(`floors: BroadcastChannel p50 ${floorSummary.broadcastChannelP50} p99 ${floorSummary.broadcastChannelP99}; raw SQLite durable insert then BroadcastChannel (cross-tab) p50 ${floorSummary.durableCrossTabP50} p99 ${floorSummary.durableCrossTabP99}; raw SQLite single-row tx p50 ${floorSummary.rawSingleTxP50}, 10,000 rows ${floorSummary.rawBatch10kMs}, again ${floorSummary.rawBatch10kAgainMs} (with a change log of them ${floorSummary.rawBatch10kLoggedMs}, again ${floorSummary.rawBatch10kLoggedAgainMs}; from the page's objects, with the log, ${floorSummary.rawFromPage10kMs}, again ${floorSummary.rawFromPage10kAgainMs}); TanStack apply 100,000 synced ${floorSummary.tanstackSyncApply100kMs}, optimistic 10,000 ${floorSummary.tanstackOptimisticApply10kMs}`);
+say(`floors: BroadcastChannel p50 ${floorSummary.broadcastChannelP50} p99 ${floorSummary.broadcastChannelP99}; raw SQLite durable insert then BroadcastChannel (cross-tab) p50 ${floorSummary.durableCrossTabP50} p99 ${floorSummary.durableCrossTabP99}; raw SQLite single-row tx p50 ${floorSummary.rawSingleTxP50}, 10,000 rows ${floorSummary.rawBatch10kMs}, again ${floorSummary.rawBatch10kAgainMs} (with a change log of them ${floorSummary.rawBatch10kLoggedMs}, again ${floorSummary.rawBatch10kLoggedAgainMs}; from the page's objects, with the log, ${floorSummary.rawFromPage10kMs}, again ${floorSummary.rawFromPage10kAgainMs}); TanStack apply 100,000 synced ${floorSummary.tanstackSyncApply100kMs}, optimistic 10,000 ${floorSummary.tanstackOptimisticApply10kMs}; a new page reading 100,000 rows with raw SQLite: database open ${floorSummary.rawHydrate100kOpenMs}, rows in the page ${floorSummary.rawHydrate100kAloneMs}`);
 if (process.env.LOCKSTEP_CHROMIUM_JS_FLAGS) say(`Chromium ran with V8 flags ${process.env.LOCKSTEP_CHROMIUM_JS_FLAGS} (an experiment: no user's browser has them)`);
 say(`writes lost on failover (close; crash): ${LIBS.map((l) => `${l} ${summary[l].failoverLost}/${results[l].runs.length}; ${summary[l].crashFailoverLost}/${results[l].runs.length}`).join(', ')}; console errors: ${consoleErrors.length}; wall ${result.meta.wallMs} ms`);
 const json = JSON.stringify(result, null, 2);

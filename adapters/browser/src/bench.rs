@@ -32,6 +32,9 @@ pub struct RawBench {
 /// db.insert_generated(0, 10_000, false)?; // 10,000 rows in one transaction
 /// db.insert_generated(10_000, 20_000, true)?; // and with a change log
 /// db.insert_json(r#"[{"id":"k2","n":2},{"id":"k3","n":3}]"#, true)?; // rows from a page
+/// drop(db);
+/// let db = lockstep_browser::RawSqlite::reopen("raw-floor").await?; // rows kept
+/// let rows = db.read_pages(5_000, |page, count| { /* post `page` */ })?;
 /// # Ok(()) }
 /// ```
 pub struct RawSqlite {
@@ -41,6 +44,16 @@ pub struct RawSqlite {
 impl RawSqlite {
     /// Opens a fresh database (its table emptied) in OPFS directory `directory`.
     pub async fn open(directory: &str) -> Result<RawSqlite, String> {
+        let db = RawSqlite::reopen(directory).await?;
+        db.conn.execute_batch("DROP TABLE IF EXISTS rows; DROP TABLE IF EXISTS log; DROP TABLE IF EXISTS envelopes; DROP TABLE IF EXISTS position; CREATE TABLE rows(key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID; CREATE TABLE log(seq INTEGER PRIMARY KEY, tx TEXT NOT NULL); CREATE TABLE envelopes(id BLOB PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID; CREATE TABLE position(id INTEGER PRIMARY KEY, seq INTEGER NOT NULL); INSERT INTO position VALUES (1, 0);")
+            .map_err(|e| e.to_string())?;
+        Ok(db)
+    }
+
+    /// Opens the database in OPFS directory `directory` as it is (rows
+    /// kept; an earlier [`RawSqlite::open`] made it), configured the same
+    /// way: what a page start that finds its rows on disk does at the least.
+    pub async fn reopen(directory: &str) -> Result<RawSqlite, String> {
         let vfs = format!("bench-{directory}");
         let config = OpfsSAHPoolCfgBuilder::new()
             .vfs_name(&vfs)
@@ -52,9 +65,67 @@ impl RawSqlite {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE;
         let conn = Connection::open_with_flags_and_vfs("/bench.db", flags, vfs.as_str())
             .map_err(|e| e.to_string())?;
-        conn.execute_batch("PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; DROP TABLE IF EXISTS rows; DROP TABLE IF EXISTS log; DROP TABLE IF EXISTS envelopes; DROP TABLE IF EXISTS position; CREATE TABLE rows(key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID; CREATE TABLE log(seq INTEGER PRIMARY KEY, tx TEXT NOT NULL); CREATE TABLE envelopes(id BLOB PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID; CREATE TABLE position(id INTEGER PRIMARY KEY, seq INTEGER NOT NULL); INSERT INTO position VALUES (1, 0);")
-            .map_err(|e| e.to_string())?;
+        conn.execute_batch(
+            "PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;",
+        )
+        .map_err(|e| e.to_string())?;
         Ok(RawSqlite { conn })
+    }
+
+    /// Reads every row in key order, `page_rows` at a time, and hands each
+    /// page to `on_page` as one JSON array of the rows' values with its
+    /// number of rows: the least a page start that shows rows stored in
+    /// SQLite does (Lockstep's leader reads its hydration pages the same
+    /// way, by key after the last one). Returns the number of rows.
+    pub fn read_pages(
+        &self,
+        page_rows: u32,
+        mut on_page: impl FnMut(&str, u32),
+    ) -> Result<u64, String> {
+        let sql = |e: rusqlite::Error| e.to_string();
+        let mut first = self
+            .conn
+            .prepare("SELECT key, value FROM rows ORDER BY key LIMIT ?1")
+            .map_err(sql)?;
+        let mut next = self
+            .conn
+            .prepare("SELECT key, value FROM rows WHERE key > ?1 ORDER BY key LIMIT ?2")
+            .map_err(sql)?;
+        let mut after: Option<String> = None;
+        let mut total = 0u64;
+        loop {
+            let mut rows = match &after {
+                None => first.query((page_rows,)),
+                Some(key) => next.query((key, page_rows)),
+            }
+            .map_err(sql)?;
+            let mut page = String::from("[");
+            let mut count = 0u32;
+            let mut last = None;
+            while let Some(row) = rows.next().map_err(sql)? {
+                let value = row
+                    .get_ref(1)
+                    .map_err(sql)?
+                    .as_str()
+                    .map_err(|e| e.to_string())?;
+                if count > 0 {
+                    page.push(',');
+                }
+                page.push_str(value);
+                count += 1;
+                last = Some(row.get::<_, String>(0).map_err(sql)?);
+            }
+            page.push(']');
+            if count == 0 {
+                return Ok(total);
+            }
+            on_page(&page, count);
+            total += u64::from(count);
+            if count < page_rows {
+                return Ok(total);
+            }
+            after = last;
+        }
     }
 
     /// Inserts rows `from..to` shaped like the benchmark's (`{id, title,

@@ -5,7 +5,10 @@
 // start is timeOrigin. ?lib=raw opens no library (the raw-SQLite floor and
 // TanStack's own apply floor only). ?sync=on-demand opens lockstep-tanstack's
 // collection on demand; &top=N then shows the N open rows with the highest
-// `n` (a live query) as soon as the collection is ready.
+// `n` (a live query) as soon as the collection is ready. ?lib=raw&hydrate=DIR
+// is the floor of a page start that shows stored rows: a raw-SQLite worker
+// reopens DIR and posts its rows to the page in pages (marks: openMs when
+// the database is open, readyMs when the last page is in, rows).
 // Each library (and TanStack's own apply, for the floors) is loaded only by
 // the page that uses it, as an app loads only its own.
 import type { Lib } from './libs/lib';
@@ -171,8 +174,38 @@ declare global {
 }
 window.bench = bench;
 
+/**
+ * The floor of a page start → stored rows in the page: a fresh raw-SQLite
+ * worker reopens `directory` and posts every row's text, `pageRows` at a
+ * time (Lockstep's hydration page size); the page keeps the pages.
+ */
+async function rawHydrate(directory: string, pageRows: number): Promise<void> {
+  const worker = rawWorker();
+  const pages: string[] = [];
+  let count = 0;
+  await new Promise<void>((resolve, reject) => {
+    worker.onerror = (event) => reject(new Error(`raw worker: ${event.message}`));
+    worker.onmessage = (event) => {
+      const data = event.data;
+      if (data.kind === 'opened') bench.marks.openMs = data.at - performance.timeOrigin;
+      else if (data.kind === 'page') {
+        pages.push(data.rows);
+        count += data.count;
+      } else if (data.ok) resolve();
+      else reject(new Error(data.error));
+    };
+    worker.postMessage({ kind: 'read', directory, pageRows });
+  });
+  bench.marks.readyMs = performance.now();
+  bench.marks.rows = count;
+  bench.marks.pages = pages.length;
+  worker.terminate();
+}
+
 async function main() {
   if (libName === 'raw') {
+    const hydrate = params.get('hydrate');
+    if (hydrate) await rawHydrate(hydrate, Number(params.get('pageRows') ?? 5_000));
     window.lockstep = { ready: true };
     return;
   }

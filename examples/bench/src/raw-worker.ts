@@ -14,13 +14,20 @@
 //     keyed by `id`) in one transaction, with a change log if `logged`
 //     (what a bulk write from a page's objects costs at the least); answers
 //     { ok } once durable.
+// - { kind: 'read', directory, pageRows }: reopens the database an earlier
+//   'batch' left in `directory` (rows kept), posts { kind: 'opened', at }
+//   (`at`: timeOrigin + now, comparable with the page's clock), then each
+//   page of rows in key order as { kind: 'page', rows, count } (`rows`: a
+//   JSON array of the values, as text), then { ok, rows } (what a page
+//   start that shows rows stored in SQLite costs at the least).
 import init, { RawSqlite, rawSqliteBench } from '../raw-wasm/lockstep.js';
 
 type Message =
   | { kind: 'batch'; directory: string; rows: number; batch: number; logged: boolean }
   | { kind: 'open'; directory: string; channel?: string }
   | { kind: 'insert'; id: string }
-  | { kind: 'rows'; rows: string; logged: boolean };
+  | { kind: 'rows'; rows: string; logged: boolean }
+  | { kind: 'read'; directory: string; pageRows: number };
 
 interface Scope {
   onmessage: ((event: MessageEvent<Message>) => void) | null;
@@ -49,6 +56,14 @@ scope.onmessage = async (event) => {
         const { id } = message;
         open.db.insert(JSON.stringify(id), JSON.stringify({ id, title: `todo ${id}`, done: false, n: 0 }));
         open.channel.postMessage({ id, kind: 'sql' });
+        break;
+      }
+      case 'read': {
+        const db = await RawSqlite.reopen(message.directory);
+        scope.postMessage({ kind: 'opened', at: performance.timeOrigin + performance.now() });
+        const rows = db.readPages(message.pageRows, (page: string, count: number) => scope.postMessage({ kind: 'page', rows: page, count }));
+        db.free();
+        scope.postMessage({ ok: true, rows });
         break;
       }
       case 'rows':
