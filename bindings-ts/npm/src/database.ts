@@ -86,10 +86,12 @@ export interface InspectReport {
  * ```
  */
 export async function openDatabase(options: OpenDatabaseOptions): Promise<LockstepDatabase> {
-  await loadWasm();
+  // The worker starts first: it fetches and compiles its own copy of the
+  // wasm module while this page compiles its copy, not after.
   const worker =
     options.worker ?? new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name: 'lockstep-leader' });
   try {
+    await loadWasm();
     const raw = RawDatabase.open({ app: options.app, scope: options.scope, memoryOnly: options.memoryOnly ?? false }, worker);
     return new LockstepDatabase(raw, options.app, options.scope);
   } catch (error) {

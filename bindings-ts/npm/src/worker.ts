@@ -12,12 +12,16 @@ interface WorkerScope {
 
 const scope = globalThis as unknown as WorkerScope;
 let started = false;
+// Loaded at once, while the page is still loading its own copy: the page's
+// first message (what to serve) comes only once it has.
+const wasm = loadWasm();
+wasm.catch(() => {}); // reported with the first message, below
 
 scope.onmessage = async (event: MessageEvent<WorkerInit>) => {
   if (started) return;
   started = true;
   try {
-    await loadWasm();
+    await wasm;
     runLeaderWorker(event.data);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
