@@ -104,6 +104,7 @@ pub fn run_browser_tests() -> Result<(), String> {
     run_wasm_bindgen_tests()?;
     let mounts = build_site()?;
     run_type_tests()?;
+    crate::snippets::run_snippet_tests()?;
     setup::ensure_npm_packages(&tests_dir())?;
     let server = StaticServer::start_mounts(mounts, 0)?;
     let url = server.url();

@@ -6,7 +6,8 @@
 //!   convergence check, 10,000 simulator seeds, and a 15 s fuzz smoke run of
 //!   every fuzz target.
 //!   Then the browser suites: Chromium and wasm-bindgen-cli when missing, the
-//!   `lockstep-browser` wasm package, and `node --test tests/browser/` (real
+//!   `lockstep-browser` wasm package, `tsc` on the package's type tests and on
+//!   every TypeScript example of the docs, and `node --test tests/browser/` (real
 //!   Chromium tabs through playwright-core) against the in-process static server.
 //! - `cargo xtask demo [--port N] [--vanilla | --leptos]`: builds `@lockstep/db`,
 //!   the React and Leptos examples, and serves the React example (or the
@@ -30,6 +31,7 @@ mod fuzz;
 mod package;
 mod server;
 mod setup;
+mod snippets;
 mod wasm;
 
 use std::process::{Command, ExitCode};
