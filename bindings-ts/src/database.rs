@@ -293,6 +293,13 @@ impl RawDatabase {
         self.db.unsubscribe(SubscriptionId(subscription as u64));
     }
 
+    /// This tab's own counters: messages it dropped by reason, pulls,
+    /// reloads, re-sends.
+    #[wasm_bindgen(js_name = tabCounters, unchecked_return_type = "TabCounters")]
+    pub fn tab_counters(&self) -> JsValue {
+        to_js(&interop::tab_counters(self.db.stats()))
+    }
+
     /// This tab's writes not yet confirmed, oldest first.
     #[wasm_bindgen(js_name = pendingWrites, unchecked_return_type = "PendingWrite[]")]
     pub fn pending_writes(&self) -> JsValue {

@@ -8,10 +8,11 @@
 
 use lockstep::{protocol, QueryError, Rejection, StreamPosition, SyncBatch};
 use lockstep::{ChangeEvent as CoreChange, DatabaseReport as CoreReport, Key, MutationError};
+use lockstep::{DropCounts, RuntimeStats};
 
 use crate::types::{
-    CollectionInfo, CommittedRow, DatabaseReport, ErrorCode, ErrorInfo, KeyedRow, LeaderCounters,
-    Position, Storage, StreamUpdate,
+    CollectionInfo, CommittedRow, DatabaseReport, DroppedMessages, ErrorCode, ErrorInfo, KeyedRow,
+    LeaderCounters, Position, Storage, StreamUpdate, TabCounters,
 };
 
 /// A key as JSON (a string or a number).
@@ -159,6 +160,35 @@ pub fn report(report: CoreReport) -> DatabaseReport {
             invalid_rows_skipped: report.counters.invalid_rows_skipped,
             dropped: report.counters.dropped,
         },
+    }
+}
+
+/// A tab's own counters.
+pub fn tab_counters(stats: RuntimeStats) -> TabCounters {
+    let DropCounts {
+        malformed,
+        unknown_version,
+        foreign,
+        oversized,
+        invalid,
+        stale_term,
+        unconfirmed_leader,
+    } = stats.dropped;
+    TabCounters {
+        dropped: DroppedMessages {
+            malformed,
+            unknown_version,
+            foreign,
+            oversized,
+            invalid,
+            stale_term,
+            unconfirmed_leader,
+        },
+        duplicate_commits: stats.duplicate_txs,
+        pulls: stats.pulls,
+        reloads: stats.reloads,
+        resends: stats.resends,
+        epoch_changes: stats.epoch_changes,
     }
 }
 

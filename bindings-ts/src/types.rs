@@ -284,6 +284,44 @@ pub struct LeaderCounters {
     pub dropped: u64,
 }
 
+/// Messages a context dropped, by reason.
+#[derive(Tsify, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct DroppedMessages {
+    /// Not valid JSON or not a message of Lockstep's protocol.
+    pub malformed: u64,
+    /// Another protocol version (a tab of another build of the app).
+    pub unknown_version: u64,
+    /// Another database (app or scope) on the same channel.
+    pub foreign: u64,
+    /// Larger than the message size limit (`limits.max_message_bytes`).
+    pub oversized: u64,
+    /// Well-formed but breaking a limit (ops count, row size, key).
+    pub invalid: u64,
+    /// From a leader of an older term, or another tab claiming the current one.
+    pub stale_term: u64,
+    /// From a tab claiming leadership that has not yet confirmed it.
+    pub unconfirmed_leader: u64,
+}
+
+/// This tab's own counters since it opened the database.
+#[derive(Tsify, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct TabCounters {
+    /// Messages this tab dropped, by reason.
+    pub dropped: DroppedMessages,
+    /// Commits it received again after applying them (harmless).
+    pub duplicate_commits: u64,
+    /// Times it asked the leader for commits it missed.
+    pub pulls: u64,
+    /// Times it reloaded a collection whole (it had fallen behind the change log).
+    pub reloads: u64,
+    /// Writes it sent again (a timeout, or a new leader).
+    pub resends: u64,
+    /// Times it followed a leader serving another incarnation of the database.
+    pub epoch_changes: u64,
+}
+
 /// The leader's description of the database.
 #[derive(Tsify, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]

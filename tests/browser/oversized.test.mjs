@@ -21,6 +21,11 @@ async function leaderDropped(page) {
   return page.evaluate(async () => Number((await window.lockstep.db.inspect()).counters.dropped));
 }
 
+/** The tab's own count of messages it dropped as too large. */
+async function tabOversized(page) {
+  return page.evaluate(async () => (await window.lockstep.db.inspect()).tab.dropped.oversized);
+}
+
 test('bytes or text larger than any message on the channel are refused, counted, and never copied whole', { timeout: 120_000 }, async (ctx) => {
   const scope = h.uniqueScope('oversized');
   const url = h.appUrl(scope);
@@ -31,7 +36,7 @@ test('bytes or text larger than any message on the channel are refused, counted,
   assert.equal(await h.findLeader([a, b]), a);
   await h.insert(a, 'before', { n: 1 });
   await h.waitForKeys(b, ['before']);
-  const [memoryBefore, droppedBefore] = [await wasmMemory(b), await leaderDropped(b)];
+  const [memoryBefore, droppedBefore, oversizedBefore] = [await wasmMemory(b), await leaderDropped(b), await tabOversized(b)];
   // From a script of tab A's page, on its own channel object: A's page, A's
   // leader worker and B's page each receive a copy.
   // Bytes, as Lockstep posts its messages, and a string, as an older
@@ -44,6 +49,10 @@ test('bytes or text larger than any message on the channel are refused, counted,
   const deadline = performance.now() + 30_000;
   while ((await leaderDropped(b)) < droppedBefore + 2) {
     assert.ok(performance.now() < deadline, 'the leader counts both messages dropped within 30 s');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  while ((await tabOversized(b)) < oversizedBefore + 2) {
+    assert.ok(performance.now() < deadline, 'tab B counts both messages too large within 30 s');
     await new Promise((r) => setTimeout(r, 50));
   }
   const grown = (await wasmMemory(b)) - memoryBefore;

@@ -31,8 +31,8 @@ use lockstep::protocol::KeyedRow;
 use lockstep::{
     ChangeEvent, CollectionId, CollectionMode, DatabaseId, DatabaseReport, EnvelopeId, Event,
     InspectId, Key, Op, PendingWrite, PersistedCollectionRuntime, QueryRows, ReadId, Row,
-    RuntimeConfig, SharedRow, Snapshot, StreamPosition, SubscriptionId, Subset, SubsetId,
-    SyncBatch, TabId,
+    RuntimeConfig, RuntimeStats, SharedRow, Snapshot, StreamPosition, SubscriptionId, Subset,
+    SubsetId, SyncBatch, TabId,
 };
 use wasm_bindgen::prelude::*;
 use web_sys::{BroadcastChannel, MessageEvent};
@@ -365,6 +365,13 @@ impl Database {
     /// This tab's writes not yet confirmed, oldest first.
     pub fn pending_writes(&self) -> Vec<PendingWrite> {
         self.inner.state.borrow().runtime.pending_writes()
+    }
+
+    /// This tab's own counters: the messages it dropped, by reason
+    /// (malformed, too large, from a stale leader, …), and its pulls,
+    /// reloads and re-sends. The leader's are in [`describe`](Self::describe).
+    pub fn stats(&self) -> RuntimeStats {
+        self.inner.state.borrow().runtime.stats()
     }
 
     /// Whether `collection` is open and current.

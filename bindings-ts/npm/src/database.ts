@@ -9,6 +9,7 @@ import {
   type QueryResult,
   type Status,
   type Storage,
+  type TabCounters,
 } from '../wasm/lockstep.js';
 import { ClosedError, toLockstepError } from './errors.js';
 import { LiveCollection } from './live-collection.js';
@@ -70,6 +71,8 @@ export interface InspectReport {
   lastInvalidRow: string | null;
   /** The leader's counters since it took over. */
   counters: DatabaseReport['counters'];
+  /** This tab's own counters since it opened the database: the messages it dropped, by reason, and its pulls, reloads and re-sends. */
+  tab: TabCounters;
   /** Every collection of the database. */
   collections: InspectedCollection[];
   /** This tab's writes not yet confirmed. */
@@ -228,6 +231,7 @@ export class LockstepDatabase {
       invalidRows: report.invalidRows,
       lastInvalidRow: report.lastInvalidRow,
       counters: report.counters,
+      tab: raw.tabCounters(),
       collections,
       pendingWrites: pending,
     };

@@ -34,6 +34,8 @@ export type {
   QueryResult,
   DatabaseReport,
   LeaderCounters,
+  TabCounters,
+  DroppedMessages,
   CollectionInfo,
   KeyedRow,
 } from '../wasm/lockstep.js';

@@ -39,6 +39,8 @@ const storage: 'opfs' | 'memory' | null = status.storage;
 const stop: () => void = db.onStatus((s) => void s.health);
 const report: InspectReport = await db.inspect({ sampleRows: 3 });
 const rows: number | undefined = report.collections[0]?.rows;
+const droppedHere: number = report.tab.dropped.oversized + report.tab.dropped.malformed;
+const resends: number = report.tab.resends;
 const result: QueryResult = await db.query('select count(*) as n from todos where done = ?', [true]);
 const columns: string[] = result.columns;
 const theDb = todos.utils.database;
