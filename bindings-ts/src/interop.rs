@@ -6,9 +6,9 @@
 //! and nothing else); serde_json on the way out, then one `JSON.parse` per
 //! value, however many rows it holds. The shapes are [`crate::types`].
 
+use lockstep::RuntimeStats;
 use lockstep::{protocol, QueryError, Rejection, StreamPosition, SyncBatch};
 use lockstep::{ChangeEvent as CoreChange, DatabaseReport as CoreReport, Key, MutationError};
-use lockstep::{DropCounts, RuntimeStats};
 
 use crate::types::{
     CollectionInfo, CommittedRow, DatabaseReport, DroppedMessages, ErrorCode, ErrorInfo, KeyedRow,
@@ -165,24 +165,16 @@ pub fn report(report: CoreReport) -> DatabaseReport {
 
 /// A tab's own counters.
 pub fn tab_counters(stats: RuntimeStats) -> TabCounters {
-    let DropCounts {
-        malformed,
-        unknown_version,
-        foreign,
-        oversized,
-        invalid,
-        stale_term,
-        unconfirmed_leader,
-    } = stats.dropped;
+    let d = stats.dropped;
     TabCounters {
         dropped: DroppedMessages {
-            malformed,
-            unknown_version,
-            foreign,
-            oversized,
-            invalid,
-            stale_term,
-            unconfirmed_leader,
+            malformed: d.malformed,
+            unknown_version: d.unknown_version,
+            foreign: d.foreign,
+            oversized: d.oversized,
+            invalid: d.invalid,
+            stale_term: d.stale_term,
+            unconfirmed_leader: d.unconfirmed_leader,
         },
         duplicate_commits: stats.duplicate_txs,
         pulls: stats.pulls,
