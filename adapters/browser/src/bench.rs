@@ -83,37 +83,26 @@ impl RawSqlite {
         mut on_page: impl FnMut(&str, u32),
     ) -> Result<u64, String> {
         let sql = |e: rusqlite::Error| e.to_string();
-        let mut first = self
-            .conn
-            .prepare("SELECT key, value FROM rows ORDER BY key LIMIT ?1")
-            .map_err(sql)?;
-        let mut next = self
+        // Stored keys are JSON text, never empty: every one sorts after "".
+        let mut read = self
             .conn
             .prepare("SELECT key, value FROM rows WHERE key > ?1 ORDER BY key LIMIT ?2")
             .map_err(sql)?;
-        let mut after: Option<String> = None;
+        let mut after = String::new();
         let mut total = 0u64;
         loop {
-            let mut rows = match &after {
-                None => first.query((page_rows,)),
-                Some(key) => next.query((key, page_rows)),
-            }
-            .map_err(sql)?;
+            let mut rows = read.query((&after, page_rows)).map_err(sql)?;
             let mut page = String::from("[");
             let mut count = 0u32;
-            let mut last = None;
             while let Some(row) = rows.next().map_err(sql)? {
-                let value = row
-                    .get_ref(1)
-                    .map_err(sql)?
-                    .as_str()
-                    .map_err(|e| e.to_string())?;
                 if count > 0 {
                     page.push(',');
                 }
-                page.push_str(value);
+                page.push_str(column_text(row, 1)?);
                 count += 1;
-                last = Some(row.get::<_, String>(0).map_err(sql)?);
+                if count == page_rows {
+                    after = column_text(row, 0)?.to_owned();
+                }
             }
             page.push(']');
             if count == 0 {
@@ -124,7 +113,6 @@ impl RawSqlite {
             if count < page_rows {
                 return Ok(total);
             }
-            after = last;
         }
     }
 
@@ -221,6 +209,14 @@ impl RawSqlite {
             .map(drop)
             .map_err(|e| e.to_string())
     }
+}
+
+/// Column `column` of `row` as text, borrowed from the row.
+fn column_text<'r>(row: &'r rusqlite::Row<'_>, column: usize) -> Result<&'r str, String> {
+    row.get_ref(column)
+        .map_err(|e| e.to_string())?
+        .as_str()
+        .map_err(|e| e.to_string())
 }
 
 /// Inserts `rows` rows shaped like the benchmark's (`{id, title, done, n}`)
